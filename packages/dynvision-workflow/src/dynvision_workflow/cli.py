@@ -1,0 +1,362 @@
+"""The ``dynvision`` command: run the workflow, and the runtime steps its rules call.
+
+Workflow commands: ``dynvision demo``, ``dynvision run [targets] [snakemake options]``, ``dynvision config show``,
+``dynvision models``, ``dynvision paradigms``. Runtime commands (called by the Snakemake rules, usable by hand):
+``prepare-data``, ``build-betons``, ``init``, ``train``, ``test``, ``process-test``, ``aggregate``. Each runtime
+command is a thin wrapper around a typed function in :mod:`dynvision_workflow.runtime`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import paths
+from .config import ConfigError, dump_yaml, resolve_config
+from .naming import ArgsError, parse_args
+
+__all__ = ["main", "put_scripts_on_path"]
+
+DEMO_WORKDIR = "dynvision-demo"
+
+
+class CommandError(Exception):
+    """An error to report to the user in one line, without a traceback."""
+
+
+# Workflow ----------------------------------------------------------------------------------------------------------
+
+
+def _snakemake_command(workdir: Path, cores: str, extra: Sequence[str]) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(paths.snakefile()),
+        "--directory",
+        str(workdir),
+        "--cores",
+        cores,
+        *extra,
+    ]
+
+
+def put_scripts_on_path() -> None:
+    """Put this interpreter's script folder first on ``PATH``, so that workflow jobs run this installation's
+    ``dynvision`` even when its environment is not activated (e.g. ``.venv/bin/dynvision demo``)."""
+    scripts = str(Path(sys.executable).parent)
+    current = os.environ.get("PATH", "")
+    if current.split(os.pathsep)[0] != scripts:
+        os.environ["PATH"] = scripts + os.pathsep + current
+
+
+def _run_snakemake(command: list[str]) -> int:
+    put_scripts_on_path()
+    return subprocess.call(command)
+
+
+def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
+    """Run the Snakemake workflow: targets and any Snakemake option pass through."""
+    workdir = paths.workdir(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    return _run_snakemake(_snakemake_command(workdir, args.cores, extra))
+
+
+def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
+    """Run the demo workflow on the embedded MNIST subset and print where its figures and tables are."""
+    workdir = paths.workdir(args.workdir or DEMO_WORKDIR)
+    workdir.mkdir(parents=True, exist_ok=True)
+    demo_config = paths.config_dir() / "config_demo.yaml"
+    config = resolve_config(files=[demo_config])
+    print(f"DynVision demo: training and testing {', '.join(config['model_name'])} on {config['data_name']} in {workdir}")
+    print("(first run about 5 minutes on 2 CPU cores; a second run finds everything up to date)\n", flush=True)
+    snakemake_args = ["--configfile", str(demo_config), "--quiet", "host", "reason", "--show-failed-logs"]
+    if args.dry_run:
+        snakemake_args.append("--dry-run")
+    code = _run_snakemake(_snakemake_command(workdir, args.cores, [*snakemake_args, *extra, "all"]))
+    if code != 0 or args.dry_run:
+        return code
+    from .targets import all_figures
+
+    figures = [workdir / figure for figure in all_figures(config)]
+    tables = sorted({figure.parent.as_posix().replace("/figures/", "/reports/", 1) for figure in figures})
+    print("\nDemo finished. Figures:")
+    for figure in figures:
+        print(f"  {figure}")
+    print("Tidy tables (test_outputs.csv: one row per image and time step; test_responses.csv: per area too):")
+    for folder in tables:
+        print(f"  {folder}/")
+    return 0
+
+
+def _config_overrides(entries: Sequence[str]) -> dict:
+    """``key=value`` pairs parsed like Snakemake's ``--config`` (YAML values)."""
+    import yaml
+
+    overrides: dict = {}
+    for entry in entries:
+        key, sep, value = entry.partition("=")
+        if not sep or not key:
+            raise CommandError(f"--config entry {entry!r} must look like key=value (e.g. seed=0001).")
+        overrides[key] = yaml.safe_load(value) if value else None
+    return overrides
+
+
+def cmd_config_show(args: argparse.Namespace, extra: list[str]) -> int:
+    """Print the resolved configuration (packaged layers, config files, overrides, schema defaults)."""
+    config = resolve_config(_config_overrides(args.config or []), files=args.configfile or [])
+    sys.stdout.write(dump_yaml(config))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace, extra: list[str]) -> int:
+    """List registered models with their parameters and defaults."""
+    from dynvision_models import list_models, model_parameters
+
+    for name in list_models(args.pattern):
+        print(name)
+        for parameter, default in model_parameters(name).items():
+            print(f"    {parameter} = {default!r}")
+    return 0
+
+
+def cmd_paradigms(args: argparse.Namespace, extra: list[str]) -> int:
+    """List registered stimulus paradigms."""
+    from dynvision_data import list_paradigms
+
+    for name in list_paradigms():
+        print(name)
+    return 0
+
+
+# Runtime steps -----------------------------------------------------------------------------------------------------
+
+
+def cmd_prepare_data(args: argparse.Namespace, extra: list[str]) -> int:
+    from .runtime.data import prepare_data
+
+    prepare_data(args.data_name, root=args.root, ready=args.ready, seed=args.seed, test_fraction=args.test_fraction)
+    return 0
+
+
+def cmd_build_betons(args: argparse.Namespace, extra: list[str]) -> int:
+    from .runtime.data import build_betons
+
+    build_betons(
+        args.source, train=args.train, val=args.val, meta=args.meta, seed=args.seed, val_fraction=args.val_fraction
+    )
+    return 0
+
+
+def _model_args(text: str | None) -> dict:
+    try:
+        return parse_args(text or "")
+    except ArgsError as error:
+        raise CommandError(str(error)) from None
+
+
+def cmd_init(args: argparse.Namespace, extra: list[str]) -> int:
+    from .runtime.init import init_model
+
+    init_model(
+        args.model_name,
+        _model_args(args.model_args),
+        seed=args.seed,
+        dataset=args.dataset,
+        output=args.output,
+    )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
+    from .runtime.train import TrainSettings, train_model
+
+    settings = TrainSettings.from_namespace(args)
+    train_model(
+        init=args.init,
+        output=args.output,
+        dataset=args.dataset,
+        betons=args.betons,
+        checkpoints=args.checkpoints,
+        seed=args.seed,
+        settings=settings,
+        given=_given_options(sys.argv),
+    )
+    return 0
+
+
+def cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
+    from .runtime.test import TestSettings, test_model
+
+    test_model(
+        args.state,
+        dataset=args.dataset,
+        outputs=args.outputs,
+        responses=args.responses,
+        settings=TestSettings.from_namespace(args),
+        given=_given_options(sys.argv),
+    )
+    return 0
+
+
+def cmd_process_test(args: argparse.Namespace, extra: list[str]) -> int:
+    from .runtime.tables import responses_table, write_csv
+
+    write_csv(responses_table(args.responses), args.output)
+    return 0
+
+
+def cmd_aggregate(args: argparse.Namespace, extra: list[str]) -> int:
+    from .runtime.tables import aggregate_tables, write_csv
+
+    write_csv(aggregate_tables(args.outputs), args.outputs_table)
+    write_csv(aggregate_tables(args.responses), args.responses_table)
+    return 0
+
+
+def _given_options(argv: Sequence[str]) -> set[str]:
+    """Option names present on the command line (their values are recorded as given, not defaults)."""
+    return {word[2:].split("=", 1)[0].replace("-", "_") for word in argv if word.startswith("--")}
+
+
+# Parser ------------------------------------------------------------------------------------------------------------
+
+
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean; use true or false.")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer.")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dynvision",
+        description="DynVision: recurrent CNNs with biologically plausible dynamics, run as a Snakemake workflow.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler, help: str, passthrough: bool = False) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help, description=help)
+        command.set_defaults(handler=handler, passthrough=passthrough)
+        return command
+
+    run = add("run", cmd_run, "Run the workflow: targets (default: all) and Snakemake options pass through.", True)
+    run.add_argument("--workdir", help="where outputs go (default: $DYNVISION_WORKDIR or the current directory)")
+    run.add_argument("--cores", default="all", help="CPU cores Snakemake may use (default: all)")
+
+    demo = add("demo", cmd_demo, "Run the demo (embedded MNIST subset, no network) and print where its figures are.", True)
+    demo.add_argument("--workdir", help=f"where outputs go (default: ./{DEMO_WORKDIR})")
+    demo.add_argument("--cores", default="2", help="CPU cores (default: 2)")
+    demo.add_argument("--dry-run", "-n", action="store_true", help="only show what would run")
+
+    config = add("config", cmd_config_show, "Show the resolved configuration.")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    show = config_sub.add_parser("show", help="print the resolved configuration as YAML")
+    show.add_argument("--configfile", action="append", help="a YAML config file (repeatable)")
+    show.add_argument("--config", nargs="*", help="key=value overrides, as for `dynvision run --config`")
+
+    models = add("models", cmd_models, "List registered models with their parameters.")
+    models.add_argument("pattern", nargs="?", help="glob pattern, e.g. 'DyRCNN*'")
+    add("paradigms", cmd_paradigms, "List registered stimulus paradigms.")
+
+    prepare = add("prepare-data", cmd_prepare_data, "Materialise a dataset as class folders <root>/<name>/<split>/.")
+    prepare.add_argument("data_name")
+    prepare.add_argument("--root", type=Path, required=True)
+    prepare.add_argument("--ready", type=Path, help="marker file written when the dataset is complete")
+    prepare.add_argument("--seed", type=int, default=0, help="seed of the train/test split")
+    prepare.add_argument("--test-fraction", type=float, default=0.2)
+
+    betons = add("build-betons", cmd_build_betons, "Write train/val FFCV .beton files from training class folders.")
+    betons.add_argument("source", type=Path)
+    betons.add_argument("--train", type=Path, required=True)
+    betons.add_argument("--val", type=Path, required=True)
+    betons.add_argument("--meta", type=Path, required=True)
+    betons.add_argument("--seed", type=int, default=0, help="seed of the train/val split")
+    betons.add_argument("--val-fraction", type=float, default=0.1)
+
+    init = add("init", cmd_init, "Create a model from its identity, sized for a dataset, and save its initial state.")
+    _add_model_identity(init)
+    init.add_argument("--dataset", type=Path, required=True, help="training class folders (for shape and classes)")
+    init.add_argument("--output", type=Path, required=True)
+
+    from .runtime.settings import add_settings_arguments
+
+    train = add("train", cmd_train, "Train a model from its initial state with Lightning (resumes when interrupted).")
+    _add_model_identity(train)
+    train.add_argument("--init", type=Path, required=True)
+    train.add_argument("--output", type=Path, required=True)
+    train.add_argument("--dataset", type=Path, required=True, help="training class folders")
+    train.add_argument("--betons", type=Path, help="folder with train.beton, val.beton and meta.json")
+    train.add_argument("--checkpoints", type=Path, required=True, help="folder for Lightning checkpoints")
+    from .runtime.train import TrainSettings
+
+    add_settings_arguments(train, TrainSettings)
+
+    test = add("test", cmd_test, "Test a model state under a paradigm: outputs table and per-area responses.")
+    test.add_argument("state", type=Path)
+    test.add_argument("--dataset", type=Path, required=True, help="test class folders")
+    test.add_argument("--outputs", type=Path, required=True)
+    test.add_argument("--responses", type=Path, required=True)
+    from .runtime.test import TestSettings
+
+    add_settings_arguments(test, TestSettings)
+
+    process = add("process-test", cmd_process_test, "Turn a test's responses file into a tidy table.")
+    process.add_argument("responses", type=Path)
+    process.add_argument("--output", type=Path, required=True)
+
+    aggregate = add("aggregate", cmd_aggregate, "Join one experiment's test tables, adding paradigm parameters.")
+    aggregate.add_argument("--outputs", type=Path, nargs="+", required=True)
+    aggregate.add_argument("--responses", type=Path, nargs="+", required=True)
+    aggregate.add_argument("--outputs-table", type=Path, required=True)
+    aggregate.add_argument("--responses-table", type=Path, required=True)
+    return parser
+
+
+def _add_model_identity(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model-name", required=True, help="registered model name (see `dynvision models`)")
+    parser.add_argument("--model-args", default="", help="':key=value+key=value' as in the model's path")
+    parser.add_argument("--seed", default="0001", help="seed (digits)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not args.passthrough:
+        parser.error(f"unrecognised arguments: {' '.join(extra)}")
+    try:
+        return args.handler(args, extra)
+    except (CommandError, ConfigError, ArgsError) as error:
+        print(f"dynvision {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except _user_errors() as error:
+        print(f"dynvision {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that describe bad input (printed without a traceback)."""
+    from .runtime.states import StateError
+    from .runtime.tables import TableError
+
+    return (StateError, TableError, FileNotFoundError)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

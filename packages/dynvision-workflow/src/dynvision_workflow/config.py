@@ -1,0 +1,246 @@
+"""The workflow configuration: layered YAML, validated once against a JSON schema that owns defaults.
+
+Layers, lowest first: the packaged ``config_data.yaml`` (datasets), ``config_experiments.yaml`` (experiments) and
+``config_workflow.yaml`` (what to run), then any user config files in order, then ``--config key=value`` overrides.
+Mappings merge key by key; lists and scalars replace. :func:`resolve_config` fills every default from the schema,
+validates, normalises (names become lists, seeds four-digit strings) and cross-checks names (the dataset and each
+experiment must be defined). Any problem raises :class:`ConfigError` listing every wrong key path with the value
+given and what is allowed. Importing this module reads nothing and writes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections.abc import Iterable, Mapping
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .naming import ArgsError, format_seed
+
+__all__ = [
+    "LAYERS",
+    "ConfigError",
+    "deep_merge",
+    "dump_yaml",
+    "load_yaml",
+    "resolve_config",
+    "schema",
+]
+
+#: Packaged configuration layers, lowest priority first.
+LAYERS = ("config_data.yaml", "config_experiments.yaml", "config_workflow.yaml")
+
+#: Keys that hold one name or a list of names and are normalised to lists.
+_LIST_KEYS = ("model_name", "status", "experiment")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message lists every problem with its key path."""
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; a missing file, a YAML syntax error or a non-mapping top level raises ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist; check the path.") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {error}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"config file {str(path)!r} must hold a mapping of keys to values at the top level, "
+            f"not a {type(data).__name__}."
+        )
+    return data
+
+
+def dump_yaml(config: Mapping[str, Any]) -> str:
+    """Render a configuration as YAML with keys in their given order."""
+    return yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """A new mapping: ``update`` over ``base``; nested mappings merge, everything else replaces."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The JSON schema of the workflow configuration (packaged with the workflow)."""
+    text = (resources.files("dynvision_workflow") / "workflow" / "schemas" / "config.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _packaged_layers() -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    folder = resources.files("dynvision_workflow") / "config"
+    for name in LAYERS:
+        merged = deep_merge(merged, load_yaml(Path(str(folder / name))))
+    return merged
+
+
+def resolve_config(
+    user: Mapping[str, Any] | None = None,
+    files: Iterable[str | Path] = (),
+    *,
+    packaged: bool = True,
+) -> dict[str, Any]:
+    """Merge the layers, fill defaults, validate and normalise; return the resolved configuration.
+
+    ``user`` is the highest layer (e.g. Snakemake's ``config``, which already holds ``--configfile`` and
+    ``--config`` values); ``files`` are YAML files merged below it and above the packaged layers.
+    """
+    merged = _packaged_layers() if packaged else {}
+    for path in files:
+        merged = deep_merge(merged, load_yaml(path))
+    merged = deep_merge(merged, dict(user or {}))
+    full_schema = schema()
+    filled = _fill_defaults(merged, full_schema, full_schema)
+    problems = _schema_problems(filled, full_schema)
+    if not problems:
+        filled, problems = _normalise(filled)
+    if not problems:
+        problems = _cross_check(filled)
+    if problems:
+        raise ConfigError("invalid DynVision configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+    return filled
+
+
+# Defaults ----------------------------------------------------------------------------------------------------------
+
+
+def _resolve_ref(node: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    while "$ref" in node:
+        ref = node["$ref"]
+        target: Any = root
+        for part in ref.removeprefix("#/").split("/"):
+            target = target[part]
+        extra = {k: v for k, v in node.items() if k != "$ref"}
+        node = {**target, **extra}
+    return node
+
+
+def _fill_defaults(value: Any, node: Mapping[str, Any], root: Mapping[str, Any]) -> Any:
+    """Fill defaults of object properties recursively (also inside additionalProperties of mappings)."""
+    node = _resolve_ref(node, root)
+    if not isinstance(value, dict):
+        return value
+    result = dict(value)
+    for key, sub in node.get("properties", {}).items():
+        sub = _resolve_ref(sub, root)
+        if key not in result and "default" in sub:
+            result[key] = copy.deepcopy(sub["default"])
+        if key in result:
+            result[key] = _fill_defaults(result[key], sub, root)
+    extra = node.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in result:
+            if key not in node.get("properties", {}):
+                result[key] = _fill_defaults(result[key], extra, root)
+    return result
+
+
+# Validation --------------------------------------------------------------------------------------------------------
+
+
+def _schema_problems(config: Mapping[str, Any], full_schema: Mapping[str, Any]) -> list[str]:
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(full_schema)
+    problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        problems.append(_describe(error, full_schema))
+    return problems
+
+
+def _key_path(parts: Iterable[Any]) -> str:
+    text = ".".join(str(p) for p in parts)
+    return text or "(top level)"
+
+
+def _describe(error: Any, root: Mapping[str, Any]) -> str:
+    """One line per schema error: key path, value given, what is allowed."""
+    where = _key_path(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(_resolve_ref(error.schema, root).get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        lines = []
+        for key in unknown:
+            path = f"{where}.{key}" if error.absolute_path else key
+            hint = difflib.get_close_matches(key, allowed, n=1)
+            suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
+            lines.append(f"{path}: unknown key.{suggestion} Allowed keys: {', '.join(allowed)}.")
+        return "\n  - ".join(lines)
+    if error.validator == "enum":
+        allowed = ", ".join(repr(v) for v in error.validator_value)
+        return f"{where}: {error.instance!r} is not allowed; choose one of {allowed}."
+    if error.validator == "required":
+        return f"{where}: {error.message}."
+    if error.validator in ("oneOf", "anyOf"):
+        description = _resolve_ref(error.schema, root).get("description", "see the schema")
+        return f"{where}: {error.instance!r} has the wrong form. Expected: {description.strip()}"
+    return f"{where}: {error.message}."
+
+
+def _normalise(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    problems: list[str] = []
+    result = dict(config)
+    for key in _LIST_KEYS:
+        value = result[key]
+        result[key] = [value] if isinstance(value, str) else list(value)
+    seeds = result["seed"]
+    seeds = seeds if isinstance(seeds, list) else [seeds]
+    try:
+        result["seed"] = [format_seed(seed) for seed in seeds]
+    except ArgsError as error:
+        problems.append(f"seed: {error}")
+    return result, problems
+
+
+def _cross_check(config: Mapping[str, Any]) -> list[str]:
+    problems = []
+    datasets = sorted(config["datasets"])
+    if config["data_name"] not in datasets:
+        problems.append(_unknown("data_name", config["data_name"], datasets, "datasets"))
+    experiments = sorted(config["experiments"])
+    for name in config["experiment"]:
+        if name not in experiments:
+            problems.append(_unknown("experiment", name, experiments, "experiments"))
+    statuses = ("init", "trained")
+    for status in config["status"]:
+        if status not in statuses:
+            problems.append(f"status: {status!r} is not allowed; choose from {', '.join(statuses)}.")
+    return problems
+
+
+def _unknown(key: str, value: str, allowed: list[str], section: str) -> str:
+    hint = difflib.get_close_matches(value, allowed, n=1)
+    suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
+    return (
+        f"{key}: {value!r} is not defined.{suggestion} Defined in `{section}`: {', '.join(allowed) or '(none)'}; "
+        f"add it there or pick one of these."
+    )

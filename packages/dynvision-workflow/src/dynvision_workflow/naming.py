@@ -1,0 +1,170 @@
+"""Identities of models and tests, encoded in file paths.
+
+A model's identity is ``{model_name}{model_args}_{seed}``, e.g. ``DyRCNNx4:rctype=full+tsteps=20_0001``; a test's
+identity is ``{paradigm}{paradigm_args}``, e.g. ``duration:intro=2+stimulus=10+outro=4``. An argument string is
+either empty or ``:key=value+key=value`` with keys in the order given. Short aliases (``rctype``, ``tsteps``...) keep
+paths readable; :data:`MODEL_ARG_ALIASES` maps them onto the model constructors' keyword arguments.
+
+Values are written as they are given; sequences as comma-separated lists (``channels=16,32``). Parsing turns values
+back into ints, floats, booleans, lists of those, or strings.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "ARGS_PATTERN",
+    "MODEL_ARG_ALIASES",
+    "SEED_PATTERN",
+    "ArgsError",
+    "args_product",
+    "encode_args",
+    "expand_aliases",
+    "format_seed",
+    "format_value",
+    "parse_args",
+    "parse_value",
+]
+
+PREFIX, DELIMITER, ASSIGNER, LIST_SEPARATOR = ":", "+", "=", ","
+
+#: Characters allowed in a key (identifier-like) and in a value (no path separators, no '_' which separates the seed,
+#: no ':' '+' '=' which structure the string).
+_KEY = r"[A-Za-z][A-Za-z0-9]*"
+_VALUE = r"[A-Za-z0-9.,\-]+"
+#: Regular expression of a whole argument string, empty or ``:k=v+k=v`` (used as a Snakemake wildcard constraint).
+ARGS_PATTERN = rf"(:{_KEY}={_VALUE}(\+{_KEY}={_VALUE})*)?"
+#: Seeds are digit strings; integers are written with at least four digits (``1`` -> ``0001``).
+SEED_PATTERN = r"[0-9]+"
+
+#: Short names accepted in argument strings and config, and the constructor keyword each stands for.
+MODEL_ARG_ALIASES: dict[str, str] = {
+    "tsteps": "n_timesteps",
+    "rctype": "recurrence_type",
+    "rctarget": "recurrence_target",
+    "tff": "t_feedforward",
+    "trc": "t_recurrence",
+    "tsk": "t_skip",
+    "tfb": "t_feedback",
+    "idle": "idle_timesteps",
+    "tbptt": "tbptt_steps",
+    "taugrad": "train_tau",
+    "supralin": "supralinearity",
+    "retina": "use_retina",
+}
+
+
+class ArgsError(ValueError):
+    """An argument string or value that cannot be encoded or parsed."""
+
+
+def format_seed(seed: int | str) -> str:
+    """Return the canonical seed string: digits, at least four (``1`` -> ``"0001"``, ``"7000"`` -> ``"7000"``)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, str)):
+        raise ArgsError(f"seed {seed!r} is not an integer or a digit string; use e.g. 1 or '0001'.")
+    text = str(seed).strip()
+    if not re.fullmatch(SEED_PATTERN, text):
+        raise ArgsError(f"seed {seed!r} must consist of digits only (e.g. '0001', '7000').")
+    return text if len(text) >= 4 else text.zfill(4)
+
+
+def format_value(value: Any) -> str:
+    """Render one argument value for a path: numbers without noise, booleans lowercase, sequences comma-joined."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        text = repr(value)
+        return text[:-2] if text.endswith(".0") else text
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise ArgsError("an empty list cannot be written in an argument string.")
+        return LIST_SEPARATOR.join(format_value(item) for item in value)
+    text = str(value)
+    if not re.fullmatch(_VALUE, text):
+        raise ArgsError(
+            f"value {text!r} cannot be written in an argument string: allowed are letters, digits, '.', ',' and '-'."
+        )
+    return text
+
+
+def encode_args(args: Mapping[str, Any] | None) -> str:
+    """Encode a mapping as ``:key=value+key=value`` (keys in the order given); ``""`` for no arguments."""
+    if not args:
+        return ""
+    parts = []
+    for key, value in args.items():
+        if not re.fullmatch(_KEY, str(key)):
+            raise ArgsError(
+                f"key {key!r} cannot be written in an argument string: use letters and digits, starting with a letter."
+            )
+        parts.append(f"{key}{ASSIGNER}{format_value(value)}")
+    return PREFIX + DELIMITER.join(parts)
+
+
+def parse_value(text: str) -> Any:
+    """Turn a value written in a path back into ``int``, ``float``, ``bool``, a list, or ``str``."""
+    if LIST_SEPARATOR in text:
+        return [parse_value(item) for item in text.split(LIST_SEPARATOR)]
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_args(text: str) -> dict[str, Any]:
+    """Parse ``:key=value+key=value`` (or ``""``) into a dict with typed values.
+
+    Raises :class:`ArgsError` naming the malformed part and the expected form.
+    """
+    if text == "":
+        return {}
+    if not text.startswith(PREFIX):
+        raise ArgsError(f"argument string {text!r} must be empty or start with ':' (e.g. ':rctype=full+tsteps=20').")
+    parsed: dict[str, Any] = {}
+    for part in text[1:].split(DELIMITER):
+        key, sep, value = part.partition(ASSIGNER)
+        if not sep or not re.fullmatch(_KEY, key) or not re.fullmatch(_VALUE, value):
+            raise ArgsError(
+                f"malformed argument {part!r} in {text!r}: expected key=value with a key of letters/digits and a value "
+                "of letters, digits, '.', ',' or '-' (e.g. ':rctype=full+tsteps=20')."
+            )
+        if key in parsed:
+            raise ArgsError(f"argument {key!r} is given twice in {text!r}.")
+        parsed[key] = parse_value(value)
+    return parsed
+
+
+def expand_aliases(args: Mapping[str, Any], aliases: Mapping[str, str] = MODEL_ARG_ALIASES) -> dict[str, Any]:
+    """Replace short aliases by the keyword names they stand for; an alias and its long name together is an error."""
+    expanded: dict[str, Any] = {}
+    for key, value in args.items():
+        name = aliases.get(key, key)
+        if name in expanded:
+            raise ArgsError(f"{name!r} is given twice (as {key!r} and as another spelling); give it once.")
+        expanded[name] = value
+    return expanded
+
+
+def args_product(args: Mapping[str, Any] | None) -> list[str]:
+    """All argument strings of the Cartesian product of the list-valued entries (a YAML list is a sweep).
+
+    ``{"rctype": ["full", "self"], "tsteps": 20}`` gives ``[":rctype=full+tsteps=20", ":rctype=self+tsteps=20"]``.
+    An argument that itself takes a sequence is written as a comma string (``channels: "16,32"``), which stays one
+    value here and is parsed back into ``[16, 32]`` by :func:`parse_args`.
+    """
+    if not args:
+        return [""]
+    options = [list(value) if isinstance(value, (list, tuple)) else [value] for value in args.values()]
+    for key, values in zip(args, options, strict=True):
+        if not values:
+            raise ArgsError(f"argument {key!r} has an empty list of values to sweep; give at least one value.")
+    return [encode_args(dict(zip(args, combo, strict=True))) for combo in itertools.product(*options)]

@@ -1,0 +1,131 @@
+"""Every path pattern of the DynVision workflow, written down once.
+
+Patterns are relative to the working directory (the ``--directory`` Snakemake runs in; ``dynvision`` picks it from
+``--workdir``, the ``DYNVISION_WORKDIR`` environment variable, or the current directory). They carry Snakemake
+wildcards in braces; :func:`fill` substitutes them in Python. Nothing here touches the file system on import.
+
+Layout::
+
+    data/raw/{data_name}/{split}/{class}/{image}.png                  class folders (train, test)
+    data/processed/{data_name}/{train,val}.beton + meta.json           FFCV files
+    models/{model_name}/{model_name}{model_args}_{seed}/{data_name}/{status}.pt
+    reports/{experiment}/{model_name}{model_args}_{seed}/{data_name}:{data_group}_{status}/{test_identifier}/...
+    figures/{experiment}/{model_name}{model_args}_{seed}/{data_name}:{data_group}_{status}/{figure}.png
+    logs/...  benchmarks/...  (mirror the outputs they belong to)
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+__all__ = [
+    "AGGREGATED_OUTPUTS",
+    "AGGREGATED_RESPONSES",
+    "BETON_META",
+    "BETON_TRAIN",
+    "BETON_VAL",
+    "CHECKPOINT_DIR",
+    "FIGURE",
+    "LOG_ROOT",
+    "BENCHMARK_ROOT",
+    "MODEL_DIR",
+    "MODEL_STATE",
+    "RAW_DATASET",
+    "RAW_READY",
+    "RAW_SPLIT",
+    "RESOLVED_CONFIG_SUFFIX",
+    "TEST_DIR",
+    "TEST_OUTPUTS",
+    "TEST_RESPONSES",
+    "TEST_RESPONSES_TABLE",
+    "benchmark_for",
+    "config_dir",
+    "fill",
+    "log_for",
+    "snakefile",
+    "workdir",
+]
+
+# Data ---------------------------------------------------------------------------------------------------------------
+#: A materialised dataset: class folders per split below it.
+RAW_DATASET = "data/raw/{data_name}"
+#: Marker written when a dataset's class folders are complete.
+RAW_READY = "data/raw/{data_name}.ready"
+#: One split (``train`` or ``test``) of a dataset, as class folders.
+RAW_SPLIT = "data/raw/{data_name}/{split}"
+#: FFCV files built from the training split, with the seeded train/validation split.
+BETON_TRAIN = "data/processed/{data_name}/train.beton"
+BETON_VAL = "data/processed/{data_name}/val.beton"
+BETON_META = "data/processed/{data_name}/meta.json"
+
+# Models -------------------------------------------------------------------------------------------------------------
+#: One trained instance: model, its arguments, seed and the dataset it learns.
+MODEL_DIR = "models/{model_name}/{model_name}{model_args}_{seed}/{data_name}"
+#: A model state at a status: ``init``, ``trained`` (end of training) or later ``trained-best``, ``trained-epoch=N``.
+MODEL_STATE = MODEL_DIR + "/{status}.pt"
+#: Lightning checkpoints of a training run (used to resume).
+CHECKPOINT_DIR = MODEL_DIR + "/checkpoints"
+
+# Tests --------------------------------------------------------------------------------------------------------------
+TEST_DIR = (
+    "reports/{experiment}/{model_name}{model_args}_{seed}/{data_name}:{data_group}_{status}/{test_identifier}"
+)
+#: Tidy classification table, one row per (sample, time step).
+TEST_OUTPUTS = TEST_DIR + "/test_outputs.csv"
+#: Responses per area and step (safetensors) with a metadata record.
+TEST_RESPONSES = TEST_DIR + "/test_responses.safetensors"
+#: Tidy responses table, one row per (sample, time step, area).
+TEST_RESPONSES_TABLE = TEST_DIR + "/test_responses.csv"
+
+# Experiments (all test specs of one experiment for one model, tidy tables with the paradigm parameters as columns) --
+_EXPERIMENT_DIR = "reports/{experiment}/{model_name}{model_args}_{seed}/{data_name}:{data_group}_{status}"
+AGGREGATED_OUTPUTS = _EXPERIMENT_DIR + "/test_outputs.csv"
+AGGREGATED_RESPONSES = _EXPERIMENT_DIR + "/test_responses.csv"
+
+# Figures ------------------------------------------------------------------------------------------------------------
+FIGURE = "figures/{experiment}/{model_name}{model_args}_{seed}/{data_name}:{data_group}_{status}/{figure}.png"
+
+# Side files ---------------------------------------------------------------------------------------------------------
+#: Every primary output gets ``<output>.config.yaml`` beside it: parameters, seed, versions and their sources.
+RESOLVED_CONFIG_SUFFIX = ".config.yaml"
+LOG_ROOT = "logs"
+BENCHMARK_ROOT = "benchmarks"
+
+
+def log_for(pattern: str) -> str:
+    """The log file pattern mirroring an output pattern: ``logs/<output without extension>.log``."""
+    return f"{LOG_ROOT}/{_strip_suffix(pattern)}.log"
+
+
+def benchmark_for(pattern: str) -> str:
+    """The Snakemake ``benchmark:`` file pattern mirroring an output pattern."""
+    return f"{BENCHMARK_ROOT}/{_strip_suffix(pattern)}.tsv"
+
+
+def _strip_suffix(pattern: str) -> str:
+    head, _, tail = pattern.rpartition("/")
+    stem = tail.split(".", 1)[0] if "." in tail and not tail.startswith("{") else tail
+    return f"{head}/{stem}" if head else stem
+
+
+def fill(pattern: str, **wildcards: object) -> str:
+    """Substitute wildcards in a pattern; a missing wildcard raises ``KeyError`` naming it."""
+    return pattern.format(**wildcards)
+
+
+def workdir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The working directory for outputs: ``explicit``, else ``$DYNVISION_WORKDIR``, else the current directory."""
+    chosen = explicit or os.environ.get("DYNVISION_WORKDIR") or os.getcwd()
+    return Path(chosen).expanduser().resolve()
+
+
+def snakefile() -> Path:
+    """The packaged Snakefile (works for wheel and editable installs)."""
+    return Path(str(resources.files("dynvision_workflow") / "workflow" / "Snakefile"))
+
+
+def config_dir() -> Path:
+    """The packaged folder of default YAML configs (``config_defaults.yaml``, ``config_demo.yaml``...)."""
+    return Path(str(resources.files("dynvision_workflow") / "config"))

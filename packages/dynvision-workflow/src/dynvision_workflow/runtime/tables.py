@@ -1,0 +1,122 @@
+"""Tidy tables from test results: per-area responses, and experiments joined across their tests.
+
+The responses file (``test_responses.safetensors``, written by :mod:`.test`) holds, at ``layer`` resolution,
+for each area ``<area>.mean`` and ``<area>.std``: float32 arrays ``(n_samples, n_steps)`` of the mean and standard
+deviation of the area's activity over its units, plus ``sample`` (n_samples,), ``time_ms`` and ``stimulus``
+(n_steps,). Its metadata record names the areas in order, the resolution, ``dt`` (ms) and the paradigm.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..naming import parse_args
+from .provenance import atomic_path
+
+__all__ = [
+    "TableError",
+    "aggregate_tables",
+    "read_responses",
+    "responses_table",
+    "write_csv",
+]
+
+RESPONSE_COLUMNS = ["sample", "step", "time_ms", "area", "response", "response_std", "stimulus"]
+
+
+class TableError(ValueError):
+    """A result file that is missing, malformed or inconsistent."""
+
+
+def write_csv(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write a table as CSV atomically (temporary file, then rename)."""
+    with atomic_path(path) as temporary:
+        table.to_csv(temporary, index=False)
+
+
+def read_responses(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Load a responses file as numpy arrays and its parsed metadata (no pickle involved)."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise TableError(f"responses file {str(path)!r} does not exist; run the test step first.")
+    try:
+        arrays = load_file(str(path))
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as handle:
+            raw = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise TableError(f"responses file {str(path)!r} cannot be read ({error}); run the test step again.") from None
+    metadata = {key: json.loads(value) for key, value in raw.items()}
+    if "areas" not in metadata:
+        raise TableError(f"responses file {str(path)!r} has no 'areas' metadata; it was not written by dynvision test.")
+    return arrays, metadata
+
+
+def responses_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The tidy responses table of one test: one row per (sample, step, area); columns :data:`RESPONSE_COLUMNS`."""
+    arrays, metadata = read_responses(path)
+    samples, time_ms = arrays["sample"], arrays["time_ms"]
+    stimulus = arrays["stimulus"].astype(np.int8)
+    n_samples, n_steps = len(samples), len(time_ms)
+    frames = []
+    for area in metadata["areas"]:
+        mean, std = arrays[f"{area}.mean"], arrays[f"{area}.std"]
+        if mean.shape != (n_samples, n_steps):
+            raise TableError(
+                f"responses of area {area!r} in {str(path)!r} have shape {mean.shape}; expected {(n_samples, n_steps)}."
+            )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "sample": np.repeat(samples, n_steps),
+                    "step": np.tile(np.arange(n_steps), n_samples),
+                    "time_ms": np.tile(time_ms, n_samples),
+                    "area": pd.Categorical([area] * (n_samples * n_steps), categories=metadata["areas"]),
+                    "response": mean.reshape(-1),
+                    "response_std": std.reshape(-1),
+                    "stimulus": np.tile(stimulus, n_samples),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _test_parameters(table_path: Path) -> dict[str, Any]:
+    """Paradigm name and parameters from a test's folder name ``{paradigm}{:args}``."""
+    identifier = table_path.parent.name
+    name, _, args = identifier.partition(":")
+    parameters: dict[str, Any] = {"test_identifier": identifier, "paradigm": name}
+    for key, value in parse_args(":" + args if args else "").items():
+        parameters[f"{key}"] = value
+    return parameters
+
+
+def aggregate_tables(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
+    """Concatenate per-test tables of one experiment, adding ``test_identifier``, ``paradigm`` and one column per
+    paradigm parameter (its value in that test). A parameter whose name is already a column of the tables gets the
+    prefix ``paradigm_`` (e.g. ``paradigm_stimulus``: the stimulus duration in steps, beside the 0/1 ``stimulus``).
+    """
+    if not paths:
+        raise TableError("no test tables to aggregate; the experiment has no tests.")
+    frames = []
+    for path in paths:
+        path = Path(path)
+        if not path.is_file():
+            raise TableError(f"test table {str(path)!r} does not exist; run the test step first.")
+        table = pd.read_csv(path)
+        for key, value in _test_parameters(path).items():
+            column = key if key not in table.columns else f"paradigm_{key}"
+            table[column] = value
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True)

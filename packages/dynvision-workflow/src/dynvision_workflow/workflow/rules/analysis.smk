@@ -1,0 +1,53 @@
+"""Analysis: figures from the experiments' tidy tables (dynvision-analysis, no torch)."""
+
+
+rule plot_responses:
+    """Plot each area's mean response over time (ms) with the stimulus period shaded."""
+    input:
+        table=paths.AGGREGATED_RESPONSES,
+    output:
+        figure=report(
+            partial(paths.FIGURE, figure="responses"),
+            caption="../report/responses.rst",
+            category="Responses",
+        ),
+    log:
+        paths.log_for(partial(paths.FIGURE, figure="responses")),
+    benchmark:
+        paths.benchmark_for(partial(paths.FIGURE, figure="responses"))
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    group:
+        "plots"
+    conda:
+        "../envs/dynvision.yaml"
+    shell:
+        "dynvision-analysis plot-responses {input.table:q} -o {output.figure:q} > {log:q} 2>&1"
+
+
+rule plot_accuracy:
+    """Plot classification accuracy over time (ms) with chance level and the stimulus period shaded."""
+    input:
+        table=paths.AGGREGATED_OUTPUTS,
+    output:
+        figure=report(
+            partial(paths.FIGURE, figure="accuracy"),
+            caption="../report/accuracy.rst",
+            category="Accuracy",
+        ),
+    log:
+        paths.log_for(partial(paths.FIGURE, figure="accuracy")),
+    benchmark:
+        paths.benchmark_for(partial(paths.FIGURE, figure="accuracy"))
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    group:
+        "plots"
+    conda:
+        "../envs/dynvision.yaml"
+    shell:
+        "dynvision-analysis plot-accuracy {input.table:q} -o {output.figure:q} > {log:q} 2>&1"

@@ -1,0 +1,49 @@
+"""Data: materialise a dataset as class folders, then write its FFCV files."""
+
+
+rule get_data:
+    """Materialise a dataset as class folders data/raw/{data_name}/{train,test}/{class}/*.png."""
+    output:
+        folder=directory(paths.RAW_DATASET),
+        ready=paths.RAW_READY,
+    params:
+        options=get_data_options,
+    log:
+        paths.log_for(paths.RAW_READY),
+    benchmark:
+        paths.benchmark_for(paths.RAW_READY)
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../envs/dynvision.yaml"
+    shell:
+        "dynvision prepare-data {wildcards.data_name} --root data/raw --ready {output.ready:q} "
+        "{params.options} > {log:q} 2>&1"
+
+
+rule build_betons:
+    """Write train/val FFCV .beton files from the training class folders with a seeded split."""
+    input:
+        ready=paths.RAW_READY,
+    output:
+        train=paths.BETON_TRAIN,
+        val=paths.BETON_VAL,
+        meta=paths.BETON_META,
+    params:
+        source=get_training_split,
+        options=get_beton_options,
+    log:
+        paths.log_for(paths.BETON_META),
+    benchmark:
+        paths.benchmark_for(paths.BETON_META)
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../envs/dynvision.yaml"
+    shell:
+        "dynvision build-betons {params.source:q} --train {output.train:q} --val {output.val:q} "
+        "--meta {output.meta:q} {params.options} > {log:q} 2>&1"

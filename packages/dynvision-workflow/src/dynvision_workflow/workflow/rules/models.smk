@@ -1,0 +1,53 @@
+"""Models: initialise a model from its identity, then train it."""
+
+
+rule init_model:
+    """Build a registered model from its name, arguments and seed, sized for the dataset, and save its state."""
+    input:
+        ready=paths.RAW_READY,
+    output:
+        state=partial(paths.MODEL_STATE, status="init"),
+    params:
+        dataset=get_training_split,
+        options=get_model_options,
+    log:
+        paths.log_for(partial(paths.MODEL_STATE, status="init")),
+    benchmark:
+        paths.benchmark_for(partial(paths.MODEL_STATE, status="init"))
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/dynvision.yaml"
+    shell:
+        "dynvision init {params.options} --dataset {params.dataset:q} --output {output.state:q} > {log:q} 2>&1"
+
+
+rule train_model:
+    """Train a model from its initial state with Lightning; resumes from its last checkpoint when interrupted."""
+    input:
+        unpack(get_training_data),
+        init=partial(paths.MODEL_STATE, status="init"),
+    output:
+        state=partial(paths.MODEL_STATE, status="trained"),
+    params:
+        dataset=get_training_split,
+        checkpoints=paths.CHECKPOINT_DIR,
+        model=get_model_options,
+        options=get_train_options,
+    log:
+        paths.log_for(partial(paths.MODEL_STATE, status="trained")),
+    benchmark:
+        paths.benchmark_for(partial(paths.MODEL_STATE, status="trained"))
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=0,
+    conda:
+        "../envs/dynvision.yaml"
+    shell:
+        "dynvision train {params.model} --init {input.init:q} --dataset {params.dataset:q} "
+        "--betons data/processed/{wildcards.data_name} --checkpoints {params.checkpoints:q} "
+        "--output {output.state:q} {params.options} > {log:q} 2>&1"

@@ -1,0 +1,69 @@
+"""Testing: show the test images under an experiment's paradigm, record outputs and responses, tabulate them."""
+
+
+rule test_model:
+    """Test a model state under one paradigm: a tidy outputs table and per-area responses for every step."""
+    input:
+        state=paths.MODEL_STATE,
+        ready=paths.RAW_READY,
+    output:
+        outputs=paths.TEST_OUTPUTS,
+        responses=paths.TEST_RESPONSES,
+    params:
+        dataset=get_test_split,
+        options=get_test_options,
+    log:
+        paths.log_for(paths.TEST_OUTPUTS),
+    benchmark:
+        paths.benchmark_for(paths.TEST_OUTPUTS)
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../envs/dynvision.yaml"
+    shell:
+        "dynvision test {input.state:q} --dataset {params.dataset:q} --outputs {output.outputs:q} "
+        "--responses {output.responses:q} {params.options} > {log:q} 2>&1"
+
+
+rule process_test:
+    """Turn a test's recorded responses into a tidy table: one row per sample, step and area."""
+    input:
+        responses=paths.TEST_RESPONSES,
+    output:
+        table=paths.TEST_RESPONSES_TABLE,
+    log:
+        paths.log_for(paths.TEST_RESPONSES_TABLE),
+    benchmark:
+        paths.benchmark_for(paths.TEST_RESPONSES_TABLE)
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/dynvision.yaml"
+    shell:
+        "dynvision process-test {input.responses:q} --output {output.table:q} > {log:q} 2>&1"
+
+
+rule aggregate_experiment:
+    """Join every test of one experiment into two tidy tables, with the paradigm's parameters as columns."""
+    input:
+        unpack(get_experiment_tests),
+    output:
+        outputs=paths.AGGREGATED_OUTPUTS,
+        responses=paths.AGGREGATED_RESPONSES,
+    log:
+        paths.log_for(paths.AGGREGATED_OUTPUTS),
+    benchmark:
+        paths.benchmark_for(paths.AGGREGATED_OUTPUTS)
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/dynvision.yaml"
+    shell:
+        "dynvision aggregate --outputs {input.outputs:q} --responses {input.responses:q} "
+        "--outputs-table {output.outputs:q} --responses-table {output.responses:q} > {log:q} 2>&1"

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pytest
+
+from dynvision_workflow.config import ConfigError, deep_merge, resolve_config
+
+
+def test_packaged_layers_resolve_with_schema_defaults():
+    config = resolve_config()
+    assert config["model_name"] == ["DyRCNNx2"]
+    assert config["seed"] == ["0001"]
+    assert config["train"]["epochs"] >= 1
+    assert config["data"]["backend"] == "auto"
+    assert "response" in config["experiments"]
+    assert config["datasets"]["mnist5k"]["flip"] is False
+
+
+def test_overrides_normalise_names_and_seeds():
+    config = resolve_config({"model_name": "DyRCNNx4", "seed": 1, "status": "init"})
+    assert config["model_name"] == ["DyRCNNx4"]
+    assert config["seed"] == ["0001"]
+    assert config["status"] == ["init"]
+
+
+def test_mappings_merge_and_lists_replace():
+    merged = deep_merge({"a": {"x": 1, "y": 2}, "l": [1, 2]}, {"a": {"y": 3}, "l": [9]})
+    assert merged == {"a": {"x": 1, "y": 3}, "l": [9]}
+
+
+def test_unknown_key_names_path_suggestion_and_allowed_keys():
+    with pytest.raises(ConfigError) as error:
+        resolve_config({"train": {"epoch": 3}})
+    message = str(error.value)
+    assert "train.epoch: unknown key" in message
+    assert "Did you mean 'epochs'?" in message
+    assert "batch_size" in message
+
+
+def test_wrong_value_names_path_value_and_allowed_values():
+    with pytest.raises(ConfigError) as error:
+        resolve_config({"train": {"optimizer": "adagrad", "epochs": 0}})
+    message = str(error.value)
+    assert "train.optimizer: 'adagrad' is not allowed; choose one of 'adam', 'adamw', 'sgd'" in message
+    assert "train.epochs" in message and "minimum" in message
+
+
+def test_undefined_dataset_and_experiment_are_named():
+    with pytest.raises(ConfigError) as error:
+        resolve_config({"data_name": "mnist5", "experiment": ["respons"]})
+    message = str(error.value)
+    assert "data_name: 'mnist5' is not defined. Did you mean 'mnist5k'?" in message
+    assert "experiment: 'respons' is not defined. Did you mean 'response'?" in message
+
+
+def test_config_file_that_is_not_yaml_is_named(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model_name: [unclosed\n")
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        resolve_config(files=[bad])
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        resolve_config(files=[listing])
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve_config(files=[tmp_path / "missing.yaml"])
+
+
+def test_experiment_args_may_sweep_lists():
+    config = resolve_config(
+        {"experiments": {"duration": {"paradigm": "duration", "args": {"stimulus": [1, 2, 4], "intro": 2}}}}
+    )
+    assert config["experiments"]["duration"]["args"]["stimulus"] == [1, 2, 4]
