@@ -163,5 +163,4 @@ def get_test_options(wildcards):
         limit_images=test["limit_images"],
         resolution=test["response_resolution"],
         threads=test["threads"],
-        num_workers=config["data"]["num_workers"],
     )

@@ -1,0 +1,84 @@
+"""Pieces shared by the plot functions: figure creation, stimulus shading, input checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ..style import STIMULUS_COLOR, figure_size
+from ..tables import TableError, require_columns
+
+__all__ = ["check_one_row_per_time", "new_axes", "shade_stimulus", "x_limits"]
+
+#: ``gid`` of the artists that mark the stimulus period, so tests and later editing can find them.
+STIMULUS_GID = "stimulus"
+
+
+def new_axes(ax: Axes | None, size: str | tuple[float, float]) -> tuple[Figure, Axes]:
+    """Return ``ax`` and its figure, or a new single-axes figure of ``size`` (call inside ``figure_style``).
+
+    A bare :class:`~matplotlib.figure.Figure` is used rather than ``pyplot``: it needs no GUI backend, is
+    not kept alive by pyplot's registry (no leak when a workflow draws hundreds of figures) and still
+    displays in Jupyter.
+    """
+    if ax is not None:
+        figure = ax.get_figure()
+        if not isinstance(figure, Figure):
+            raise TypeError("ax must belong to a matplotlib Figure.")
+        return figure, ax
+    figure = Figure(figsize=figure_size(size), layout="constrained")
+    return figure, figure.add_subplot()
+
+
+def shade_stimulus(ax: Axes, intervals: Iterable[tuple[float, float]] | None) -> int:
+    """Shade each (onset_ms, offset_ms) interval behind the data; return how many were drawn.
+
+    Only the first span gets the legend label "stimulus", so the legend has one entry however many
+    presentations there are.
+    """
+    count = 0
+    for onset, offset in intervals or ():
+        if not offset > onset:
+            raise ValueError(f"A stimulus interval must end after it starts, got ({onset}, {offset}) ms.")
+        span = ax.axvspan(
+            onset,
+            offset,
+            color=STIMULUS_COLOR,
+            linewidth=0,
+            zorder=0,
+            label="stimulus" if count == 0 else "_nolegend_",
+        )
+        span.set_gid(STIMULUS_GID)
+        count += 1
+    return count
+
+
+def check_one_row_per_time(
+    measure: pd.DataFrame, keys: Sequence[str], *, what: str, known: Sequence[str]
+) -> None:
+    """Raise :class:`TableError` unless ``measure`` has one row per ``keys`` (e.g. per area and time).
+
+    Several rows per line mean the measure was grouped by more columns than the plot shows; the error names
+    those columns (any not in ``known``) so the user can filter or drop them.
+    """
+    require_columns(measure, keys, what=what)
+    duplicated = measure.duplicated(list(keys))
+    if duplicated.any():
+        extra = [str(column) for column in measure.columns if column not in (*known, *keys)]
+        raise TableError(
+            f"{what} needs one row per {tuple(keys)}, but the measure has {int(duplicated.sum())} repeated "
+            f"row(s) (first at {tuple(measure.loc[duplicated, list(keys)].iloc[0])}). It was probably grouped by "
+            f"further column(s) {extra}: select one level of them first, or pass one of them as hue."
+        )
+
+
+def x_limits(times: np.ndarray, intervals: list[tuple[float, float]]) -> tuple[float, float]:
+    """Time range (ms) covering the data and every stimulus interval (a shaded span is never cut off)."""
+    low, high = float(times.min()), float(times.max())
+    for onset, offset in intervals:
+        low, high = min(low, onset), max(high, offset)
+    return (low, high) if high > low else (low - 0.5, high + 0.5)

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dynvision_analysis.cli import main
+
+
+@pytest.fixture
+def responses_csv(tmp_path, make_responses) -> Path:
+    path = tmp_path / "test_responses.csv"
+    make_responses(samples=4, steps=10).assign(seed=lambda frame: frame["sample"] % 2).to_csv(
+        path, index=False
+    )
+    return path
+
+
+@pytest.fixture
+def outputs_csv(tmp_path, outputs_table) -> Path:
+    path = tmp_path / "test_outputs.csv"
+    outputs_table.to_csv(path, index=False)
+    return path
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dynvision_analysis.cli", *args], capture_output=True, text=True
+    )
+
+
+def test_plot_responses_end_to_end_writes_a_png(tmp_path, responses_csv):
+    out = tmp_path / "figures" / "responses.png"
+    result = _run("plot-responses", str(responses_csv), "-o", str(out), "--title", "test")
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_bad_table_exits_2_with_one_line_naming_the_missing_column(tmp_path, outputs_csv):
+    # An outputs table given where a responses table is expected.
+    result = _run("plot-responses", str(outputs_csv), "-o", str(tmp_path / "r.png"))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("dynvision-analysis: error:")
+    assert "['area', 'response']" in result.stderr
+    assert not (tmp_path / "r.png").exists()
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "dynvision-analysis"
+    executable = str(script) if script.exists() else shutil.which("dynvision-analysis")
+    assert executable, "the console script dynvision-analysis is not installed next to the interpreter"
+    result = subprocess.run([executable, "--version"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert result.stdout.startswith("dynvision-analysis ")
+
+
+def test_plot_accuracy_in_process(tmp_path, outputs_csv):
+    for suffix in (".png", ".svg", ".pdf"):
+        assert (
+            main(["plot-accuracy", str(outputs_csv), "-o", str(tmp_path / f"a{suffix}"), "--n-classes", "10"])
+            == 0
+        )
+        assert (tmp_path / f"a{suffix}").stat().st_size > 1000
+
+
+def test_measure_responses_writes_the_measure(tmp_path, responses_csv):
+    out = tmp_path / "measure.csv"
+    assert main(["measure", "responses", str(responses_csv), "-o", str(out), "--chunksize", "7"]) == 0
+    measure = pd.read_csv(out)
+    assert list(measure.columns) == ["area", "step", "time_ms", "mean", "sem", "n"]
+    assert list(measure["area"].unique()) == ["V1", "V2", "V4", "IT"]
+    assert measure["n"].eq(4).all()
+
+
+def test_measure_accuracy_by_seed(tmp_path, outputs_csv):
+    out = tmp_path / "accuracy.csv"
+    assert main(["measure", "accuracy", str(outputs_csv), "-o", str(out), "--by", "seed"]) == 0
+    assert list(pd.read_csv(out)["accuracy"]) == [0.5, 1.0, 1.0, 0.0, 0.0, 1.0]
+
+
+def test_where_filters_rows(tmp_path, responses_csv):
+    out = tmp_path / "measure.csv"
+    assert main(["measure", "responses", str(responses_csv), "-o", str(out), "--where", "seed=1"]) == 0
+    assert pd.read_csv(out)["n"].eq(2).all()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--where", "seed=7"], "No rows of"),
+        (["--where", "seed"], "--where expects COLUMN=VALUE"),
+        (["-o", "figure.jpg"], "Unknown figure format '.jpg'"),
+    ],
+)
+def test_bad_input_exits_2(tmp_path, responses_csv, capsys, arguments, message):
+    argv = ["plot-responses", str(responses_csv), "-o", str(tmp_path / "r.png"), *arguments]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_file_exits_2(tmp_path, capsys):
+    assert main(["measure", "accuracy", str(tmp_path / "absent.csv"), "-o", str(tmp_path / "a.csv")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_unknown_output_table_format_exits_2_before_reading(tmp_path, capsys):
+    assert main(["measure", "accuracy", str(tmp_path / "absent.csv"), "-o", str(tmp_path / "a.xlsx")]) == 2
+    assert "Unknown table format '.xlsx'" in capsys.readouterr().err
+
+
+def test_mixed_stimulus_timing_asks_for_a_filter(tmp_path, make_responses, capsys):
+    short = make_responses(samples=2, steps=6).assign(duration=30)
+    long = make_responses(samples=2, steps=6).assign(duration=40)
+    long.loc[long["step"] == 5, "stimulus"] = 1
+    path = tmp_path / "mixed.csv"
+    pd.concat([short, long]).to_csv(path, index=False)
+    assert main(["plot-responses", str(path), "-o", str(tmp_path / "r.png")]) == 2
+    assert "mixes conditions" in capsys.readouterr().err
+    assert main(["plot-responses", str(path), "-o", str(tmp_path / "r.png"), "--where", "duration=40"]) == 0

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from dynvision_analysis import TableError, iter_table, read_table, save_figure, write_table
+
+HAS_PARQUET = (
+    importlib.util.find_spec("pyarrow") is not None or importlib.util.find_spec("fastparquet") is not None
+)
+
+
+@pytest.fixture
+def wide_csv(tmp_path, responses_table):
+    """The responses table plus 20 unused float columns and a model-name column."""
+    extra = {f"unused_{index}": np.arange(len(responses_table), dtype="float64") for index in range(20)}
+    path = tmp_path / "test_responses.csv"
+    responses_table.assign(model="DyRCNNx4", **extra).to_csv(path, index=False)
+    return path
+
+
+def test_only_the_requested_columns_are_read_in_compact_dtypes(wide_csv):
+    table = read_table(wide_csv, ["area", "step", "time_ms", "response"])
+    assert list(table.columns) == ["area", "step", "time_ms", "response"]
+    assert table["area"].dtype == "category"
+    assert table["step"].dtype == "int32"
+    assert table["response"].dtype == "float32"
+    assert table["time_ms"].dtype == "float64"
+    assert len(table) == 24
+
+
+def test_optional_columns_are_read_when_present(wide_csv):
+    table = read_table(wide_csv, ["step"], optional=["model", "seed"])
+    assert list(table.columns) == ["step", "model"]
+    # A repeated string becomes a categorical: one small integer per row instead of a Python string.
+    assert table["model"].dtype == "category"
+
+
+def test_reading_everything_downcasts_extra_integers(tmp_path):
+    path = tmp_path / "table.csv"
+    pd.DataFrame({"seed": [1, 2, 3], "step": [0, 1, 2]}).to_csv(path, index=False)
+    table = read_table(path)
+    assert table["seed"].dtype == "int8"
+    assert read_table(path, downcast=False)["seed"].dtype == "int64"
+
+
+def test_missing_columns_are_named(wide_csv):
+    with pytest.raises(TableError, match=r"lacks the required column\(s\) \['label', 'guess'\]"):
+        read_table(wide_csv, ["step", "label", "guess"])
+
+
+def test_missing_file_is_reported(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        read_table(tmp_path / "absent.csv")
+
+
+def test_unknown_suffix_lists_the_allowed_ones(tmp_path):
+    with pytest.raises(TableError, match=r"Unknown table format '\.xlsx'.*\.csv"):
+        read_table(tmp_path / "table.xlsx")
+
+
+def test_an_empty_file_is_reported(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    with pytest.raises(TableError, match="is empty"):
+        read_table(path)
+
+
+def test_text_in_a_numeric_column_is_reported(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("step,time_ms\n0,0.0\nfirst,10.0\n")
+    with pytest.raises(TableError, match=r"Could not parse.*'step': 'int32'"):
+        read_table(path, ["step"])
+
+
+def test_compressed_csv_is_read(tmp_path, responses_table):
+    path = tmp_path / "test_responses.csv.gz"
+    write_table(responses_table, path)
+    pd.testing.assert_series_equal(
+        read_table(path, ["response"])["response"], responses_table["response"].astype("float32")
+    )
+
+
+def test_iter_table_yields_bounded_chunks_that_add_up(wide_csv):
+    chunks = list(iter_table(wide_csv, ["area", "response"], chunksize=10))
+    assert [len(chunk) for chunk in chunks] == [10, 10, 4]
+    assert sum(chunk["response"].sum() for chunk in chunks) == pytest.approx(
+        read_table(wide_csv)["response"].sum()
+    )
+
+
+def test_iter_table_rejects_a_non_positive_chunksize(wide_csv):
+    with pytest.raises(ValueError, match="chunksize must be a positive number of rows, got 0"):
+        next(iter_table(wide_csv, chunksize=0))
+
+
+def test_write_table_round_trips_and_leaves_no_temporary_file(tmp_path, outputs_table):
+    path = write_table(outputs_table, tmp_path / "sub" / "measure.csv")
+    assert [item.name for item in path.parent.iterdir()] == ["measure.csv"]
+    pd.testing.assert_frame_equal(pd.read_csv(path), outputs_table)
+
+
+def test_parquet_round_trip_or_a_clear_error_without_engine(tmp_path, responses_table):
+    # One test for both environments, so neither case is ever silently skipped.
+    path = tmp_path / "test_responses.parquet"
+    if HAS_PARQUET:
+        write_table(responses_table, path)
+        table = read_table(path, ["area", "response"])
+        assert list(table.columns) == ["area", "response"]
+        np.testing.assert_allclose(table["response"], responses_table["response"])
+        return
+    path.write_bytes(b"PAR1 not really parquet")
+    with pytest.raises(ImportError, match=r"needs pyarrow.*pip install pyarrow"):
+        read_table(path)
+    with pytest.raises(ImportError, match=r"Writing the Parquet file .* needs pyarrow"):
+        write_table(responses_table, tmp_path / "out.parquet")
+    assert not (tmp_path / "out.parquet").exists()
+
+
+@pytest.mark.parametrize(("suffix", "magic"), [(".png", b"\x89PNG"), (".svg", b"<?xml"), (".pdf", b"%PDF")])
+def test_save_figure_in_each_format(tmp_path, suffix, magic):
+    figure = Figure()
+    figure.add_subplot().plot([0, 1], [0, 1])
+    path = save_figure(figure, tmp_path / f"figure{suffix}")
+    assert path.read_bytes().startswith(magic)
+    assert [item.name for item in tmp_path.iterdir()] == [f"figure{suffix}"]
+
+
+def test_vector_figures_are_reproducible(tmp_path):
+    figure = Figure()
+    figure.add_subplot().plot([0, 1], [0, 1])
+    first = save_figure(figure, tmp_path / "a.svg").read_bytes()
+    assert save_figure(figure, tmp_path / "b.svg").read_bytes() == first
+
+
+def test_save_figure_rejects_an_unknown_format(tmp_path):
+    with pytest.raises(ValueError, match=r"Unknown figure format '\.jpg'.*'\.pdf', '\.png', '\.svg'"):
+        save_figure(Figure(), tmp_path / "figure.jpg")

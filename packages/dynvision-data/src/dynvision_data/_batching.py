@@ -1,0 +1,119 @@
+"""The batch-loader base class that both backends implement."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from ._util import check_int
+from .stats import Stats
+from .transforms import BatchTransform, epoch_generator
+
+__all__ = ["Batch", "BatchLoader", "epoch_order"]
+
+#: ``(images, labels)``: float32 ``(B, C, H, W)`` normalised pixels and int64 ``(B,)`` class indices.
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """Shuffled item order of one epoch: ``numpy.random.default_rng(seed + epoch).permutation(n)``.
+
+    This is exactly FFCV's ``OrderOption.RANDOM`` order, so both backends visit items in the same order.
+    """
+    return np.random.default_rng(seed + epoch).permutation(n)
+
+
+class BatchLoader(ABC):
+    """Iterable of :data:`Batch` es over a fixed set of images; one full iteration is one epoch.
+
+    Every iteration starts the next epoch (0, 1, 2, ... unless :meth:`set_epoch` says otherwise), which
+    fixes its shuffled order (:func:`epoch_order`) and its augmentation draws (:func:`epoch_generator`),
+    so training is reproducible from ``seed`` alone and can be re-iterated every epoch (as Lightning does).
+    Batches are fresh tensors: nothing yielded is overwritten later.
+
+    Attributes:
+        backend: ``"torch"`` or ``"ffcv"``.
+        n_samples: Number of images.
+        batch_size: Images per batch (the last batch may be smaller unless ``drop_last``).
+        shuffle: Whether each epoch has its own random order; otherwise items come in stored order.
+        drop_last: Whether an incomplete last batch is dropped.
+        classes: Class names; a label is a position in this list.
+        image_shape: ``(C, H, W)``.
+        stats: The normalisation statistics applied.
+        seed: Seed of order and augmentation.
+    """
+
+    backend: str = ""
+
+    def __init__(
+        self,
+        *,
+        n_samples: int,
+        batch_size: int,
+        shuffle: bool,
+        drop_last: bool,
+        transform: BatchTransform,
+        seed: int,
+        classes: tuple[str, ...],
+        image_shape: tuple[int, int, int],
+    ) -> None:
+        self.n_samples = n_samples
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.transform = transform
+        self.seed = check_int("seed", seed, minimum=0)
+        self.classes = classes
+        self.image_shape = image_shape
+        self._next_epoch = 0
+        if len(self) == 0:
+            raise ValueError(
+                f"This loader would yield no batches: {n_samples} images, batch_size={batch_size}, drop_last=True. "
+                "Use a smaller batch_size or drop_last=False."
+            )
+
+    @property
+    def stats(self) -> Stats:
+        return self.transform.stats
+
+    @property
+    def epoch(self) -> int:
+        """The epoch the next iteration will produce."""
+        return self._next_epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration produce epoch ``epoch`` (e.g. when resuming from a checkpoint)."""
+        self._next_epoch = check_int("epoch", epoch, minimum=0)
+
+    def __len__(self) -> int:
+        """Number of batches per epoch."""
+        if self.drop_last:
+            return self.n_samples // self.batch_size
+        return math.ceil(self.n_samples / self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        epoch = self._next_epoch
+        self._next_epoch += 1
+        augmenting = self.transform.augmentation is not None and self.transform.augmentation.active
+        generator = epoch_generator(self.seed, epoch) if augmenting else None
+        for images, labels in self._raw_batches(epoch):
+            yield self.transform(images, generator), labels.reshape(-1).to(torch.int64, copy=True)
+
+    def order(self, epoch: int) -> np.ndarray:
+        """Positions of the items in the order epoch ``epoch`` visits them (after dropping the last batch)."""
+        order = epoch_order(self.n_samples, self.seed, epoch) if self.shuffle else np.arange(self.n_samples)
+        return order[: len(self) * self.batch_size]
+
+    @abstractmethod
+    def _raw_batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield uint8 ``(B, C, H, W)`` images and integer labels in :meth:`order` of ``epoch``."""
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(n_samples={self.n_samples}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+            f"drop_last={self.drop_last}, augmentation={self.transform.augmentation}, seed={self.seed})"
+        )

@@ -1,0 +1,162 @@
+"""Lightning data module for training: batches from FFCV or torch, presented over time by a paradigm."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+
+from ._batching import BatchLoader
+from ._util import check_fraction, check_int
+from .ffcv.metadata import read_beton_metadata
+from .loaders import Backend, make_loader
+from .paradigms import Paradigm, Presentation, create_paradigm
+from .stats import Stats, load_stats
+from .transforms import Augmentation
+
+__all__ = ["TrainingDataModule"]
+
+
+class TrainingDataModule(L.LightningDataModule):
+    """Training and validation batches for a LightningModule, as :class:`~dynvision_data.Presentation` s.
+
+    Loaders yield ``(images (B, C, H, W) float32, labels (B,) int64)``; after Lightning moves a batch to the
+    model's device, :meth:`on_after_batch_transfer` applies the paradigm there, so the LightningModule's
+    ``training_step``/``validation_step`` receive ``(frames (B, T, C, H, W), labels (B, T), stimulus (T,))``
+    with labels -1 outside the stimulus.
+
+    Validation is deterministic: stored order, no augmentation, no dropped batch.
+
+    Args:
+        class_dir: Training class folder (e.g. ``<root>/mnist5k/train``); the torch backend reads it.
+        train_beton: ``.beton`` with the training part (from :func:`~dynvision_data.write_betons`); needed
+            for the FFCV backend.
+        val_beton: ``.beton`` with the validation part.
+        backend: ``"auto"`` (FFCV when both betons are given and ffcv imports, else torch), ``"ffcv"``, ``"torch"``.
+        val_fraction: Share of each class held out for validation (must match the betons').
+        seed: Seed of the epoch orders and of augmentation (e.g. the model's seed).
+        split_seed: Seed of the train/val split (must match the betons'); default ``seed``. Keep it fixed
+            across model seeds so that every model is validated on the same images.
+        batch_size: Training images per batch.
+        val_batch_size: Validation images per batch (default ``batch_size``).
+        flip: Random left-right flips in training (leave off for digits).
+        translate: Random shifts of up to this many pixels in training (0 = off).
+        paradigm: Registered paradigm name (see :func:`~dynvision_data.list_paradigms`).
+        paradigm_params: The paradigm's parameters, in steps (e.g. ``{"intro": 1, "stimulus": 5, "outro": 4}``).
+        num_workers: FFCV decoding threads (default: usable cores).
+        limit: Train on a seeded subset of this many training images (validation is unchanged); ``None``: all.
+    """
+
+    def __init__(
+        self,
+        class_dir: str | os.PathLike[str],
+        *,
+        train_beton: str | os.PathLike[str] | None = None,
+        val_beton: str | os.PathLike[str] | None = None,
+        backend: Backend = "auto",
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        split_seed: int | None = None,
+        batch_size: int = 128,
+        val_batch_size: int | None = None,
+        flip: bool = False,
+        translate: int = 0,
+        paradigm: str = "duration",
+        paradigm_params: Mapping[str, Any] | None = None,
+        num_workers: int | None = None,
+        limit: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.class_dir = Path(class_dir)
+        self.val_fraction = check_fraction("val_fraction", val_fraction)
+        self.seed = check_int("seed", seed, minimum=0)
+        self.split_seed = self.seed if split_seed is None else check_int("split_seed", split_seed, minimum=0)
+        self.limit = None if limit is None else check_int("limit", limit, minimum=1)
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.val_batch_size = check_int("val_batch_size", val_batch_size or batch_size, minimum=1)
+        self.augmentation = Augmentation(flip=bool(flip), translate=translate)
+        self.paradigm: Paradigm = create_paradigm(paradigm, **dict(paradigm_params or {}))
+        self.num_workers = num_workers
+        self.backend = backend
+        if (train_beton is None) != (val_beton is None):
+            raise ValueError("Give both train_beton and val_beton, or neither.")
+        if backend == "ffcv" and train_beton is None:
+            raise ValueError("backend='ffcv' needs train_beton and val_beton (write them with write_betons()).")
+        self.betons = None if train_beton is None else {"train": Path(train_beton), "val": Path(val_beton)}  # type: ignore[arg-type]
+        if self.betons is not None:
+            for role, path in self.betons.items():
+                meta = read_beton_metadata(path)
+                recorded = (meta.role, meta.seed, meta.val_fraction, Path(meta.class_dir))
+                expected = (role, self.split_seed, self.val_fraction, self.class_dir.resolve())
+                if recorded != expected:
+                    raise ValueError(
+                        f"{path} was written as (role, seed, val_fraction, class_dir) = {recorded}, but this data "
+                        f"module expects {expected}. Pass matching arguments or rewrite the betons, so that "
+                        "both backends see the same train/val membership."
+                    )
+        self._loaders: dict[str, BatchLoader] = {}
+        self._resume_epoch: int | None = None
+
+    @property
+    def stats(self) -> Stats:
+        """Normalisation statistics of the training class folder (pass them to :func:`~dynvision_data.make_eval_loader`)."""
+        if self.betons is not None:
+            return read_beton_metadata(self.betons["train"]).stats
+        return load_stats(self.class_dir)
+
+    @property
+    def n_timesteps(self) -> int:
+        """Steps per presentation."""
+        return self.paradigm.n_timesteps
+
+    def _loader(self, role: str) -> BatchLoader:
+        if role not in self._loaders:
+            training = role == "train"
+            source = self.betons[role] if self.betons is not None else self.class_dir
+            backend = self.backend if self.betons is not None else "torch"
+            self._loaders[role] = make_loader(
+                source,
+                split=role,  # type: ignore[arg-type]
+                batch_size=self.batch_size if training else self.val_batch_size,
+                augmentation=self.augmentation if training else None,
+                backend=backend,
+                val_fraction=self.val_fraction,
+                seed=self.seed,
+                split_seed=self.split_seed,
+                num_workers=self.num_workers,
+                limit=self.limit if training else None,
+            )
+            if training and self._resume_epoch is not None:
+                self._loaders[role].set_epoch(self._resume_epoch)
+        return self._loaders[role]
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names of the training data; a label is a position in this list."""
+        return self._loader("val").classes
+
+    def train_dataloader(self) -> BatchLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> BatchLoader:
+        return self._loader("val")
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Presentation:
+        """Turn ``(images, labels)`` into ``Presentation(frames, labels, stimulus)`` on the batch's device."""
+        images, labels = batch
+        return self.paradigm(images, labels)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Checkpointed state: the next training epoch, so a resumed run continues the same epoch sequence."""
+        loader = self._loaders.get("train")
+        return {"next_train_epoch": loader.epoch if loader is not None else (self._resume_epoch or 0)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._resume_epoch = int(state_dict.get("next_train_epoch", 0))
+        if "train" in self._loaders:
+            self._loaders["train"].set_epoch(self._resume_epoch)
+

@@ -1,0 +1,142 @@
+"""Reading class-folder image trees (``<root>/<class>/<image>.png``) into uint8 tensors."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+__all__ = ["IMAGE_EXTENSIONS", "ClassFolderDataset", "read_image"]
+
+#: File name endings read as images (lower case).
+IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".webp")
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Decode one image file into a uint8 array of shape ``(C, H, W)`` with pixel values 0..255.
+
+    Grey images (PIL modes ``L``, ``1``, ``LA``) give ``C = 1``; colour images (``RGB``, ``P``, ``RGBA``)
+    give ``C = 3`` (alpha is dropped).
+    """
+    try:
+        with Image.open(path) as image:
+            if image.mode in ("I", "I;16", "F"):
+                raise ValueError(
+                    f"Image {path} has 16-bit or float pixels (PIL mode {image.mode!r}); only 8-bit grey or "
+                    "colour images are supported. Convert it to 8-bit PNG."
+                )
+            if image.mode not in ("L", "RGB"):
+                # Palette and alpha images: keep the colours, drop transparency.
+                image = image.convert("L" if image.mode in ("1", "LA") else "RGB")
+            array = np.asarray(image, dtype=np.uint8)
+    except OSError as error:
+        raise OSError(f"Cannot read image {path}: {error}. Replace or delete the file.") from error
+    return array[None] if array.ndim == 2 else np.ascontiguousarray(array.transpose(2, 0, 1))
+
+
+class ClassFolderDataset(Dataset[tuple[torch.Tensor, int]]):
+    """Images in class folders: ``<root>/<class name>/<file>``, one folder per class.
+
+    Labels are positions in :attr:`classes`, which are the sorted folder names unless ``classes`` is given
+    (then every folder must be one of them, so that a test tree with fewer classes keeps the training
+    label indices). Files are ordered by (label, file name), so the item order is deterministic.
+
+    Items are ``(image, label)``: a uint8 tensor ``(C, H, W)`` with values 0..255 and an ``int``. Every image
+    must have the shape of the first one (or ``image_shape`` if given); a mismatch raises an error that
+    names the file.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        classes: Sequence[str] | None = None,
+        image_shape: Sequence[int] | None = None,
+    ) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(
+                f"Class folder {self.root} does not exist or is not a directory. Expected "
+                "<root>/<class>/<image files>; create it with dynvision_data.materialize_dataset() or check the path."
+            )
+        found = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if not found:
+            raise ValueError(f"Class folder {self.root} has no class sub-folders (expected <root>/<class>/<images>).")
+        if classes is None:
+            self.classes = found
+        else:
+            self.classes = list(classes)
+            unknown = sorted(set(found) - set(self.classes))
+            if unknown:
+                raise ValueError(
+                    f"Class folder {self.root} has classes {unknown} that are not among the given classes "
+                    f"{self.classes}. Use the class list of the training data, or remove those folders."
+                )
+        self.class_to_index = {name: i for i, name in enumerate(self.classes)}
+
+        samples: list[tuple[Path, int]] = []
+        for name in found:
+            files = sorted(
+                p for p in (self.root / name).iterdir()
+                if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+            )
+            samples.extend((path, self.class_to_index[name]) for path in files)
+        if not samples:
+            raise ValueError(f"Class folder {self.root} holds no images with endings {IMAGE_EXTENSIONS}.")
+        samples.sort(key=lambda item: (item[1], item[0].name))
+        self.samples = samples
+        self.labels = np.array([label for _, label in samples], dtype=np.int64)
+        self.image_shape: tuple[int, int, int] = (
+            tuple(int(s) for s in image_shape) if image_shape is not None else read_image(samples[0][0]).shape
+        )
+        if len(self.image_shape) != 3:
+            raise ValueError(f"image_shape must be (C, H, W), got {self.image_shape}.")
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def _read_checked(self, index: int) -> np.ndarray:
+        path = self.samples[index][0]
+        array = read_image(path)
+        if array.shape != self.image_shape:
+            raise ValueError(
+                f"Image {path} has shape (C, H, W) = {array.shape}, but this dataset expects {self.image_shape} "
+                f"(the shape of {self.samples[0][0].name if index else 'the first image'}). Resize or remove the file."
+            )
+        return array
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return torch.from_numpy(self._read_checked(index)), int(self.labels[index])
+
+    def load_arrays(self, indices: Sequence[int] | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Decode the selected images (all by default) into one array.
+
+        Returns:
+            ``(images, labels)``: uint8 ``(N, C, H, W)`` with values 0..255, and int64 ``(N,)``.
+        """
+        order = np.arange(len(self)) if indices is None else np.asarray(indices, dtype=np.int64)
+        images = np.empty((len(order), *self.image_shape), dtype=np.uint8)
+
+        def fill(position: int) -> None:
+            images[position] = self._read_checked(int(order[position]))
+
+        # PIL releases the GIL while decoding, so a few threads help on many small files.
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            list(pool.map(fill, range(len(order))))
+        return images, self.labels[order].copy()
+
+    def fingerprint(self) -> str:
+        """Hash of the class list and of every file's name, size and modification time: changes when the tree's content changes."""
+        digest = hashlib.sha256()
+        digest.update("\0".join(self.classes).encode())
+        for path, label in self.samples:
+            stat = path.stat()
+            digest.update(f"\0{label}/{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        return digest.hexdigest()[:16]

@@ -1,0 +1,86 @@
+"""The FFCV backend: reads a ``.beton`` written by :func:`~dynvision_data.ffcv.write_betons`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .._batching import BatchLoader
+from ..transforms import BatchTransform
+from ._availability import require_ffcv
+from .metadata import BetonMetadata, read_beton_metadata, validate_beton
+
+__all__ = ["FFCVBatchLoader"]
+
+
+class FFCVBatchLoader(BatchLoader):
+    """:class:`~dynvision_data.BatchLoader` over a ``.beton`` file.
+
+    FFCV only decodes the raw uint8 pixels and labels and orders them (``RANDOM`` order with ``seed`` and
+    the epoch, which equals :func:`~dynvision_data.epoch_order` over the items or the ``indices`` subset, or
+    ``SEQUENTIAL``); augmentation and
+    normalisation run in the shared torch :class:`~dynvision_data.transforms.BatchTransform`, so batches
+    equal the torch backend's. The first epoch of each loader spends a moment JIT-compiling.
+    """
+
+    backend = "ffcv"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        batch_size: int,
+        shuffle: bool,
+        drop_last: bool,
+        transform: BatchTransform,
+        seed: int = 0,
+        num_workers: int | None = None,
+        metadata: BetonMetadata | None = None,
+        indices: np.ndarray | None = None,
+    ) -> None:
+        require_ffcv()
+        from ffcv.fields.decoders import IntDecoder, NDArrayDecoder
+        from ffcv.loader import Loader, OrderOption
+        from ffcv.transforms import ToTensor
+
+        self.path = Path(path)
+        self.metadata = metadata if metadata is not None else read_beton_metadata(self.path)
+        validate_beton(self.path, expected_count=self.metadata.count)
+        self.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
+        super().__init__(
+            n_samples=self.metadata.count if self.indices is None else len(self.indices),
+            batch_size=batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            transform=transform,
+            seed=seed,
+            classes=self.metadata.classes,
+            image_shape=self.metadata.image_shape,
+        )
+        workers = num_workers if num_workers is not None else len(os.sched_getaffinity(0))
+        self._loader = Loader(
+            str(self.path),
+            batch_size=self.batch_size,
+            num_workers=max(1, workers),
+            order=OrderOption.RANDOM if shuffle else OrderOption.SEQUENTIAL,
+            seed=self.seed,
+            drop_last=drop_last,
+            indices=self.indices,
+            pipelines={"image": [NDArrayDecoder(), ToTensor()], "label": [IntDecoder(), ToTensor()]},
+        )
+
+    def _raw_batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        # FFCV derives the order from its own epoch counter; set it so that set_epoch() is honoured.
+        self._loader.next_epoch = epoch
+        iterator = iter(self._loader)
+        try:
+            yield from iterator
+        finally:
+            # Stop FFCV's prefetch thread even when the consumer breaks out early; a lingering thread
+            # would make a later fork (e.g. by FFCV's writer) unsafe.
+            iterator.close()
+            iterator.join(timeout=5.0)

@@ -1,0 +1,139 @@
+"""The JSON sidecar ``<file>.beton.json`` that describes a ``.beton`` written by :func:`write_betons`,
+and a structural check of ``.beton`` files that needs no ``ffcv`` import."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from .._util import read_json
+from ..stats import Stats
+
+__all__ = ["BetonMetadata", "CorruptBetonError", "metadata_path", "read_beton_metadata", "validate_beton"]
+
+_FORMAT_VERSION = 1
+# The .beton layout (FFCV file format version 2): a fixed header, then field descriptors, per-sample
+# metadata and data pages, and an allocation table at ``alloc_table_ptr`` that runs to the end of the file.
+_HEADER = np.dtype(
+    [("version", "<u2"), ("num_fields", "<u2"), ("page_size", "<u4"), ("num_samples", "<u8"), ("alloc_table_ptr", "<u8")],
+    align=True,
+)
+_ALLOC_ENTRY = np.dtype([("sample_id", "<u8"), ("ptr", "<u8"), ("size", "<u8")])
+_BETON_VERSION = 2
+
+
+class CorruptBetonError(ValueError):
+    """A ``.beton`` file (or its sidecar) is truncated, corrupt or does not match its metadata."""
+
+
+@dataclass(frozen=True)
+class BetonMetadata:
+    """What :func:`write_betons` recorded about one ``.beton`` file.
+
+    Attributes:
+        role: ``"train"`` or ``"val"``: which part of the split this file holds.
+        class_dir: Absolute path of the class folder the file was written from.
+        classes: Class names; a label is a position in this list.
+        image_shape: ``(C, H, W)`` of the stored uint8 images.
+        count: Number of images in this file.
+        counts: Images per role, e.g. ``{"train": 3600, "val": 400}``.
+        val_fraction: Share of each class held out for validation.
+        seed: Seed of the split (:func:`~dynvision_data.datasets.split_indices`).
+        stats: Per-channel mean/std in [0, 1] units of the whole class folder (train and val parts).
+        fingerprint: Fingerprint of the class folder when the file was written.
+        encoding: How images are stored (``"raw-uint8-chw"``: an NDArrayField of the uint8 pixels).
+        beton_bytes: Size of the ``.beton`` file in bytes, to detect truncation or a stale sidecar.
+    """
+
+    role: Literal["train", "val"]
+    class_dir: str
+    classes: tuple[str, ...]
+    image_shape: tuple[int, int, int]
+    count: int
+    counts: dict[str, int]
+    val_fraction: float
+    seed: int
+    stats: Stats
+    fingerprint: str
+    encoding: str
+    beton_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(stats=self.stats.to_dict(), classes=list(self.classes), image_shape=list(self.image_shape))
+        return {"format_version": _FORMAT_VERSION, **data}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BetonMetadata:
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        fields.update(
+            stats=Stats.from_dict(data["stats"]),
+            classes=tuple(data["classes"]),
+            image_shape=tuple(int(s) for s in data["image_shape"]),
+        )
+        return cls(**fields)
+
+
+def metadata_path(beton: str | os.PathLike[str]) -> Path:
+    """Sidecar path of a ``.beton``: the file name with ``.json`` appended."""
+    beton = Path(beton)
+    return beton.with_name(beton.name + ".json")
+
+
+def read_beton_metadata(beton: str | os.PathLike[str]) -> BetonMetadata:
+    """Read and check the sidecar of ``beton``; raise :class:`CorruptBetonError` if it is missing or stale."""
+    beton = Path(beton)
+    if not beton.is_file():
+        raise FileNotFoundError(f"{beton} does not exist. Write it with dynvision_data.write_betons().")
+    sidecar = metadata_path(beton)
+    if not sidecar.is_file():
+        raise CorruptBetonError(
+            f"{beton} has no metadata file {sidecar.name}; it was not written by write_betons() or the write "
+            "was interrupted. Run write_betons() again."
+        )
+    try:
+        meta = BetonMetadata.from_dict(read_json(sidecar))
+    except (KeyError, TypeError, ValueError) as error:
+        raise CorruptBetonError(f"Metadata {sidecar} is unreadable ({error}). Run write_betons() again.") from error
+    size = beton.stat().st_size
+    if size != meta.beton_bytes:
+        raise CorruptBetonError(
+            f"{beton} has {size} bytes but its metadata records {meta.beton_bytes}: the file is truncated, "
+            "corrupt or was replaced. Run write_betons() again."
+        )
+    return meta
+
+
+def validate_beton(beton: str | os.PathLike[str], expected_count: int | None = None) -> int:
+    """Check the structure of a ``.beton`` file (header, allocation table) and return its number of samples.
+
+    Reading a truncated file with FFCV can crash the process instead of raising, so every loader calls
+    this first. Raises :class:`CorruptBetonError` naming the file.
+    """
+    beton = Path(beton)
+    size = beton.stat().st_size
+
+    def corrupt(reason: str) -> CorruptBetonError:
+        return CorruptBetonError(f"{beton} is not a valid .beton file: {reason}. Run write_betons() again.")
+
+    if size < _HEADER.itemsize:
+        raise corrupt(f"only {size} bytes, shorter than the {_HEADER.itemsize}-byte header")
+    header = np.fromfile(beton, dtype=_HEADER, count=1)[0]
+    if int(header["version"]) != _BETON_VERSION:
+        raise corrupt(f"format version {int(header['version'])}, expected {_BETON_VERSION}")
+    table_at = int(header["alloc_table_ptr"])
+    n_samples = int(header["num_samples"])
+    if table_at == 0 or table_at > size or (size - table_at) % _ALLOC_ENTRY.itemsize:
+        raise corrupt(f"allocation table at byte {table_at} does not fit a file of {size} bytes (truncated?)")
+    table = np.fromfile(beton, dtype=_ALLOC_ENTRY, offset=table_at)
+    if len(table) < n_samples:
+        raise corrupt(f"{len(table)} allocation entries for {n_samples} samples (truncated?)")
+    if len(table) and int((table["ptr"] + table["size"]).max()) > table_at:
+        raise corrupt("a sample's data lies past the allocation table (truncated or overwritten)")
+    if expected_count is not None and n_samples != expected_count:
+        raise corrupt(f"{n_samples} samples, but its metadata records {expected_count}")
+    return n_samples

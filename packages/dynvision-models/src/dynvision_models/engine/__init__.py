@@ -1,0 +1,18 @@
+"""Temporal engine: the time loop (:class:`TemporalModel`) and the solvers chosen by name."""
+
+from __future__ import annotations
+
+from .solvers import Drive, EulerSolver, Solver, get_solver, list_solvers, register_solver
+from .temporal import READOUTS, TemporalModel, delay_to_steps
+
+__all__ = [
+    "READOUTS",
+    "Drive",
+    "EulerSolver",
+    "Solver",
+    "TemporalModel",
+    "delay_to_steps",
+    "get_solver",
+    "list_solvers",
+    "register_solver",
+]

@@ -1,0 +1,71 @@
+"""Init step: build a model from its identity, sized for a dataset, and save its initial state."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from ..naming import expand_aliases, format_seed
+from .provenance import write_resolved_config
+from .states import save_state
+
+__all__ = ["dataset_description", "init_model", "seed_everything"]
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: str | int) -> int:
+    """Seed Python, NumPy and torch (CPU and CUDA) from a seed string; return the integer seed."""
+    import lightning
+
+    value = int(format_seed(seed))
+    lightning.seed_everything(value, workers=True, verbose=False)
+    return value
+
+
+def dataset_description(class_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Classes, image shape (C, H, W) and normalisation statistics of a training class folder."""
+    from dynvision_data import ClassFolderDataset, load_stats
+
+    dataset = ClassFolderDataset(class_dir)
+    stats = load_stats(class_dir)
+    return {
+        "classes": list(dataset.classes),
+        "input_shape": list(dataset.image_shape),
+        "mean": list(stats.mean),
+        "std": list(stats.std),
+    }
+
+
+def init_model(
+    model_name: str,
+    model_args: dict[str, Any],
+    *,
+    seed: str | int,
+    dataset: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+) -> Path:
+    """Create ``model_name`` with ``model_args`` (aliases allowed), ``n_classes`` and ``input_shape`` taken from the
+    dataset unless given, with weights drawn from ``seed``; save it to ``output`` with the data description."""
+    from dynvision_models import create_model
+
+    seed_value = seed_everything(seed)
+    data = dataset_description(dataset)
+    kwargs = expand_aliases(model_args)
+    kwargs.setdefault("n_classes", len(data["classes"]))
+    kwargs.setdefault("input_shape", tuple(data["input_shape"]))
+    model = create_model(model_name, **kwargs)
+    n_parameters = sum(p.numel() for p in model.parameters())
+    log.info("created %s with %d parameters: %s", model_name, n_parameters, model.model_kwargs)
+    save_state(output, model, data=data, meta={"seed": format_seed(seed), "status": "init"})
+    write_resolved_config(
+        output,
+        command="dynvision init",
+        parameters={"model_name": model_name, "model_args": model_args, "model_kwargs": model.model_kwargs},
+        sources={"model_name": "command line", "model_args": "command line"},
+        seed=seed_value,
+        inputs={"dataset": str(dataset)},
+    )
+    return Path(output)

@@ -1,0 +1,152 @@
+"""Test step: show every test image under a paradigm and record, per time step, the model's guess and each area's
+activity.
+
+Outputs (both written atomically):
+
+``test_outputs.csv``, one row per (sample, time step):
+    ``sample`` index of the image in the test set (dataset order), ``step`` (0-based), ``time_ms`` (step x dt),
+    ``label`` the image's true class index (at every step), ``guess`` the arg-max class, ``correct`` (0/1),
+    ``confidence`` softmax probability of the guess, ``stimulus`` (0/1) whether the stimulus is on screen.
+
+``test_responses.safetensors`` (``layer`` resolution): for each area ``<area>.mean`` and ``<area>.std``, float32
+    ``(n_samples, n_steps)``: mean and standard deviation of the area's activity over its units (channels x space);
+    ``sample``, ``time_ms``, ``stimulus``; metadata: areas in order, resolution, dt (ms), paradigm, model.
+    Responses are reduced on the fly batch by batch, so memory stays bounded by the reduced arrays.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .provenance import atomic_path, write_resolved_config
+from .settings import Settings, schema_default
+from .states import build_model, load_state
+from .train import make_paradigm
+
+__all__ = ["TestSettings", "test_model"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TestSettings(Settings):
+    """How a model is tested; defaults are the workflow configuration's ``test:`` section."""
+
+    __test__ = False  # not a pytest test class
+
+    paradigm: str = field(
+        default="duration:intro=2+outro=8+stimulus=10",
+        metadata={"help": "how test images are shown: name:key=value+... (steps)"},
+    )
+    batch_size: int = field(default=schema_default("test", "batch_size"), metadata={"help": "images per batch"})
+    limit_images: int | None = field(default=None, metadata={"help": "test only the first N images (logged)"})
+    resolution: str = field(
+        default=schema_default("test", "response_resolution"),
+        metadata={"choices": ["layer"], "help": "response resolution"},
+    )
+    threads: int = field(default=schema_default("test", "threads"), metadata={"help": "torch CPU threads"})
+
+
+def test_model(
+    state_path: str | os.PathLike[str],
+    *,
+    dataset: str | os.PathLike[str],
+    outputs: str | os.PathLike[str],
+    responses: str | os.PathLike[str],
+    settings: TestSettings,
+    given: set[str] | None = None,
+) -> dict[str, Any]:
+    """Test the model in ``state_path`` on the class folders ``dataset``; return a summary (accuracy per step)."""
+    import numpy as np
+    import pandas as pd
+    import torch
+    from safetensors.numpy import save_file
+
+    from dynvision_data import Stats, make_eval_loader
+
+    torch.set_num_threads(settings.threads)
+    state = load_state(state_path)
+    model = build_model(state).eval()
+    paradigm = make_paradigm(settings.paradigm)
+    loader = make_eval_loader(
+        dataset,
+        classes=state.data["classes"],
+        stats=Stats(tuple(state.data["mean"]), tuple(state.data["std"]), int(state.data.get("count", 0))),
+        batch_size=settings.batch_size,
+        limit=settings.limit_images,
+    )
+    if settings.limit_images is not None:
+        log.warning("testing only the first %d images of %s (limit_images)", settings.limit_images, dataset)
+    dt = float(model.dt)
+    reduced: dict[str, list[np.ndarray]] = {}
+    n_seen, correct_per_step = 0, None
+    stimulus = time_ms = None
+    with atomic_path(outputs) as table_file, table_file.open("w") as handle, torch.inference_mode():
+        for images, labels in loader:
+            frames, _, on = paradigm(images, labels)
+            logits, activity = model.forward_intermediates(frames)
+            batch, steps = logits.shape[:2]
+            probabilities = logits.float().softmax(dim=-1)
+            confidence, guess = probabilities.max(dim=-1)
+            if stimulus is None:
+                stimulus = on.to(torch.uint8).cpu().numpy()
+                time_ms = (np.arange(steps, dtype=np.float32) * dt).astype(np.float32)
+                correct_per_step = np.zeros(steps, dtype=np.int64)
+            truth = labels.view(-1, 1).expand(batch, steps)
+            correct = (guess == truth).cpu().numpy()
+            correct_per_step += correct.sum(axis=0)
+            table = pd.DataFrame(
+                {
+                    "sample": np.repeat(np.arange(n_seen, n_seen + batch), steps),
+                    "step": np.tile(np.arange(steps), batch),
+                    "time_ms": np.tile(time_ms, batch),
+                    "label": truth.reshape(-1).cpu().numpy(),
+                    "guess": guess.reshape(-1).cpu().numpy(),
+                    "correct": correct.reshape(-1).astype(np.int8),
+                    "confidence": confidence.reshape(-1).cpu().numpy(),
+                    "stimulus": np.tile(stimulus, batch),
+                }
+            )
+            table.to_csv(handle, header=n_seen == 0, index=False, float_format="%.6g")
+            for area, rates in activity.items():
+                flat = rates.float().flatten(start_dim=2)
+                reduced.setdefault(f"{area}.mean", []).append(flat.mean(dim=2).cpu().numpy())
+                reduced.setdefault(f"{area}.std", []).append(flat.std(dim=2, correction=0).cpu().numpy())
+            n_seen += batch
+    if n_seen == 0:
+        raise ValueError(f"the test set {str(dataset)!r} has no images; nothing was tested.")
+    areas = list(activity)
+    arrays = {key: np.concatenate(parts).astype(np.float32) for key, parts in reduced.items()}
+    arrays.update(sample=np.arange(n_seen, dtype=np.int64), time_ms=time_ms, stimulus=stimulus)
+    metadata = {
+        "areas": areas,
+        "resolution": settings.resolution,
+        "dt": dt,
+        "paradigm": settings.paradigm,
+        "model_name": state.model_name,
+        "n_samples": n_seen,
+    }
+    with atomic_path(responses) as temporary:
+        save_file(arrays, str(temporary), metadata={key: json.dumps(value) for key, value in metadata.items()})
+    accuracy = (correct_per_step / n_seen).tolist()
+    on_steps = [step for step, value in enumerate(stimulus) if value]
+    summary = {
+        "n_samples": n_seen,
+        "accuracy_per_step": accuracy,
+        "accuracy_end_of_stimulus": accuracy[on_steps[-1]] if on_steps else None,
+    }
+    log.info("tested %d images; accuracy at the end of the stimulus: %s", n_seen, summary["accuracy_end_of_stimulus"])
+    write_resolved_config(
+        outputs,
+        command="dynvision test",
+        parameters={"model_name": state.model_name, "model_kwargs": state.model_kwargs, **asdict(settings)},
+        sources=settings.sources(given or set()),
+        seed=state.meta.get("seed"),
+        inputs={"state": str(state_path), "dataset": str(dataset)},
+    )
+    return summary
