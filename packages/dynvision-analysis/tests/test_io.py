@@ -140,3 +140,19 @@ def test_vector_figures_are_reproducible(tmp_path):
 def test_save_figure_rejects_an_unknown_format(tmp_path):
     with pytest.raises(ValueError, match=r"Unknown figure format '\.jpg'.*'\.pdf', '\.png', '\.svg'"):
         save_figure(Figure(), tmp_path / "figure.jpg")
+
+
+def test_written_files_get_the_usual_permissions_not_owner_only(tmp_path, responses_table):
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        table = write_table(responses_table, tmp_path / "table.csv")
+        figure = save_figure(Figure(), tmp_path / "figure.png")
+    finally:
+        os.umask(previous)
+    # An atomic write goes through a temporary file that mkstemp creates as 0o600; the final file must be
+    # readable by the group and others like any file the user writes (shared cluster file systems).
+    for path in (table, figure):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path

@@ -212,6 +212,9 @@ def _atomic_target(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
+    # mkstemp creates the file readable by its owner only; give it the mode a plain open() would (0o666 less the
+    # umask), so that outputs on a shared file system stay readable by the group as usual.
+    os.chmod(name, 0o666 & ~_current_umask())
     temporary = Path(name)
     try:
         yield temporary
@@ -258,3 +261,9 @@ def save_figure(figure: Figure, path: str | os.PathLike[str], *, dpi: int = 300)
     with _atomic_target(path) as temporary, mpl.rc_context({"svg.hashsalt": "dynvision-analysis"}):
         figure.savefig(temporary, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
     return path
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

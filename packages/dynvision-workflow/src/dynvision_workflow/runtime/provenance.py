@@ -42,6 +42,9 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(handle)
+    # mkstemp creates the file readable by its owner only; give it the mode a plain open() would (0o666 less the
+    # umask), so that outputs on a shared file system stay readable by the group as usual.
+    os.chmod(name, 0o666 & ~_current_umask())
     temporary = Path(name)
     try:
         yield temporary
@@ -117,3 +120,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     return value
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
