@@ -8,9 +8,10 @@ from :func:`create_paradigm` present test images. FFCV is optional: everything a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .__about__ import __version__
 from ._batching import Batch, BatchLoader, epoch_order
-from .datamodule import TrainingDataModule
 from .datasets import (
     ClassFolderDataset,
     DatasetSpec,
@@ -42,6 +43,9 @@ from .paradigms import (
 )
 from .stats import Stats, compute_stats, default_stats_path, load_stats
 from .transforms import Augmentation, BatchTransform, epoch_generator, normalize
+
+if TYPE_CHECKING:
+    from .datamodule import TrainingDataModule
 
 __all__ = [
     "IGNORE_INDEX",
@@ -85,3 +89,13 @@ __all__ = [
     "validate_beton",
     "write_betons",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Lightning takes ~2 s to import (and pulls in matplotlib through torchmetrics); load it only when the data
+    # module is asked for, so loaders, datasets and paradigms stay quick to import.
+    if name == "TrainingDataModule":
+        from .datamodule import TrainingDataModule
+
+        return TrainingDataModule
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
