@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 
-
 def test_snakemake_lint_is_clean(tmp_path, dynvision):
     result = dynvision("run", "--workdir", str(tmp_path), "--lint", cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -57,3 +56,14 @@ def test_requesting_a_malformed_model_path_fails_clearly(tmp_path, dynvision):
                            "models/DyRCNNx2/DyRCNNx2:tau_0001/mnist5k/init.pt", cwd=tmp_path, timeout=120)
     assert result.returncode != 0
     assert "MissingRuleException" in result.stdout + result.stderr or "No rule to produce" in result.stdout + result.stderr
+
+
+def test_workflow_files_are_snakefmt_formatted():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    workflow = Path(__file__).resolve().parents[1] / "packages/dynvision-workflow/src/dynvision_workflow/workflow"
+    snakefmt = Path(sys.executable).with_name("snakefmt")
+    result = subprocess.run([str(snakefmt), "--check", str(workflow)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

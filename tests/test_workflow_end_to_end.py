@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.ffcv]
 

@@ -20,7 +20,6 @@ import json
 import logging
 import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .provenance import atomic_path, write_resolved_config

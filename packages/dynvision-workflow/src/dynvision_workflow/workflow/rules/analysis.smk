@@ -15,14 +15,14 @@ rule plot_responses:
         paths.log_for(partial(paths.FIGURE, figure="responses")),
     benchmark:
         paths.benchmark_for(partial(paths.FIGURE, figure="responses"))
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     group:
         "plots"
     conda:
         "../envs/dynvision.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     shell:
         "dynvision-analysis plot-responses {input.table:q} -o {output.figure:q} > {log:q} 2>&1"
 
@@ -41,13 +41,13 @@ rule plot_accuracy:
         paths.log_for(partial(paths.FIGURE, figure="accuracy")),
     benchmark:
         paths.benchmark_for(partial(paths.FIGURE, figure="accuracy"))
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
     group:
         "plots"
     conda:
         "../envs/dynvision.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     shell:
         "dynvision-analysis plot-accuracy {input.table:q} -o {output.figure:q} > {log:q} 2>&1"

@@ -110,7 +110,9 @@ def get_all_figures(wildcards):
 
 
 def get_data_options(wildcards):
-    return options(seed=config["data"]["split_seed"], test_fraction=config["data"]["test_fraction"])
+    return options(
+        seed=config["data"]["split_seed"], test_fraction=config["data"]["test_fraction"]
+    )
 
 
 def get_training_split(wildcards):
@@ -122,12 +124,18 @@ def get_test_split(wildcards):
 
 
 def get_beton_options(wildcards):
-    return options(seed=config["data"]["split_seed"], val_fraction=config["data"]["val_fraction"])
+    return options(
+        seed=config["data"]["split_seed"], val_fraction=config["data"]["val_fraction"]
+    )
 
 
 def get_model_options(wildcards):
     """Model name, arguments and seed as they appear in the model's path."""
-    return options(model_name=wildcards.model_name, model_args=wildcards.model_args or None, seed=wildcards.seed)
+    return options(
+        model_name=wildcards.model_name,
+        model_args=wildcards.model_args or None,
+        seed=wildcards.seed,
+    )
 
 
 def get_train_options(wildcards):

@@ -6,18 +6,18 @@ rule get_data:
     output:
         folder=directory(paths.RAW_DATASET),
         ready=paths.RAW_READY,
-    params:
-        options=get_data_options,
     log:
         paths.log_for(paths.RAW_READY),
     benchmark:
         paths.benchmark_for(paths.RAW_READY)
+    conda:
+        "../envs/dynvision.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/dynvision.yaml"
+    params:
+        options=get_data_options,
     shell:
         "dynvision prepare-data {wildcards.data_name} --root data/raw --ready {output.ready:q} "
         "{params.options} > {log:q} 2>&1"
@@ -31,19 +31,19 @@ rule build_betons:
         train=paths.BETON_TRAIN,
         val=paths.BETON_VAL,
         meta=paths.BETON_META,
-    params:
-        source=get_training_split,
-        options=get_beton_options,
     log:
         paths.log_for(paths.BETON_META),
     benchmark:
         paths.benchmark_for(paths.BETON_META)
+    conda:
+        "../envs/dynvision.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../envs/dynvision.yaml"
+    params:
+        source=get_training_split,
+        options=get_beton_options,
     shell:
         "dynvision build-betons {params.source:q} --train {output.train:q} --val {output.val:q} "
         "--meta {output.meta:q} {params.options} > {log:q} 2>&1"

@@ -7,19 +7,19 @@ rule init_model:
         ready=paths.RAW_READY,
     output:
         state=partial(paths.MODEL_STATE, status="init"),
-    params:
-        dataset=get_training_split,
-        options=get_model_options,
     log:
         paths.log_for(partial(paths.MODEL_STATE, status="init")),
     benchmark:
         paths.benchmark_for(partial(paths.MODEL_STATE, status="init"))
+    conda:
+        "../envs/dynvision.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/dynvision.yaml"
+    params:
+        dataset=get_training_split,
+        options=get_model_options,
     shell:
         "dynvision init {params.options} --dataset {params.dataset:q} --output {output.state:q} > {log:q} 2>&1"
 
@@ -31,22 +31,22 @@ rule train_model:
         init=partial(paths.MODEL_STATE, status="init"),
     output:
         state=partial(paths.MODEL_STATE, status="trained"),
-    params:
-        dataset=get_training_split,
-        checkpoints=paths.CHECKPOINT_DIR,
-        model=get_model_options,
-        options=get_train_options,
     log:
         paths.log_for(partial(paths.MODEL_STATE, status="trained")),
     benchmark:
         paths.benchmark_for(partial(paths.MODEL_STATE, status="trained"))
+    conda:
+        "../envs/dynvision.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=240,
         gpu=0,
-    conda:
-        "../envs/dynvision.yaml"
+    params:
+        dataset=get_training_split,
+        checkpoints=paths.CHECKPOINT_DIR,
+        model=get_model_options,
+        options=get_train_options,
     shell:
         "dynvision train {params.model} --init {input.init:q} --dataset {params.dataset:q} "
         "--betons data/processed/{wildcards.data_name} --checkpoints {params.checkpoints:q} "

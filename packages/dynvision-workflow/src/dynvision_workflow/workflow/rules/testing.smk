@@ -9,19 +9,19 @@ rule test_model:
     output:
         outputs=paths.TEST_OUTPUTS,
         responses=paths.TEST_RESPONSES,
-    params:
-        dataset=get_test_split,
-        options=get_test_options,
     log:
         paths.log_for(paths.TEST_OUTPUTS),
     benchmark:
         paths.benchmark_for(paths.TEST_OUTPUTS)
+    conda:
+        "../envs/dynvision.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=60,
-    conda:
-        "../envs/dynvision.yaml"
+    params:
+        dataset=get_test_split,
+        options=get_test_options,
     shell:
         "dynvision test {input.state:q} --dataset {params.dataset:q} --outputs {output.outputs:q} "
         "--responses {output.responses:q} {params.options} > {log:q} 2>&1"
@@ -37,12 +37,12 @@ rule process_test:
         paths.log_for(paths.TEST_RESPONSES_TABLE),
     benchmark:
         paths.benchmark_for(paths.TEST_RESPONSES_TABLE)
+    conda:
+        "../envs/dynvision.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/dynvision.yaml"
     shell:
         "dynvision process-test {input.responses:q} --output {output.table:q} > {log:q} 2>&1"
 
@@ -58,12 +58,12 @@ rule aggregate_experiment:
         paths.log_for(paths.AGGREGATED_OUTPUTS),
     benchmark:
         paths.benchmark_for(paths.AGGREGATED_OUTPUTS)
+    conda:
+        "../envs/dynvision.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/dynvision.yaml"
     shell:
         "dynvision aggregate --outputs {input.outputs:q} --responses {input.responses:q} "
         "--outputs-table {output.outputs:q} --responses-table {output.responses:q} > {log:q} 2>&1"
