@@ -4,18 +4,25 @@ from __future__ import annotations
 
 from .area import RecurrentArea
 from .recurrence import (
+    DepthPointwiseRecurrence,
     FullRecurrence,
+    PointDepthwiseRecurrence,
     SelfRecurrence,
     check_recurrence_type,
     create_recurrence,
     list_recurrence_types,
     register_recurrence,
 )
+from .topographic import LocalDepthwiseRecurrence, TopographicRecurrence
 
 __all__ = [
+    "DepthPointwiseRecurrence",
     "FullRecurrence",
+    "LocalDepthwiseRecurrence",
+    "PointDepthwiseRecurrence",
     "RecurrentArea",
     "SelfRecurrence",
+    "TopographicRecurrence",
     "check_recurrence_type",
     "create_recurrence",
     "list_recurrence_types",
