@@ -70,6 +70,11 @@ class TrainingDataModule(L.LightningDataModule):
         limit: int | None = None,
     ) -> None:
         super().__init__()
+        # Hyperparameters go into checkpoints; plain strings keep them loadable by torch.load(weights_only=True),
+        # which refuses pathlib objects and so would break resuming with ckpt_path.
+        class_dir = os.fspath(class_dir)
+        train_beton = None if train_beton is None else os.fspath(train_beton)
+        val_beton = None if val_beton is None else os.fspath(val_beton)
         self.save_hyperparameters()
         self.class_dir = Path(class_dir)
         self.val_fraction = check_fraction("val_fraction", val_fraction)

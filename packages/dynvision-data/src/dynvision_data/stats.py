@@ -74,6 +74,8 @@ def compute_stats(images: np.ndarray, *, chunk: int = 4096) -> Stats:
 def default_stats_path(class_dir: str | os.PathLike[str]) -> Path:
     """Cache file of a class folder's statistics: ``<parent>/<folder name>.stats.json`` (beside the folder)."""
     class_dir = Path(class_dir)
+    if class_dir.name in ("", ".."):  # "." or ".../..": name the folder itself, not the dot
+        class_dir = Path(os.path.abspath(class_dir))
     return class_dir.with_name(f"{class_dir.name}.stats.json")
 
 

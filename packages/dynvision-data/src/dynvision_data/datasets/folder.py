@@ -38,7 +38,8 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
             array = np.asarray(image, dtype=np.uint8)
     except OSError as error:
         raise OSError(f"Cannot read image {path}: {error}. Replace or delete the file.") from error
-    return array[None] if array.ndim == 2 else np.ascontiguousarray(array.transpose(2, 0, 1))
+    # np.asarray of a PIL image is read-only; copy so that callers (and tensors made from it) may write.
+    return array[None].copy() if array.ndim == 2 else np.ascontiguousarray(array.transpose(2, 0, 1))
 
 
 class ClassFolderDataset(Dataset[tuple[torch.Tensor, int]]):

@@ -1,0 +1,130 @@
+"""Truncated or corrupt .beton files and sidecars raise CorruptBetonError naming the file, never crash."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dynvision_data import CorruptBetonError, make_loader, read_beton_metadata, validate_beton
+from dynvision_data.ffcv import metadata_path
+
+pytestmark = pytest.mark.ffcv
+
+
+def _copy(beton: Path, directory: Path) -> Path:
+    """Copy a .beton and its sidecar into ``directory``; return the copy."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / beton.name
+    shutil.copyfile(beton, target)
+    shutil.copyfile(metadata_path(beton), metadata_path(target))
+    return target
+
+
+def _cut(path: Path, n_bytes: int) -> None:
+    with path.open("r+b") as handle:
+        handle.truncate(path.stat().st_size - n_bytes)
+
+
+def _set_sidecar(beton: Path, **changes) -> None:
+    sidecar = metadata_path(beton)
+    data = json.loads(sidecar.read_text())
+    data.update(changes)
+    sidecar.write_text(json.dumps(data))
+
+
+def test_truncated_beton_is_refused_by_its_recorded_size(betons, tmp_path: Path) -> None:
+    copy = _copy(betons.train, tmp_path)
+    _cut(copy, 100)
+    with pytest.raises(CorruptBetonError, match="truncated") as info:
+        read_beton_metadata(copy)
+    assert str(copy) in str(info.value)
+    with pytest.raises(CorruptBetonError) as info:
+        make_loader(copy, backend="torch")
+    assert str(copy) in str(info.value)
+
+
+@pytest.mark.parametrize("cut", [1, 24, 1000, "half", "all-but-10"])
+def test_validate_beton_detects_truncation_anywhere(betons, tmp_path: Path, cut: int | str) -> None:
+    copy = _copy(betons.train, tmp_path)
+    size = copy.stat().st_size
+    n_bytes = {"half": size // 2, "all-but-10": size - 10}.get(cut, cut)  # type: ignore[call-overload]
+    _cut(copy, n_bytes)
+    with pytest.raises(CorruptBetonError, match=r"is not a valid \.beton file") as info:
+        validate_beton(copy)
+    assert str(copy) in str(info.value)
+
+
+def test_ffcv_loader_checks_the_structure_before_reading(betons, tmp_path: Path) -> None:
+    # A sidecar that agrees with the truncated size: only the structural check stands between FFCV and a
+    # crash.
+    copy = _copy(betons.train, tmp_path)
+    _cut(copy, 48)
+    _set_sidecar(copy, beton_bytes=copy.stat().st_size)
+    with pytest.raises(CorruptBetonError, match="allocation") as info:
+        make_loader(copy, backend="ffcv")
+    assert str(copy) in str(info.value)
+
+
+def test_overwritten_header_is_refused(betons, tmp_path: Path) -> None:
+    copy = _copy(betons.val, tmp_path)
+    with copy.open("r+b") as handle:
+        handle.write(b"\xff\xff")
+    with pytest.raises(CorruptBetonError, match="format version 65535, expected 2"):
+        validate_beton(copy)
+    tiny = tmp_path / "tiny.beton"
+    tiny.write_bytes(b"1234")
+    with pytest.raises(CorruptBetonError, match="shorter than the 24-byte header"):
+        validate_beton(tiny)
+
+
+def test_sample_count_differing_from_the_metadata_is_refused(betons) -> None:
+    with pytest.raises(CorruptBetonError, match="30 samples, but its metadata records 31") as info:
+        validate_beton(betons.val, expected_count=31)
+    assert str(betons.val) in str(info.value)
+
+
+def test_corrupt_sidecar_is_named(betons, tmp_path: Path) -> None:
+    copy = _copy(betons.val, tmp_path)
+    sidecar = metadata_path(copy)
+    sidecar.write_text(sidecar.read_text()[:40])
+    with pytest.raises(CorruptBetonError, match="is unreadable") as info:
+        read_beton_metadata(copy)
+    assert str(sidecar) in str(info.value)
+    with pytest.raises(CorruptBetonError):
+        make_loader(copy)
+
+
+def test_sidecar_missing_a_field_is_named(betons, tmp_path: Path) -> None:
+    copy = _copy(betons.val, tmp_path)
+    data = json.loads(metadata_path(copy).read_text())
+    del data["stats"]
+    metadata_path(copy).write_text(json.dumps(data))
+    with pytest.raises(CorruptBetonError, match="'stats'") as info:
+        read_beton_metadata(copy)
+    assert str(metadata_path(copy)) in str(info.value)
+
+
+def test_beton_without_sidecar_is_refused(betons, tmp_path: Path) -> None:
+    copy = _copy(betons.val, tmp_path)
+    metadata_path(copy).unlink()
+    with pytest.raises(CorruptBetonError, match=r"has no metadata file val\.beton\.json") as info:
+        read_beton_metadata(copy)
+    assert str(copy) in str(info.value)
+
+
+def test_torch_backend_refuses_a_beton_whose_class_folder_changed(betons, tmp_path: Path) -> None:
+    folder = tmp_path / "train"
+    shutil.copytree(betons.class_dir, folder)  # copy2 keeps sizes and times: the same fingerprint
+    copy = _copy(betons.val, tmp_path / "betons")
+    _set_sidecar(copy, class_dir=str(folder))
+    assert make_loader(copy, backend="torch").n_samples == 30
+    extra = folder / "cat" / "999.png"
+    shutil.copyfile(folder / "cat" / "000.png", extra)
+    os.utime(extra, ns=(0, 0))
+    with pytest.raises(CorruptBetonError, match="changed since") as info:
+        make_loader(copy, backend="torch")
+    assert str(folder) in str(info.value) and str(copy) in str(info.value)

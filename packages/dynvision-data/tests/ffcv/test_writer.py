@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dynvision_data import (
+    BetonMetadata,
+    ClassFolderDataset,
+    compute_stats,
+    default_stats_path,
+    load_stats,
+    read_beton_metadata,
+    split_indices,
+    validate_beton,
+    write_betons,
+)
+from dynvision_data.ffcv import metadata_path
+
+pytestmark = pytest.mark.ffcv
+
+
+def test_write_betons_writes_both_parts_and_no_temporaries(betons) -> None:
+    assert betons.train.is_file() and betons.val.is_file()
+    assert metadata_path(betons.train) == betons.train.with_name("train.beton.json")
+    assert sorted(p.name for p in betons.train.parent.iterdir()) == [
+        "train.beton",
+        "train.beton.json",
+        "val.beton",
+        "val.beton.json",
+    ]
+
+
+def test_betons_hold_the_seeded_split_sizes(betons) -> None:
+    assert validate_beton(betons.train) == 90 and validate_beton(betons.val) == 30
+    assert validate_beton(betons.train, expected_count=90) == 90
+
+
+def test_sidecar_records_split_classes_shape_counts_and_size(betons) -> None:
+    dataset = ClassFolderDataset(betons.class_dir)
+    for meta, role, path, count in (
+        (betons.train_meta, "train", betons.train, 90),
+        (betons.val_meta, "val", betons.val, 30),
+    ):
+        assert meta == read_beton_metadata(path)
+        assert meta.role == role and meta.count == count
+        assert meta.class_dir == str(betons.class_dir) and Path(meta.class_dir).is_absolute()
+        assert meta.classes == ("cat", "dog", "emu") and meta.image_shape == (3, 8, 8)
+        assert meta.counts == {"train": 90, "val": 30}
+        assert meta.val_fraction == 0.25 and meta.seed == 3
+        assert meta.encoding == "raw-uint8-chw"
+        assert meta.beton_bytes == path.stat().st_size
+        assert meta.fingerprint == dataset.fingerprint()
+    on_disk = json.loads(metadata_path(betons.train).read_text())
+    assert on_disk["format_version"] == 1 and on_disk["stats"]["pixel_range"] == "0-1"
+    assert BetonMetadata.from_dict(on_disk) == betons.train_meta
+
+
+def test_sidecar_stats_are_those_of_the_whole_folder_and_cached_beside_it(betons) -> None:
+    images, _ = ClassFolderDataset(betons.class_dir).load_arrays()
+    expected = compute_stats(images)
+    assert betons.train_meta.stats == betons.val_meta.stats == expected
+    assert default_stats_path(betons.class_dir).is_file()
+    assert load_stats(betons.class_dir) == expected
+
+
+def test_val_beton_membership_is_split_indices_of_the_folder(betons) -> None:
+    labels = ClassFolderDataset(betons.class_dir).labels
+    _, val = split_indices(labels, 0.25, seed=3)
+    assert np.bincount(labels[val]).tolist() == [10, 10, 10]
+    assert len(val) == betons.val_meta.count
+
+
+def test_same_output_path_for_both_parts_is_refused(class_folder: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="train_out and val_out must differ"):
+        write_betons(class_folder, tmp_path / "a.beton", tmp_path / "a.beton")
+
+
+def test_bad_split_arguments_are_refused(class_folder: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="val_fraction must be strictly between 0 and 1"):
+        write_betons(class_folder, tmp_path / "t.beton", tmp_path / "v.beton", val_fraction=0.0)
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        write_betons(class_folder, tmp_path / "t.beton", tmp_path / "v.beton", seed=-3)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_image_of_the_wrong_size_is_named_before_anything_is_written(
+    make_class_folder: Callable[..., Path], tmp_path: Path
+) -> None:
+    root = make_class_folder(classes=("a", "b"), per_class=3, shape=(1, 4, 4))
+    odd = root / "b" / "002.png"
+    Image.fromarray(np.zeros((4, 6), np.uint8)).save(odd)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="has shape") as info:
+        write_betons(root, out / "train.beton", out / "val.beton")
+    assert str(odd) in str(info.value)
+    assert not out.exists()
+
+
+def test_missing_class_folder_is_named(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist") as info:
+        write_betons(tmp_path / "missing", tmp_path / "t.beton", tmp_path / "v.beton")
+    assert "missing" in str(info.value)

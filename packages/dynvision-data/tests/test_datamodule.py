@@ -1,0 +1,223 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from dynvision_data import (
+    IGNORE_INDEX,
+    Augmentation,
+    Presentation,
+    TrainingDataModule,
+    load_stats,
+    make_loader,
+)
+
+PARADIGM = {"intro": 1, "stimulus": 2, "outro": 1}
+
+
+def _module(class_dir: Path, **kwargs) -> TrainingDataModule:
+    defaults = {
+        "batch_size": 16,
+        "val_batch_size": 7,
+        "val_fraction": 0.25,
+        "seed": 2,
+        "split_seed": 3,
+        "paradigm": "duration",
+        "paradigm_params": PARADIGM,
+    }
+    return TrainingDataModule(class_dir, **{**defaults, **kwargs})
+
+
+def _same_batches(a, b) -> bool:
+    a, b = list(a), list(b)
+    return len(a) == len(b) and all(
+        torch.equal(x[0], y[0]) and torch.equal(x[1], y[1]) for x, y in zip(a, b, strict=True)
+    )
+
+
+class _Recorder(L.LightningModule):
+    """Tiny model that records what Lightning hands to its steps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(3 * 8 * 8, 3)
+        self.shapes: set[tuple] = set()
+        self.train_labels: dict[int, list[int]] = {}
+
+    def training_step(self, batch: Presentation, batch_idx: int) -> torch.Tensor:
+        frames, labels, stimulus = batch
+        self.shapes.add((tuple(frames.shape), tuple(labels.shape), tuple(stimulus.shape)))
+        self.train_labels.setdefault(self.current_epoch, []).extend(labels[:, stimulus].select(1, 0).tolist())
+        logits = self.linear(frames.flatten(2))
+        return torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX
+        )
+
+    def validation_step(self, batch: Presentation, batch_idx: int) -> None:
+        frames, _, stimulus = batch
+        self.shapes.add(("val", tuple(frames.shape[1:]), tuple(stimulus.tolist())))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+def _trainer(max_epochs: int) -> L.Trainer:
+    return L.Trainer(
+        max_epochs=max_epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+
+
+def test_torch_backend_loaders_yield_images_and_labels(class_folder: Path) -> None:
+    data = _module(class_folder)
+    train, val = data.train_dataloader(), data.val_dataloader()
+    assert train.backend == val.backend == "torch"
+    assert data.train_dataloader() is train  # built once
+    images, labels = next(iter(train))
+    assert images.shape == (16, 3, 8, 8) and images.dtype == torch.float32 and labels.dtype == torch.int64
+    assert [len(labels) for _, labels in val] == [7, 7, 7, 7, 2]  # 30 images, nothing dropped
+    assert data.classes == ("cat", "dog", "emu") and data.n_timesteps == 4
+    assert data.stats == load_stats(class_folder)
+
+
+def test_loaders_are_make_loader_with_the_module_settings(class_folder: Path) -> None:
+    data = _module(class_folder, flip=True, translate=1)
+    common = {"val_fraction": 0.25, "seed": 2, "split_seed": 3, "backend": "torch"}
+    train = make_loader(
+        class_folder,
+        split="train",
+        batch_size=16,
+        augmentation=Augmentation(flip=True, translate=1),
+        **common,
+    )
+    val = make_loader(class_folder, split="val", batch_size=7, **common)
+    assert _same_batches(data.train_dataloader(), train)
+    assert _same_batches(data.val_dataloader(), val)  # validation is never augmented
+
+
+def test_after_transfer_a_batch_becomes_a_presentation(class_folder: Path) -> None:
+    data = _module(class_folder)
+    images, labels = next(iter(data.train_dataloader()))
+    frames, step_labels, stimulus = data.on_after_batch_transfer((images, labels), 0)
+    assert frames.shape == (16, 4, 3, 8, 8) and step_labels.shape == (16, 4) and stimulus.shape == (4,)
+    assert stimulus.tolist() == [False, True, True, False]
+    assert torch.equal(frames[:, 1], images) and frames[:, 0].eq(0.0).all()
+    assert step_labels[:, 0].eq(IGNORE_INDEX).all() and torch.equal(step_labels[:, 2], labels)
+
+
+def test_state_dict_resumes_the_training_epoch_sequence(class_folder: Path) -> None:
+    data = _module(class_folder, flip=True, translate=1)
+    assert data.state_dict() == {"next_train_epoch": 0}
+    train = data.train_dataloader()
+    list(train), list(train)
+    state = data.state_dict()
+    assert state == {"next_train_epoch": 2}
+    third = list(train)
+
+    resumed = _module(class_folder, flip=True, translate=1)
+    resumed.load_state_dict(state)  # before the loaders exist, as when Lightning restores a checkpoint
+    assert resumed.state_dict() == {"next_train_epoch": 2}
+    assert _same_batches(resumed.train_dataloader(), third)
+
+    late = _module(class_folder, flip=True, translate=1)
+    list(late.train_dataloader())
+    late.load_state_dict(state)  # after: the existing loader jumps to the epoch
+    assert _same_batches(late.train_dataloader(), third)
+
+
+def test_lightning_fit_receives_presentations_and_checkpoints_the_epoch(
+    class_folder: Path, tmp_path: Path
+) -> None:
+    data = _module(class_folder)
+    model = _Recorder()
+    trainer = _trainer(max_epochs=2)
+    trainer.fit(model, datamodule=data)
+    assert model.shapes == {
+        ((16, 4, 3, 8, 8), (16, 4), (4,)),
+        ("val", (4, 3, 8, 8), (False, True, True, False)),
+    }
+    assert data.state_dict() == {"next_train_epoch": 2}
+    checkpoint = tmp_path / "last.ckpt"
+    trainer.save_checkpoint(checkpoint)
+
+    resumed_data, resumed_model = _module(class_folder), _Recorder()
+    _trainer(max_epochs=3).fit(resumed_model, datamodule=resumed_data, ckpt_path=checkpoint)
+    assert list(resumed_model.train_labels) == [2]
+    reference = data.train_dataloader()
+    reference.set_epoch(2)
+    expected = torch.cat([labels for _, labels in reference]).tolist()
+    assert resumed_model.train_labels[2] == expected  # epoch 2 of the resumed run is epoch 2, not epoch 0
+    assert resumed_data.state_dict() == {"next_train_epoch": 3}
+
+
+def test_hyperparameters_are_plain_values_that_load_with_weights_only(
+    class_folder: Path, tmp_path: Path
+) -> None:
+    data = _module(class_folder, train_beton=None, val_beton=None)
+    assert data.hparams["class_dir"] == str(class_folder) and data.hparams["paradigm_params"] == PARADIGM
+    torch.save(dict(data.hparams), tmp_path / "hparams.pt")
+    assert torch.load(tmp_path / "hparams.pt", weights_only=True)["class_dir"] == str(class_folder)
+
+
+def test_limit_shrinks_training_only(class_folder: Path) -> None:
+    data = _module(class_folder, limit=20)
+    assert data.train_dataloader().n_samples == 20 and data.val_dataloader().n_samples == 30
+
+
+def test_bad_paradigm_or_arguments_are_named(class_folder: Path) -> None:
+    with pytest.raises(KeyError, match=r"Unknown paradigm 'duraton'\. Did you mean 'duration'"):
+        _module(class_folder, paradigm="duraton")
+    with pytest.raises(ValueError, match="stimulus must be >= 1, got 0"):
+        _module(class_folder, paradigm_params={"intro": 1, "stimulus": 0, "outro": 1})
+    with pytest.raises(ValueError, match="intro must be >= 0, got -2"):
+        _module(class_folder, paradigm_params={"intro": -2})
+    with pytest.raises(TypeError, match="unknown parameter"):
+        _module(class_folder, paradigm_params={"steps": 3})
+    with pytest.raises(ValueError, match="translate must be >= 0"):
+        _module(class_folder, translate=-1)
+    with pytest.raises(ValueError, match="val_fraction must be strictly between 0 and 1"):
+        _module(class_folder, val_fraction=0)
+    with pytest.raises(ValueError, match="backend='ffcv' needs train_beton and val_beton"):
+        _module(class_folder, backend="ffcv")
+    with pytest.raises(ValueError, match="Give both train_beton and val_beton"):
+        _module(class_folder, train_beton=class_folder / "train.beton")
+
+
+def test_missing_class_folder_is_named_when_loading(tmp_path: Path) -> None:
+    data = _module(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="does not exist") as info:
+        data.train_dataloader()
+    assert str(tmp_path / "missing") in str(info.value)
+
+
+@pytest.mark.ffcv
+def test_betons_of_another_split_seed_are_refused(betons) -> None:
+    with pytest.raises(ValueError, match=r"\(role, seed, val_fraction, class_dir\)") as info:
+        _module(betons.class_dir, train_beton=betons.train, val_beton=betons.val, split_seed=4)
+    assert str(betons.train) in str(info.value)
+    with pytest.raises(ValueError, match="was written as"):
+        _module(betons.class_dir, train_beton=betons.train, val_beton=betons.val, val_fraction=0.1)
+    with pytest.raises(ValueError, match=r"val\.beton was written as .* = \('val'"):
+        _module(betons.class_dir, train_beton=betons.val, val_beton=betons.train)
+
+
+@pytest.mark.ffcv
+def test_ffcv_and_torch_data_modules_yield_identical_batches(betons) -> None:
+    settings = {"flip": True, "translate": 1, "limit": 40}
+    ffcv = _module(
+        betons.class_dir, train_beton=betons.train, val_beton=betons.val, num_workers=1, **settings
+    )
+    plain = _module(betons.class_dir, backend="torch", **settings)
+    assert ffcv.train_dataloader().backend == "ffcv" and plain.train_dataloader().backend == "torch"
+    assert ffcv.stats == plain.stats
+    assert _same_batches(ffcv.train_dataloader(), plain.train_dataloader())
+    assert _same_batches(ffcv.val_dataloader(), plain.val_dataloader())
+    assert ffcv.state_dict() == plain.state_dict() == {"next_train_epoch": 1}
