@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from dynvision_data import Augmentation, BatchTransform, Stats, TensorBatchLoader, epoch_order, normalize
+from dynvision_data._batching import order_seed
 
 STATS = Stats(mean=(0.5,), std=(0.25,), count=10)
 
@@ -31,8 +32,17 @@ def _ids(batches) -> list[int]:
 
 
 def test_epoch_order_is_numpys_seeded_permutation() -> None:
-    assert np.array_equal(epoch_order(10, seed=3, epoch=2), np.random.default_rng(5).permutation(10))
+    base = order_seed(3)
+    assert np.array_equal(epoch_order(10, seed=3, epoch=2), np.random.default_rng(base + 2).permutation(10))
     assert sorted(epoch_order(7, 0, 0)) == list(range(7))
+
+
+def test_consecutive_seeds_do_not_share_shuffles_one_epoch_apart() -> None:
+    # With default_rng(seed + epoch), seed 1 at epoch 1 replayed seed 2 at epoch 0.
+    for seed in range(5):
+        for epoch in range(3):
+            assert not np.array_equal(epoch_order(100, seed, epoch + 1), epoch_order(100, seed + 1, epoch))
+    assert order_seed(7) == order_seed(7)
 
 
 def test_length_counts_batches_with_and_without_the_last_partial_one() -> None:

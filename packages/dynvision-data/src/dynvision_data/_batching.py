@@ -13,18 +13,29 @@ from ._util import check_int
 from .stats import Stats
 from .transforms import BatchTransform, epoch_generator
 
-__all__ = ["Batch", "BatchLoader", "epoch_order"]
+__all__ = ["Batch", "BatchLoader", "epoch_order", "order_seed"]
 
 #: ``(images, labels)``: float32 ``(B, C, H, W)`` normalised pixels and int64 ``(B,)`` class indices.
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
-def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
-    """Shuffled item order of one epoch: ``numpy.random.default_rng(seed + epoch).permutation(n)``.
+def order_seed(seed: int) -> int:
+    """The base of the epoch orders of a run seeded with ``seed``: a 32-bit number drawn from ``seed``.
 
-    This is exactly FFCV's ``OrderOption.RANDOM`` order, so both backends visit items in the same order.
+    Epoch ``e`` is shuffled with ``order_seed(seed) + e``. Adding the epoch to the seed itself would give seed
+    ``s`` at epoch ``e + 1`` the order of seed ``s + 1`` at epoch ``e``: models of consecutive seeds would see the
+    same shuffles one epoch apart. Scrambling the seed first keeps the runs of different seeds independent.
     """
-    return np.random.default_rng(seed + epoch).permutation(n)
+    return int(np.random.SeedSequence(seed).generate_state(1, dtype=np.uint32)[0])
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """Shuffled item order of one epoch: ``numpy.random.default_rng(order_seed(seed) + epoch).permutation(n)``.
+
+    This is exactly FFCV's ``OrderOption.RANDOM`` order for a loader seeded with :func:`order_seed`, so both
+    backends visit items in the same order.
+    """
+    return np.random.default_rng(order_seed(seed) + epoch).permutation(n)
 
 
 class BatchLoader(ABC):

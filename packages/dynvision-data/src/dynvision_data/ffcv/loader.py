@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._batching import BatchLoader
+from .._batching import BatchLoader, order_seed
 from ..transforms import BatchTransform
 from ._availability import require_ffcv
 from .metadata import BetonMetadata, read_beton_metadata, validate_beton
@@ -67,7 +67,7 @@ class FFCVBatchLoader(BatchLoader):
             batch_size=self.batch_size,
             num_workers=max(1, workers),
             order=OrderOption.RANDOM if shuffle else OrderOption.SEQUENTIAL,
-            seed=self.seed,
+            seed=order_seed(self.seed),
             drop_last=drop_last,
             indices=self.indices,
             pipelines={"image": [NDArrayDecoder(), ToTensor()], "label": [IntDecoder(), ToTensor()]},
