@@ -94,7 +94,7 @@ def write_betons(
         spec_path = atomic_write_json(Path(scratch) / "spec.json", spec)
         try:
             _run_worker(spec_path, timeout_s)
-            for (role, out), tmp in zip(outputs.items(), temporaries, strict=True):
+            for role, tmp in zip(outputs, temporaries, strict=True):
                 validate_beton(tmp, expected_count=len(members[role]))
             metas = []
             for (role, out), tmp in zip(outputs.items(), temporaries, strict=True):
