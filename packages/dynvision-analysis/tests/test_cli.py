@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -122,3 +123,99 @@ def test_mixed_stimulus_timing_asks_for_a_filter(tmp_path, make_responses, capsy
     assert main(["plot-responses", str(path), "-o", str(tmp_path / "r.png")]) == 2
     assert "mixes conditions" in capsys.readouterr().err
     assert main(["plot-responses", str(path), "-o", str(tmp_path / "r.png"), "--where", "duration=40"]) == 0
+
+
+@pytest.fixture
+def interval_csv(tmp_path) -> Path:
+    """Two presentations (steps 1 and 4 on) for 3 samples and two areas: evoked peaks 1.0 then 0.5."""
+    rows = []
+    on = [0, 1, 0, 0, 1, 0, 0]
+    response = [0.0, 1.0, 0.2, 0.0, 0.5, 0.1, 0.0]
+    for area in ("V1", "IT"):
+        for sample in range(3):
+            for step, (flag, value) in enumerate(zip(on, response, strict=True)):
+                rows.append(
+                    {
+                        "sample": sample,
+                        "step": step,
+                        "time_ms": step * 10.0,
+                        "area": area,
+                        "response": value + 0.01 * sample,
+                        "stimulus": flag,
+                        "interval": 2,
+                    }
+                )
+    path = tmp_path / "interval.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_curve_measure_then_summary(tmp_path, interval_csv):
+    ratios = tmp_path / "ratio.csv"
+    assert main(["measure", "peak-ratio", str(interval_csv), "-o", str(ratios)]) == 0
+    measure = pd.read_csv(ratios)
+    assert list(measure.columns[:3]) == ["area", "sample", "interval"]
+    np.testing.assert_allclose(measure["peak_ratio"], 0.5)
+    summary = tmp_path / "summary.csv"
+    argv = ["summarize", str(ratios), "-o", str(summary), "--values", "peak_ratio", "--by", "area", "isi_ms"]
+    assert main([*argv, "--ci", "bootstrap", "--n-boot", "200"]) == 0
+    result = pd.read_csv(summary)
+    assert list(result["area"]) == ["V1", "IT"]
+    assert list(result["isi_ms"]) == [20.0, 20.0]
+    assert result["interval"].eq("95% bootstrap CI").all()
+
+
+def test_a_one_presentation_table_names_the_missing_presentation(tmp_path, responses_csv, capsys):
+    argv = ["measure", "peak-ratio", str(responses_csv), "-o", str(tmp_path / "r.csv"), "--condition", "seed"]
+    assert main(argv) == 2
+    assert "needs two stimulus presentations per curve" in capsys.readouterr().err
+
+
+def test_measure_topk_without_label_rank_exits_2(tmp_path, outputs_csv, capsys):
+    assert main(["measure", "topk", str(outputs_csv), "-o", str(tmp_path / "t.csv")]) == 2
+    assert "'label_rank'" in capsys.readouterr().err
+
+
+def test_topk_and_confusion_from_the_outputs_table(tmp_path, outputs_table):
+    path = tmp_path / "outputs.csv"
+    outputs_table.assign(label_rank=1 - outputs_table["correct"]).to_csv(path, index=False)
+    out = tmp_path / "topk.csv"
+    assert main(["measure", "topk", str(path), "-o", str(out), "--k", "1", "2"]) == 0
+    topk = pd.read_csv(out)
+    assert list(topk[topk["k"] == 2]["accuracy"]) == [1.0, 1.0, 1.0]
+    assert main(["plot-accuracy", str(path), "-o", str(tmp_path / "topk.png"), "--top-k", "1", "2"]) == 0
+    assert main(["measure", "confusion", str(path), "-o", str(tmp_path / "c.csv"), "--where", "step=2"]) == 0
+    assert pd.read_csv(tmp_path / "c.csv")["count"].tolist() == [4]
+    assert main(["plot-confusion", str(path), "-o", str(tmp_path / "c.svg")]) == 0
+
+
+@pytest.mark.parametrize("layout", ["small_multiples", "ridge"])
+def test_plot_responses_layouts(tmp_path, responses_csv, layout):
+    out = tmp_path / f"{layout}.png"
+    assert main(["plot-responses", str(responses_csv), "-o", str(out), "--layout", layout]) == 0
+    assert out.stat().st_size > 1000
+
+
+def test_plot_dynamics_from_a_responses_table(tmp_path, interval_csv):
+    out = tmp_path / "dynamics.pdf"
+    assert main(["plot-dynamics", "-o", str(out), "--interval", str(interval_csv)]) == 0
+    assert out.stat().st_size > 1000
+
+
+def test_plot_performance_weights_and_training(tmp_path, outputs_table, capsys):
+    outputs = tmp_path / "outputs.csv"
+    outputs_table.assign(rctype=outputs_table["sample"] % 2, ssnr=0.5).to_csv(outputs, index=False)
+    argv = ["plot-performance", str(outputs), "-o", str(tmp_path / "p.png"), "--x", "ssnr", "--hue", "rctype"]
+    assert main([*argv, "--reference", "0", "--n-classes", "10"]) == 0
+    weights = tmp_path / "weights.csv"
+    pd.DataFrame({"area": "V1", "connection": ["feedforward", "recurrence"], "value": [0.1, -0.2]}).to_csv(
+        weights, index=False
+    )
+    assert main(["plot-weights", str(weights), "-o", str(tmp_path / "w.svg"), "--log"]) == 0
+    metrics = tmp_path / "metrics.csv"
+    pd.DataFrame(
+        {"epoch": [0, 0], "step": [0, 0], "train/loss_step": [1.0, None], "val/acc": [None, 0.5]}
+    ).to_csv(metrics, index=False)
+    assert main(["plot-training", str(metrics), "-o", str(tmp_path / "t.png")]) == 0
+    assert main(["plot-weights", str(metrics), "-o", str(tmp_path / "w.png")]) == 2
+    assert "lacks the required column(s) ['connection', 'value', 'area']" in capsys.readouterr().err

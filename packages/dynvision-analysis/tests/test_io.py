@@ -121,6 +121,28 @@ def test_parquet_round_trip_or_a_clear_error_without_engine(tmp_path, responses_
     assert not (tmp_path / "out.parquet").exists()
 
 
+def test_parquet_is_streamed_in_row_batches_or_a_clear_error_without_engine(tmp_path, make_responses):
+    from dynvision_analysis import response_over_time
+
+    path = tmp_path / "test_responses.parquet"
+    table = make_responses(samples=10, steps=5)
+    if HAS_PARQUET:
+        write_table(table, path)
+        chunks = list(iter_table(path, ["area", "step", "time_ms", "response"], chunksize=64))
+        assert [len(chunk) for chunk in chunks] == [64, 64, 64, 8]
+        assert list(chunks[0].columns) == ["area", "step", "time_ms", "response"]
+        assert chunks[0]["step"].dtype == "int32"
+        streamed = response_over_time(iter_table(path, ["area", "step", "time_ms", "response"], chunksize=64))
+        whole = response_over_time(table)
+        np.testing.assert_allclose(streamed["mean"], whole["mean"], rtol=1e-6)  # response read as float32
+        with pytest.raises(TableError, match="lacks the required column"):
+            next(iter_table(path, ["label"]))
+        return
+    path.write_bytes(b"PAR1 not really parquet")
+    with pytest.raises(ImportError, match=r"needs pyarrow"):
+        next(iter_table(path, ["area"]))
+
+
 @pytest.mark.parametrize(("suffix", "magic"), [(".png", b"\x89PNG"), (".svg", b"<?xml"), (".pdf", b"%PDF")])
 def test_save_figure_in_each_format(tmp_path, suffix, magic):
     figure = Figure()

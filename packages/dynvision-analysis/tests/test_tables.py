@@ -47,3 +47,21 @@ def test_require_columns_rejects_a_non_dataframe():
 
 def test_order_areas_puts_the_hierarchy_first_then_others_as_seen():
     assert order_areas(["IT", "pool", "V1", "V4", "IT", "fc"]) == ["V1", "V4", "IT", "pool", "fc"]
+
+
+def test_optional_label_rank_is_documented_with_its_definition():
+    from dynvision_analysis.tables import OUTPUTS
+
+    assert OUTPUTS.optional_names == ("label_rank",)
+    (rank,) = OUTPUTS.optional
+    assert rank.dtype == "int32"
+    assert "label_rank < k" in rank.description and "0-based" in rank.description
+    assert COLUMN_DTYPES["label_rank"] == "int32"
+
+
+def test_weights_and_metrics_contracts():
+    from dynvision_analysis.tables import METRICS, WEIGHTS
+
+    assert WEIGHTS.names == ("connection", "area", "value")
+    assert WEIGHTS.optional_names == ("count", "parameter")
+    assert METRICS.names == ("epoch", "step")

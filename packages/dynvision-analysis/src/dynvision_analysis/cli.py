@@ -1,13 +1,22 @@
 """Command line: ``dynvision-analysis`` computes measures and draws figures from a tidy table.
 
-    dynvision-analysis measure responses TABLE -o OUT.csv [--by area ...]
-    dynvision-analysis measure accuracy TABLE -o OUT.csv [--by seed ...]
-    dynvision-analysis plot-responses TABLE -o FIG.png|svg|pdf
-    dynvision-analysis plot-accuracy TABLE -o FIG.png|svg|pdf [--n-classes 10]
+    dynvision-analysis measure MEASURE TABLE -o OUT.csv [--by COLUMN ...] [--condition COLUMN] ...
+        MEASURE: responses, accuracy, topk, class-accuracy, confusion        (over time / pooled; chunked)
+                 peaks, latency, contrast, peak-ratio, summation             (one row per curve)
+    dynvision-analysis summarize TABLE -o OUT.csv --values COLUMN ... [--by COLUMN ...] [--ci bootstrap]
+    dynvision-analysis plot-responses TABLE -o FIG [--layout overlay|small_multiples|ridge] [--hue COLUMN]
+    dynvision-analysis plot-accuracy TABLE -o FIG [--n-classes 10] [--top-k 1 5] [--confidence]
+    dynvision-analysis plot-dynamics -o FIG [--duration T] [--contrast T] [--interval T]
+    dynvision-analysis plot-performance TABLE -o FIG --x ssnr --hue rctype [--reference none]
+    dynvision-analysis plot-confusion TABLE -o FIG
+    dynvision-analysis plot-weights TABLE -o FIG [--log]
+    dynvision-analysis plot-training metrics.csv -o FIG
 
-Tables are read in chunks with only the needed columns, so memory stays bounded for any number of rows.
-Bad input (missing file or columns, empty table, unknown format) exits with status 2 and one line on stderr.
-The glue is thin on purpose: every command calls a typed function of the package.
+Figures are written as PNG, SVG or PDF (from the suffix), tables as CSV or Parquet. Tables are read with only
+the needed columns; the over-time measures and ``summarize`` reduce them in chunks, so memory stays bounded for
+any number of rows. Bad input (missing file or columns, empty table, unknown format, a measure that needs two
+presentations on a one-presentation table) exits with status 2 and one line on stderr naming the problem.
+The glue is thin on purpose: every command calls typed functions of the package.
 """
 
 from __future__ import annotations
@@ -21,17 +30,44 @@ import matplotlib
 import pandas as pd
 
 from .__about__ import __version__
-from .io import FIGURE_FORMATS, iter_table, save_figure, table_format, write_table
-from .measures import accuracy_over_time, response_over_time
-from .plots import plot_accuracy, plot_responses
+from .io import FIGURE_FORMATS, iter_table, read_table, save_figure, table_columns, table_format, write_table
+from .measures import (
+    accuracy_over_time,
+    class_accuracy,
+    confusion_matrix,
+    contrast_response,
+    peak_ratio,
+    response_latency,
+    response_over_time,
+    response_peaks,
+    summarize,
+    temporal_summation,
+    topk_accuracy_over_time,
+)
+from .plots import (
+    plot_accuracy,
+    plot_confusion,
+    plot_dynamics,
+    plot_performance,
+    plot_responses,
+    plot_training,
+    plot_weights,
+)
+from .plots.responses import LAYOUTS
 from .stimulus import stimulus_intervals
 from .tables import TableError
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 PROG = "dynvision-analysis"
 #: Exit status for bad input, the same that argparse uses for bad arguments.
 EXIT_BAD_INPUT = 2
+
+#: Measures over time or pooled (chunked), and measures with one row per curve (whole table in memory).
+CHUNKED_MEASURES = ("responses", "accuracy", "topk", "class-accuracy", "confusion")
+CURVE_MEASURES = ("peaks", "latency", "contrast", "peak-ratio", "summation")
+#: Default condition column of the measures that compare conditions.
+DEFAULT_CONDITION = {"contrast": "contrast", "peak-ratio": "interval", "summation": "paradigm_stimulus"}
 
 
 def _parse_where(items: Sequence[str]) -> dict[str, str]:
@@ -52,16 +88,22 @@ class _Rows:
     """
 
     def __init__(
-        self, path: Path, columns: list[str], where: dict[str, str], chunksize: int, track_stimulus: bool
+        self,
+        path: Path,
+        columns: Sequence[str],
+        where: dict[str, str],
+        chunksize: int,
+        track_stimulus: bool,
+        optional: Sequence[str] = (),
     ):
-        self.path, self.columns, self.where = path, columns, where
-        self.chunksize, self.track_stimulus = chunksize, track_stimulus
+        self.path, self.columns, self.where = path, list(dict.fromkeys(columns)), where
+        self.chunksize, self.track_stimulus, self.optional = chunksize, track_stimulus, list(optional)
         self.rows = 0
         self._stimulus: list[pd.DataFrame] = []
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         needed = list(dict.fromkeys([*self.columns, *self.where]))
-        for chunk in iter_table(self.path, needed, chunksize=self.chunksize):
+        for chunk in iter_table(self.path, needed, chunksize=self.chunksize, optional=self.optional):
             for column, value in self.where.items():
                 chunk = chunk[chunk[column].astype("object").map(str) == value]
             if chunk.empty:
@@ -80,6 +122,10 @@ class _Rows:
                 else f"Table {str(self.path)!r} has no rows; expected at least one."
             )
 
+    def frame(self) -> pd.DataFrame:
+        """All filtered rows as one DataFrame (only the selected columns)."""
+        return pd.concat(list(self), ignore_index=True)
+
     def stimulus_intervals(self) -> list[tuple[float, float]]:
         return stimulus_intervals(pd.concat(self._stimulus, ignore_index=True))
 
@@ -93,46 +139,250 @@ def _figure_path(path: str) -> Path:
     return Path(path)
 
 
+def _table_path(path: str) -> Path:
+    table_format(path)  # fail on a bad output name before reading anything
+    return Path(path)
+
+
+def _baseline(text: str) -> str | float | None:
+    if text == "pre":
+        return "pre"
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'pre', 'none' or a number, got {text!r}") from None
+
+
+def _rows(
+    args: argparse.Namespace, columns: Sequence[str], *, stimulus: bool = False, optional: Sequence[str] = ()
+) -> _Rows:
+    return _Rows(Path(args.table), columns, _parse_where(args.where), args.chunksize, stimulus, optional)
+
+
 def _measure(args: argparse.Namespace) -> None:
-    out = Path(args.output)
-    table_format(out)  # fail on a bad output name before reading anything
-    by = list(args.by) if args.by is not None else (["area"] if args.measure == "responses" else [])
-    where = _parse_where(args.where)
-    if args.measure == "responses":
-        rows = _Rows(Path(args.table), [*by, "step", "time_ms", args.value], where, args.chunksize, False)
-        result = response_over_time(rows, by=by, value=args.value)
+    out = _table_path(args.output)
+    name = args.measure
+    if name in CURVE_MEASURES:
+        write_table(_curve_measure(args), out)
+        return
+    default_by = {"responses": ["area"]}.get(name, [])
+    by = list(args.by) if args.by is not None else default_by
+    time = ["step", "time_ms"]
+    if name == "responses":
+        result = response_over_time(_rows(args, [*by, *time, args.value]), by=by, value=args.value)
+    elif name == "accuracy":
+        result = accuracy_over_time(_rows(args, [*by, *time, "correct", "confidence"]), by=by)
+    elif name == "topk":
+        rows = _rows(args, [*by, *time], optional=["label_rank"])
+        result = topk_accuracy_over_time(rows, k=args.k, by=by)
+    elif name == "class-accuracy":
+        result = class_accuracy(_rows(args, [*by, "label", "correct"]), by=by)
     else:
-        rows = _Rows(
-            Path(args.table), [*by, "step", "time_ms", "correct", "confidence"], where, args.chunksize, False
+        result = confusion_matrix(_rows(args, [*by, "label", "guess"]), by=by)
+    write_table(result, out)
+
+
+def _curve_measure(args: argparse.Namespace) -> pd.DataFrame:
+    name = args.measure
+    by = list(args.by) if args.by is not None else ["area", "sample"]
+    condition = args.condition if args.condition is not None else DEFAULT_CONDITION.get(name)
+    keys = [*by, *([condition] if condition else []), "time_ms", args.value]
+    table = _rows(args, [*keys, *([] if name == "peaks" else ["stimulus"])]).frame()
+    if name == "peaks":
+        window = tuple(args.window_ms) if args.window_ms else None
+        return response_peaks(table, by, value=args.value, condition=condition, window_ms=window)
+    if name == "latency":
+        return response_latency(
+            table, by, value=args.value, condition=condition, fraction=args.fraction, baseline=args.baseline
         )
-        result = accuracy_over_time(rows, by=by)
+    assert condition is not None
+    if name == "contrast":
+        return contrast_response(
+            table, by, condition=condition, value=args.value, fraction=args.fraction, baseline=args.baseline
+        )
+    if name == "peak-ratio":
+        return peak_ratio(table, by, condition=condition, value=args.value, baseline=args.baseline)
+    window = args.window_ms[0] if args.window_ms else None
+    return temporal_summation(
+        table, by, condition=condition, value=args.value, baseline=args.baseline, window_ms=window
+    )
+
+
+def _summarize(args: argparse.Namespace) -> None:
+    out = _table_path(args.output)
+    by = list(args.by or [])
+    rows = _rows(args, [*by, *args.values])
+    table = rows.frame() if args.ci == "bootstrap" else rows
+    result = summarize(
+        table, args.values, by, ci=args.ci, level=args.level, n_boot=args.n_boot, seed=args.seed
+    )
     write_table(result, out)
 
 
 def _plot_responses(args: argparse.Namespace) -> None:
     out = _figure_path(args.output)
-    columns = ["area", "step", "time_ms", args.value, *([] if args.no_stimulus else ["stimulus"])]
-    rows = _Rows(Path(args.table), columns, _parse_where(args.where), args.chunksize, not args.no_stimulus)
-    measure = response_over_time(rows, by=("area",), value=args.value)
+    hue = None if args.hue == "none" else args.hue
+    by = [
+        column for column in dict.fromkeys([*([args.row] if args.layout != "overlay" else []), hue]) if column
+    ]
+    columns = [*by, "step", "time_ms", args.value, *([] if args.no_stimulus else ["stimulus"])]
+    rows = _rows(args, columns, stimulus=not args.no_stimulus)
+    measure = response_over_time(rows, by=by, value=args.value)
     intervals = None if args.no_stimulus else rows.stimulus_intervals()
     ylabel = "response (a.u.)" if args.value == "response" else f"{args.value} (a.u.)"
-    figure = plot_responses(measure, stimulus_intervals=intervals, ylabel=ylabel, title=args.title)
+    figure = plot_responses(
+        measure,
+        stimulus_intervals=intervals,
+        hue=hue,
+        layout=args.layout,
+        row=args.row,
+        ylabel=ylabel,
+        title=args.title,
+    )
     save_figure(figure, out, dpi=args.dpi)
 
 
 def _plot_accuracy(args: argparse.Namespace) -> None:
     out = _figure_path(args.output)
-    columns = ["step", "time_ms", "correct", "confidence", *([] if args.no_stimulus else ["stimulus"])]
-    rows = _Rows(Path(args.table), columns, _parse_where(args.where), args.chunksize, not args.no_stimulus)
-    measure = accuracy_over_time(rows)
+    stimulus = [] if args.no_stimulus else ["stimulus"]
+    if args.top_k:
+        rows = _rows(
+            args, ["step", "time_ms", *stimulus], stimulus=not args.no_stimulus, optional=["label_rank"]
+        )
+        measure = topk_accuracy_over_time(rows, k=args.top_k)
+        hue = "k"
+    else:
+        rows = _rows(
+            args, ["step", "time_ms", "correct", "confidence", *stimulus], stimulus=not args.no_stimulus
+        )
+        measure = accuracy_over_time(rows)
+        hue = None
     intervals = None if args.no_stimulus else rows.stimulus_intervals()
     figure = plot_accuracy(
         measure,
         n_classes=args.n_classes,
         stimulus_intervals=intervals,
-        confidence=args.confidence,
+        hue=hue,
+        confidence=args.confidence and not args.top_k,
         title=args.title,
     )
+    save_figure(figure, out, dpi=args.dpi)
+
+
+def _dynamics_panel(
+    path: str, measure: Callable[..., pd.DataFrame], value_column: str, x: str, args: argparse.Namespace, **kw
+) -> pd.DataFrame:
+    """A summary table for one panel: read as is when it is one, else measured per sample and summarized."""
+    source = Path(path)
+    if {"measure", "mean"} <= set(table_columns(source)):
+        return read_table(source)
+    by = ["area", "sample"]
+    condition = kw["condition"]
+    rows = _Rows(source, [*by, condition, "time_ms", "response", "stimulus"], {}, args.chunksize, False)
+    per_sample = measure(rows.frame(), by, **kw)
+    return summarize(per_sample, value_column, ["area", x])
+
+
+def _plot_dynamics(args: argparse.Namespace) -> None:
+    out = _figure_path(args.output)
+    summaries: dict[str, pd.DataFrame] = {}
+    x: dict[str, str] = {}
+    if args.duration:
+        summaries["summation"] = _dynamics_panel(
+            args.duration,
+            temporal_summation,
+            "normalized",
+            "duration_ms",
+            args,
+            condition=args.duration_condition,
+            baseline=args.baseline,
+        )
+    if args.contrast:
+        summaries["latency"] = _dynamics_panel(
+            args.contrast,
+            contrast_response,
+            "latency_ms",
+            args.contrast_condition,
+            args,
+            condition=args.contrast_condition,
+            baseline=args.baseline,
+        )
+        x["latency"] = args.contrast_condition
+    if args.interval:
+        summaries["recovery"] = _dynamics_panel(
+            args.interval,
+            peak_ratio,
+            "peak_ratio",
+            "isi_ms",
+            args,
+            condition=args.interval_condition,
+            baseline=args.baseline,
+        )
+    if not summaries:
+        raise ValueError(
+            "plot-dynamics needs at least one of --duration, --contrast or --interval (a table)."
+        )
+    save_figure(plot_dynamics(**summaries, x=x), out, dpi=args.dpi)
+
+
+def _plot_performance(args: argparse.Namespace) -> None:
+    out = _figure_path(args.output)
+    hue = None if args.hue == "none" else args.hue
+    path = Path(args.table)
+    if {"measure", "mean"} <= set(table_columns(path)):
+        columns = [*([hue] if hue else []), args.x, "measure", "mean"]
+        summary = _rows(args, columns, optional=["low", "high", "sem"]).frame()
+        measure = args.measure
+    else:
+        groups = [*([hue] if hue else []), args.x]
+        rows = _rows(args, [*groups, "step", "time_ms", "correct", "confidence"], optional=["seed"])
+        table = rows.frame()
+        curves = [*groups, *(["seed"] if "seed" in table.columns else [])]
+        accuracy = accuracy_over_time(table, by=curves)
+        peaks = response_peaks(accuracy, curves, value="accuracy")
+        summary = summarize(peaks, "peak_height", groups)
+        measure = "peak_height"
+    figure = plot_performance(
+        summary,
+        args.x,
+        hue=hue,
+        measure=measure,
+        reference=args.reference,
+        n_classes=args.n_classes,
+        ylabel=args.ylabel,
+        title=args.title,
+    )
+    save_figure(figure, out, dpi=args.dpi)
+
+
+def _plot_confusion(args: argparse.Namespace) -> None:
+    out = _figure_path(args.output)
+    confusion = confusion_matrix(_rows(args, ["label", "guess"]))
+    names = args.class_names.split(",") if args.class_names else None
+    save_figure(plot_confusion(confusion, class_names=names, title=args.title), out, dpi=args.dpi)
+
+
+def _plot_weights(args: argparse.Namespace) -> None:
+    out = _figure_path(args.output)
+    panel = None if args.panel == "none" else args.panel
+    rows = _rows(args, [args.hue, "value", *([panel] if panel else [])], optional=["count"])
+    figure = plot_weights(
+        rows.frame(), hue=args.hue, panel=panel, bins=args.bins, log=args.log, title=args.title
+    )
+    save_figure(figure, out, dpi=args.dpi)
+
+
+def _plot_training(args: argparse.Namespace) -> None:
+    out = _figure_path(args.output)
+    # Every column of metrics.csv is a metric; no contract dtypes (a NaN-sparse column must stay float).
+    metrics = read_table(args.table, dtypes={})
+    for column, value in _parse_where(args.where).items():
+        if column not in metrics.columns:
+            raise TableError(f"--where names the column {column!r}, which {args.table!r} lacks.")
+        metrics = metrics[metrics[column].astype("object").map(str) == value]
+    figure = plot_training(metrics, panels=args.panels, steps=not args.no_steps, title=args.title)
     save_figure(figure, out, dpi=args.dpi)
 
 
@@ -143,8 +393,9 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _common_arguments(parser: argparse.ArgumentParser, output_help: str) -> None:
-    parser.add_argument("table", help="tidy table: .csv (optionally compressed), .parquet or .pq")
+def _common_arguments(parser: argparse.ArgumentParser, output_help: str, table: bool = True) -> None:
+    if table:
+        parser.add_argument("table", help="tidy table: .csv (optionally compressed), .parquet or .pq")
     parser.add_argument("-o", "--output", required=True, help=output_help)
     parser.add_argument(
         "--where",
@@ -162,13 +413,41 @@ def _common_arguments(parser: argparse.ArgumentParser, output_help: str) -> None
     )
 
 
-def _plot_arguments(parser: argparse.ArgumentParser) -> None:
-    _common_arguments(parser, "figure file; format from the suffix: .png, .svg or .pdf")
+def _plot_arguments(parser: argparse.ArgumentParser, table: bool = True) -> None:
+    _common_arguments(parser, "figure file; format from the suffix: .png, .svg or .pdf", table=table)
     parser.add_argument("--title", default=None, help="figure title")
     parser.add_argument(
         "--dpi", type=_positive_int, default=300, help="resolution of PNG output (default: 300)"
     )
-    parser.add_argument("--no-stimulus", action="store_true", help="do not shade the stimulus period")
+
+
+def _dynamics_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--condition",
+        default=None,
+        help="column identifying the condition (default: contrast for contrast, interval for peak-ratio, "
+        "paradigm_stimulus for summation; none for peaks and latency)",
+    )
+    parser.add_argument(
+        "--fraction",
+        type=float,
+        default=0.5,
+        help="latency threshold as a fraction of the peak (default 0.5)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=_baseline,
+        default="pre",
+        help="'pre' (mean before onset, default), 'none' (0) or a number, subtracted from the response",
+    )
+    parser.add_argument(
+        "--window-ms",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="MS",
+        help="peaks: START END (ms) of the window; summation: window length from onset (ms)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,35 +458,131 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    measure = commands.add_parser("measure", help="compute a measure over time and write it as a table")
-    measure.add_argument("measure", choices=["responses", "accuracy"], help="which measure")
+    measure = commands.add_parser("measure", help="compute a measure and write it as a table")
+    measure.add_argument(
+        "measure",
+        choices=[*CHUNKED_MEASURES, *CURVE_MEASURES],
+        help="over time: responses, accuracy, topk (needs label_rank); pooled: class-accuracy, confusion; "
+        "one row per curve: peaks, latency, contrast, peak-ratio, summation",
+    )
     _common_arguments(measure, "output table; format from the suffix: .csv or .parquet")
     measure.add_argument(
         "--by",
         nargs="*",
         default=None,
         metavar="COLUMN",
-        help="grouping columns (default: area for responses, none for accuracy)",
+        help="grouping (curve) columns (default: area for responses; area sample for the curve measures; "
+        "none otherwise)",
     )
+    measure.add_argument("--value", default="response", help="column to measure (default: response)")
     measure.add_argument(
-        "--value", default="response", help="responses column to average (default: response)"
+        "--k", type=_positive_int, nargs="+", default=[1, 5], help="topk: values of k (default: 1 5)"
     )
+    _dynamics_arguments(measure)
     measure.set_defaults(handler=_measure)
+
+    summary = commands.add_parser(
+        "summarize", help="mean with SEM or bootstrap CI per group, across samples, seeds or categories"
+    )
+    _common_arguments(summary, "output table; format from the suffix: .csv or .parquet")
+    summary.add_argument("--values", nargs="+", required=True, metavar="COLUMN", help="columns to average")
+    summary.add_argument("--by", nargs="*", default=[], metavar="COLUMN", help="grouping columns")
+    summary.add_argument("--ci", choices=["sem", "bootstrap"], default="sem", help="error (default: sem)")
+    summary.add_argument("--level", type=float, default=0.95, help="bootstrap CI coverage (default 0.95)")
+    summary.add_argument("--n-boot", type=_positive_int, default=2000, help="bootstrap resamples (2000)")
+    summary.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0)")
+    summary.set_defaults(handler=_summarize)
 
     responses = commands.add_parser(
         "plot-responses", help="responses over time per area, from a responses table"
     )
     _plot_arguments(responses)
+    responses.add_argument("--no-stimulus", action="store_true", help="do not shade the stimulus period")
     responses.add_argument("--value", default="response", help="column to average (default: response)")
+    responses.add_argument("--layout", choices=list(LAYOUTS), default="overlay", help="default: overlay")
+    responses.add_argument(
+        "--hue", default="area", help="column drawn as lines; 'none' for one (default: area)"
+    )
+    responses.add_argument(
+        "--row", default="area", help="row column of small_multiples/ridge (default: area)"
+    )
     responses.set_defaults(handler=_plot_responses)
 
     accuracy = commands.add_parser("plot-accuracy", help="accuracy over time, from an outputs table")
     _plot_arguments(accuracy)
+    accuracy.add_argument("--no-stimulus", action="store_true", help="do not shade the stimulus period")
     accuracy.add_argument(
         "--n-classes", type=int, default=None, help="number of classes; draws chance at 1/N"
     )
     accuracy.add_argument("--confidence", action="store_true", help="also draw the mean confidence")
+    accuracy.add_argument(
+        "--top-k",
+        type=_positive_int,
+        nargs="+",
+        default=None,
+        metavar="K",
+        help="draw top-k accuracy for these k instead (needs the label_rank column)",
+    )
     accuracy.set_defaults(handler=_plot_accuracy)
+
+    dynamics = commands.add_parser(
+        "plot-dynamics",
+        help="panels: duration -> temporal summation, contrast -> latency, interval -> recovery",
+    )
+    _plot_arguments(dynamics, table=False)
+    for name, condition in (
+        ("duration", "paradigm_stimulus"),
+        ("contrast", "contrast"),
+        ("interval", "interval"),
+    ):
+        dynamics.add_argument(
+            f"--{name}",
+            default=None,
+            metavar="TABLE",
+            help=f"{name} experiment: a responses table, or a summary table from `summarize`",
+        )
+        dynamics.add_argument(
+            f"--{name}-condition",
+            default=condition,
+            metavar="COLUMN",
+            help=f"condition column of the {name} table (default: {condition})",
+        )
+    dynamics.add_argument(
+        "--baseline", type=_baseline, default="pre", help="'pre' (default), 'none' or a number"
+    )
+    dynamics.set_defaults(handler=_plot_dynamics)
+
+    performance = commands.add_parser(
+        "plot-performance",
+        help="peak accuracy against a swept parameter per model type, from an outputs or summary table",
+    )
+    _plot_arguments(performance)
+    performance.add_argument("--x", required=True, help="column of the swept parameter, e.g. ssnr")
+    performance.add_argument("--hue", default="none", help="column of the model type, e.g. rctype")
+    performance.add_argument("--reference", default=None, help="hue level drawn dashed, e.g. none")
+    performance.add_argument("--n-classes", type=int, default=None, help="draws chance at 1/N")
+    performance.add_argument("--ylabel", default="peak accuracy", help="vertical axis label")
+    performance.add_argument("--measure", default=None, help="measure of a summary table to draw")
+    performance.set_defaults(handler=_plot_performance)
+
+    confusion = commands.add_parser("plot-confusion", help="confusion matrix from an outputs table")
+    _plot_arguments(confusion)
+    confusion.add_argument("--class-names", default=None, help="comma-separated class names by index")
+    confusion.set_defaults(handler=_plot_confusion)
+
+    weights = commands.add_parser("plot-weights", help="weight distributions by connection type")
+    _plot_arguments(weights)
+    weights.add_argument("--hue", default="connection", help="column drawn as outlines (default: connection)")
+    weights.add_argument("--panel", default="area", help="column with one panel per level; 'none' for one")
+    weights.add_argument("--bins", type=_positive_int, default=60, help="histogram bins (default 60)")
+    weights.add_argument("--log", action="store_true", help="logarithmic density axis")
+    weights.set_defaults(handler=_plot_weights)
+
+    training = commands.add_parser("plot-training", help="training curves from Lightning's metrics.csv")
+    _plot_arguments(training)
+    training.add_argument("--panels", nargs="+", default=None, help="metric families, e.g. loss acc")
+    training.add_argument("--no-steps", action="store_true", help="leave out the per-step values")
+    training.set_defaults(handler=_plot_training)
     return parser
 
 

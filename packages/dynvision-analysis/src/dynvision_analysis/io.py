@@ -30,6 +30,7 @@ __all__ = [
     "iter_table",
     "read_table",
     "save_figure",
+    "table_columns",
     "table_format",
     "write_table",
 ]
@@ -117,6 +118,19 @@ def _csv_header(path: Path) -> list[str]:
         ) from exc
 
 
+def table_columns(path: str | os.PathLike[str]) -> list[str]:
+    """The column names of a CSV or Parquet table, read from its header or schema (no rows are read)."""
+    path = Path(path)
+    fmt = table_format(path)
+    _check_exists(path)
+    if fmt == "parquet":
+        _require_parquet_engine(path, "Reading")
+        import pyarrow.parquet as pq  # optional dependency, checked above
+
+        return [str(name) for name in pq.read_schema(path).names]
+    return _csv_header(path)
+
+
 def _read_csv(path: Path, selected: list[str], dtypes: Mapping[str, str], **kwargs: object) -> object:
     parse_dtypes = {name: dtypes[name] for name in selected if name in dtypes}
     try:
@@ -188,14 +202,26 @@ def iter_table(
 ) -> Iterator[pd.DataFrame]:
     """Yield a table in chunks of at most ``chunksize`` rows, with the column selection of :func:`read_table`.
 
-    A CSV is streamed, so peak memory is bounded by one chunk plus the measure's per-group statistics.
-    A Parquet file is column-pruned and yielded as one chunk (its columns are already compact).
+    A CSV is streamed, and so is a Parquet file (in row batches, reading only the selected columns, with
+    pyarrow), so peak memory is bounded by one chunk plus the measure's per-group statistics.
     """
     if chunksize < 1:
         raise ValueError(f"chunksize must be a positive number of rows, got {chunksize}.")
     path = Path(path)
     if table_format(path) == "parquet":
-        yield read_table(path, columns, optional=optional, dtypes=dtypes)
+        _check_exists(path)
+        _require_parquet_engine(path, "Reading")
+        if importlib.util.find_spec("pyarrow") is None:  # fastparquet only: one column-pruned chunk
+            yield read_table(path, columns, optional=optional, dtypes=dtypes)
+            return
+        import pyarrow.parquet as pq  # optional dependency, checked above
+
+        parquet = pq.ParquetFile(path)
+        selected = _select_columns(
+            path, [str(name) for name in parquet.schema_arrow.names], columns, optional
+        )
+        for batch in parquet.iter_batches(batch_size=chunksize, columns=selected):
+            yield _compact(batch.to_pandas()[selected], dtypes)
         return
     _check_exists(path)
     selected = _select_columns(path, _csv_header(path), columns, optional)

@@ -27,6 +27,9 @@ __all__ = [
     "OKABE_ITO",
     "PALETTE",
     "RC_PARAMS",
+    "REFERENCE_COLOR",
+    "SEQUENTIAL_CMAP",
+    "STAGE_COLORS",
     "STIMULUS_COLOR",
     "area_colors",
     "axis_label",
@@ -74,6 +77,16 @@ AREA_COLORS: Mapping[str, str] = {
 #: Shading of the stimulus period (light grey, behind the data) and colour of the chance line.
 STIMULUS_COLOR = "0.88"
 CHANCE_COLOR = "0.35"
+#: Colour of a reference condition (e.g. the model without recurrence) and of guide lines (linear prediction).
+REFERENCE_COLOR = "0.45"
+#: Colour map of matrices (confusion): perceptually uniform and readable with colour-vision deficiency.
+SEQUENTIAL_CMAP = "cividis"
+#: Fixed colour per training stage, so train and validation look the same in every training figure.
+STAGE_COLORS: Mapping[str, str] = {
+    "train": OKABE_ITO["blue"],
+    "val": OKABE_ITO["orange"],
+    "test": OKABE_ITO["bluish_green"],
+}
 
 #: Axis labels with units, by table column.
 LABELS: Mapping[str, str] = {
@@ -83,6 +96,24 @@ LABELS: Mapping[str, str] = {
     "response_std": "response s.d. over units (a.u.)",
     "accuracy": "accuracy",
     "confidence": "confidence",
+    "duration_ms": "stimulus duration (ms)",
+    "isi_ms": "inter-stimulus interval (ms)",
+    "soa_ms": "stimulus onset asynchrony (ms)",
+    "onset_ms": "stimulus onset (ms)",
+    "peak_time_ms": "peak time (ms)",
+    "latency_ms": "latency (ms)",
+    "latency_shift_ms": "latency shift (ms)",
+    "peak_height": "peak height",
+    "peak_ratio": "peak ratio (2nd / 1st)",
+    "normalized": "normalised summed response",
+    "summed": "summed response (a.u. · ms)",
+    "contrast": "contrast",
+    "paradigm_stimulus": "stimulus duration (steps)",
+    "ssnr": "signal-to-noise ratio (SSNR)",
+    "epochs": "epochs trained",
+    "value": "weight value",
+    "loss": "loss (cross-entropy)",
+    "acc": "accuracy",
 }
 
 #: Figure sizes (width, height) in inches at print size.

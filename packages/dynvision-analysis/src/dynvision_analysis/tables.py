@@ -5,6 +5,11 @@ Two long-format tables carry everything the measures and figures need:
 * the **outputs** table (``test_outputs.csv``), one row per (sample, time step);
 * the **responses** table (``test_responses.csv``), one row per (sample, time step, area).
 
+Two more describe a trained model rather than a test:
+
+* the **weights** table, one row per weight value (or per histogram bin of weight values);
+* the **metrics** table, the ``metrics.csv`` that Lightning's ``CSVLogger`` writes during training.
+
 Any column not named here is an *extra* column (a paradigm parameter, ``seed``, a model name, ...) and acts
 as a grouping category. This module is the one home of the column names, their meaning and their compact
 in-memory dtypes; :mod:`dynvision_analysis.io` uses the dtypes when reading, and the measures use
@@ -22,8 +27,10 @@ import pandas as pd
 __all__ = [
     "AREA_ORDER",
     "COLUMN_DTYPES",
+    "METRICS",
     "OUTPUTS",
     "RESPONSES",
+    "WEIGHTS",
     "Column",
     "TableContract",
     "TableError",
@@ -48,17 +55,27 @@ class Column:
 
 @dataclass(frozen=True)
 class TableContract:
-    """The required columns of one tidy table; extra columns are allowed and act as categories."""
+    """The required columns of one tidy table; extra columns are allowed and act as categories.
+
+    ``optional`` columns are documented here because some measures need them (e.g. ``label_rank`` for top-k
+    accuracy); a measure that needs one raises :class:`TableError` naming it when it is absent.
+    """
 
     name: str
     filename: str
     row: str
     columns: tuple[Column, ...]
+    optional: tuple[Column, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
         """The required column names, in documentation order."""
         return tuple(column.name for column in self.columns)
+
+    @property
+    def optional_names(self) -> tuple[str, ...]:
+        """The optional column names, in documentation order."""
+        return tuple(column.name for column in self.optional)
 
 
 # Compact dtypes: a 10M-row table must fit comfortably in memory, so integers are 32- or 8-bit, the
@@ -86,6 +103,17 @@ OUTPUTS = TableContract(
         Column("confidence", "float32", "probability", "Softmax probability of the guess, in [0, 1]."),
         _STIMULUS,
     ),
+    optional=(
+        Column(
+            "label_rank",
+            "int32",
+            "rank",
+            "0-based rank of the true label among all classes, ordered by classifier output (logit or "
+            "probability) from highest to lowest, at this step: 0 when guess == label. Ties are broken in "
+            "favour of the true label (rank = number of classes with a strictly higher output), so top-k "
+            "correct = label_rank < k. Needed by top-k accuracy only.",
+        ),
+    ),
 )
 
 RESPONSES = TableContract(
@@ -105,12 +133,59 @@ RESPONSES = TableContract(
     ),
 )
 
+WEIGHTS = TableContract(
+    name="weights",
+    filename="weights.csv",
+    row="one row per weight value, or per histogram bin of weight values (with count)",
+    columns=(
+        Column(
+            "connection",
+            "category",
+            "-",
+            "Connection type of the weight: feedforward, recurrence, skip, feedback, ... (free text).",
+        ),
+        Column("area", "category", "-", "Model area the connection targets, e.g. V1, V2, V4, IT."),
+        Column("value", "float32", "a.u.", "The weight value, or the centre of the histogram bin."),
+    ),
+    optional=(
+        Column(
+            "count",
+            "int64",
+            "weights",
+            "Number of weights the row stands for (a histogram bin's count); 1 per row when absent.",
+        ),
+        Column("parameter", "category", "-", "Name of the weight tensor, e.g. V1.recurrence.conv.weight."),
+    ),
+)
+
+METRICS = TableContract(
+    name="metrics",
+    filename="metrics.csv",
+    row="one row per logging event of Lightning's CSVLogger (NaN where a metric was not logged)",
+    columns=(
+        Column("epoch", "int32", "epochs", "0-based index of the training epoch when the row was logged."),
+        Column("step", "int32", "steps", "Global optimisation step (batches seen) when the row was logged."),
+    ),
+    optional=(
+        Column(
+            "train/loss_step",
+            "float32",
+            "a.u.",
+            "Metric columns are named STAGE/NAME with an optional _step or _epoch suffix: train/loss_step, "
+            "train/acc_step, train/loss_epoch, train/acc_epoch, val/loss, val/acc, val/acc_last, ... "
+            "Any such column is read; NaN where the metric was not logged in that row.",
+        ),
+    ),
+)
+
 #: Canonical order of the visual hierarchy, early to late; other areas follow in order of appearance.
 AREA_ORDER: tuple[str, ...] = ("V1", "V2", "V4", "IT")
 
 #: Dtype of every contract column, applied by :func:`dynvision_analysis.io.read_table` while parsing.
 COLUMN_DTYPES: Mapping[str, str] = {
-    column.name: column.dtype for contract in (OUTPUTS, RESPONSES) for column in contract.columns
+    column.name: column.dtype
+    for contract in (OUTPUTS, RESPONSES)
+    for column in (*contract.columns, *contract.optional)
 }
 
 

@@ -106,3 +106,47 @@ def test_missing_measure_columns_are_named(measure):
 def test_a_reversed_interval_is_refused(measure):
     with pytest.raises(ValueError, match=r"must end after it starts, got \(50.0, 20.0\)"):
         plot_responses(measure, stimulus_intervals=[(50.0, 20.0)])
+
+
+@pytest.mark.parametrize("layout", ["small_multiples", "ridge"])
+def test_layouts_show_every_area_with_the_stimulus(measure, layout):
+    figure = plot_responses(measure, stimulus_intervals=[(20.0, 50.0)], layout=layout)
+    areas = ["V1", "V2", "V4", "IT", "pool"]
+    if layout == "small_multiples":
+        assert len(figure.axes) == 5
+        assert [axes.get_ylabel() for axes in figure.axes] == areas
+        for axes, area in zip(figure.axes, areas, strict=True):
+            (line,) = axes.lines
+            np.testing.assert_allclose(line.get_ydata(), measure[measure["area"] == area]["mean"])
+            assert len(_stimulus_spans(axes)) == 1
+        assert figure.axes[-1].get_xlabel() == "time (ms)"
+    else:
+        (axes,) = figure.axes
+        assert [label.get_text() for label in axes.get_yticklabels()] == areas
+        # V1 on top: its zero line is highest; each line is its area's mean shifted by a constant offset.
+        ticks = axes.get_yticks()
+        assert list(ticks) == sorted(ticks, reverse=True)
+        curves = [line for line in axes.lines if line.get_label() in areas]
+        for line, area, tick in zip(curves, areas, ticks, strict=True):
+            np.testing.assert_allclose(line.get_ydata() - tick, measure[measure["area"] == area]["mean"])
+        assert [line for line in axes.lines if line.get_gid() == "scale_bar"]
+        assert len(_stimulus_spans(axes)) == 1
+
+
+def test_small_multiples_with_a_condition_as_hue(make_responses):
+    table = make_responses(samples=3, steps=6, areas=("V1", "IT")).assign(
+        contrast=lambda frame: np.where(frame["sample"] == 0, 0.5, 1.0)
+    )
+    measure = response_over_time(table, by=("area", "contrast"))
+    figure = plot_responses(measure, layout="small_multiples", hue="contrast")
+    assert [line.get_label() for line in figure.axes[0].lines] == ["0.5", "1.0"]
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == ["0.5", "1.0"]
+    ridge = plot_responses(measure, layout="ridge", hue="contrast")
+    assert [text.get_text() for text in ridge.legends[0].get_texts()] == ["0.5", "1.0"]
+
+
+def test_unknown_layout_and_ax_with_panels_are_refused(measure):
+    with pytest.raises(ValueError, match="layout must be one of"):
+        plot_responses(measure, layout="grid")
+    with pytest.raises(ValueError, match="cannot draw into a given ax"):
+        plot_responses(measure, layout="ridge", ax=Figure().add_subplot())

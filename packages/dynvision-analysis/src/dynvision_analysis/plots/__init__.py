@@ -1,8 +1,21 @@
-"""Figures from measure tables; every function returns a matplotlib Figure and never shows it."""
+"""Figures from tables; every function returns a matplotlib Figure and never shows it."""
 
 from __future__ import annotations
 
 from .accuracy import plot_accuracy
+from .confusion import plot_confusion
+from .measures import plot_dynamics, plot_measure, plot_performance
 from .responses import plot_responses
+from .training import plot_training
+from .weights import plot_weights
 
-__all__ = ["plot_accuracy", "plot_responses"]
+__all__ = [
+    "plot_accuracy",
+    "plot_confusion",
+    "plot_dynamics",
+    "plot_measure",
+    "plot_performance",
+    "plot_responses",
+    "plot_training",
+    "plot_weights",
+]

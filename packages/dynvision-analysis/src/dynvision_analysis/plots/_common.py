@@ -9,10 +9,19 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..style import STIMULUS_COLOR, figure_size
+from ..style import STIMULUS_COLOR, area_colors, category_colors, figure_size
 from ..tables import TableError, require_columns
 
-__all__ = ["check_one_row_per_time", "new_axes", "shade_stimulus", "x_limits"]
+__all__ = [
+    "check_one_row_per_time",
+    "error_bounds",
+    "level_colors",
+    "new_axes",
+    "new_figure",
+    "panel_label",
+    "shade_stimulus",
+    "x_limits",
+]
 
 #: ``gid`` of the artists that mark the stimulus period, so tests and later editing can find them.
 STIMULUS_GID = "stimulus"
@@ -82,3 +91,42 @@ def x_limits(times: np.ndarray, intervals: list[tuple[float, float]]) -> tuple[f
     for onset, offset in intervals:
         low, high = min(low, onset), max(high, offset)
     return (low, high) if high > low else (low - 0.5, high + 0.5)
+
+
+def new_figure(ax: Axes | None, size: str | tuple[float, float], *, what: str) -> Figure:
+    """A new constrained-layout figure of ``size``; multi-panel plots cannot draw into a given ``ax``."""
+    if ax is not None:
+        raise ValueError(f"{what} draws several panels and cannot draw into a given ax; leave ax=None.")
+    return Figure(figsize=figure_size(size), layout="constrained")
+
+
+def level_colors(column: str | None, levels: Iterable[object]) -> dict[str, str]:
+    """Colours per level (as strings): fixed area colours for ``"area"``, the palette in order otherwise."""
+    return area_colors(levels) if column == "area" else category_colors(levels)
+
+
+def error_bounds(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """Lower and upper error bounds of a summary: ``low``/``high`` when present, else ``mean ∓ sem``.
+
+    ``None`` when the table has neither (the plot then draws no error bars).
+    """
+    if "low" in frame.columns and "high" in frame.columns:
+        return frame["low"].to_numpy(dtype="float64"), frame["high"].to_numpy(dtype="float64")
+    if "sem" in frame.columns:
+        mean, sem = frame["mean"].to_numpy(dtype="float64"), frame["sem"].to_numpy(dtype="float64")
+        return mean - sem, mean + sem
+    return None
+
+
+def panel_label(ax: Axes, letter: str) -> None:
+    """Write a bold panel letter (A, B, ...) at the top left corner, outside the axes."""
+    ax.text(
+        -0.02,
+        1.02,
+        letter,
+        transform=ax.transAxes,
+        fontweight="bold",
+        fontsize=10,
+        ha="right",
+        va="bottom",
+    )
