@@ -42,7 +42,11 @@ def test_outputs_table_is_tidy_and_complete(finished_run):
     workdir, _ = finished_run
     report = workdir / "reports/response" / MODEL / "mnist5k:all_trained"
     table = pd.read_csv(report / SPEC / "test_outputs.csv")
-    assert list(table.columns) == ["sample", "step", "time_ms", "label", "guess", "correct", "confidence", "stimulus"]
+    assert list(table.columns) == [
+        "sample", "step", "time_ms", "label", "guess", "correct", "confidence", "label_rank", "stimulus"
+    ]
+    assert ((table["label_rank"] == 0) == (table["correct"] == 1)).all()
+    assert table["label_rank"].between(0, 9).all()
     assert len(table) == 96 * 6  # limit_images x (intro + stimulus + outro)
     assert table.groupby("sample")["step"].apply(list).map(lambda s: s == list(range(6))).all()
     assert list(table.loc[table["sample"] == 0, "stimulus"]) == [0, 1, 1, 1, 0, 0]

@@ -21,28 +21,38 @@ BATCH, N_STEPS, INPUT_SHAPE = 8, 5, (3, 32, 32)
 
 
 def plain_dyrcnnx4_forward(model: DyRCNNx4, x: Tensor) -> Tensor:
-    """The DyRCNNx4 dynamics written out by hand (defaults: t_feedforward = 0, t_recurrence = dt, full recurrence).
+    """The DyRCNNx4 dynamics at its defaults written out by hand; reads the weights of ``model``.
 
-    ``x``: ``(B, T, C, H, W)`` -> logits ``(B, T, n_classes)``; reads the weights of ``model``.
+    Defaults: Euler with ``alpha = dt / tau``, ``t_feedforward = 0``, full recurrence on the output with
+    ``t_recurrence = 6`` ms (3 steps), additive skips V1 -> V4 and V2 -> IT with ``t_skip = 0`` computed at
+    the target's resolution (subsample the source rate by 4, then the 1x1 conv). ``x``: ``(B, T, C, H, W)`` ->
+    logits ``(B, T, n_classes)``.
     """
     alpha = model.dt / model.tau
+    d_rec = round(model.t_recurrence / model.dt)
     layers = [
         (area.ff.weight, area.ff.bias, area.ff.stride, area.recurrence.conv.weight, area.pool is not None)
         for area in model.areas.values()
     ]
+    # target area -> (source area, 1x1 weight, subsampling stride); at 32x32: V1 32 -> V4 8, V2 16 -> IT 4.
+    skips = {2: (0, model.skips["V1_to_V4"].conv.weight, 4), 3: (1, model.skips["V2_to_IT"].conv.weight, 4)}
     states: list[Tensor | None] = [None] * len(layers)
-    rates: list[Tensor | None] = [None] * len(layers)
+    history: list[list[Tensor]] = [[] for _ in layers]
     logits = []
     for t in range(x.shape[1]):
         signal = x[:, t]
         for i, (w_ff, b_ff, stride, w_rec, pooled) in enumerate(layers):
             u = F.conv2d(signal, w_ff, b_ff, stride=stride, padding=1)
-            if rates[i] is not None:
-                u = u + F.conv2d(rates[i], w_rec, padding=1)
+            if t >= d_rec:
+                u = u + F.conv2d(history[i][t - d_rec], w_rec, padding=1)
+            if i in skips:
+                source, w_skip, step = skips[i]
+                u = u + F.conv2d(history[source][t][:, :, ::step, ::step], w_skip)
             h = states[i]
             states[i] = alpha * u if h is None else h + alpha * (u - h)
-            rates[i] = F.relu(states[i])
-            signal = F.max_pool2d(rates[i], 3, 2, 1) if pooled else rates[i]
+            rate = F.relu(states[i])
+            history[i].append(rate)
+            signal = F.max_pool2d(rate, 3, 2, 1) if pooled else rate
         logits.append(model.classifier(signal.mean(dim=(2, 3))))
     return torch.stack(logits, dim=1)
 
@@ -56,34 +66,41 @@ def two_threads() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def model_and_input(two_threads: None) -> tuple[DyRCNNx4, Tensor]:
+def model(two_threads: None) -> DyRCNNx4:
     torch.manual_seed(0)
     model = create_model("DyRCNNx4", input_shape=INPUT_SHAPE, n_timesteps=N_STEPS).eval()
-    # Scale the recurrent weights up from their tiny init so the comparison exercises the recurrent path.
+    # Scale the recurrent and skip weights up from their tiny init so the comparison exercises those paths.
     with torch.no_grad():
         for area in model.areas.values():
             area.recurrence.conv.weight.mul_(50.0)
-    x = torch.randn(BATCH, N_STEPS, *INPUT_SHAPE)
-    return model, x
+        for skip in model.skips.values():
+            skip.conv.weight.mul_(50.0)
+    return model
 
 
-@pytest.mark.benchmark(group="dyrcnnx4-forward-b8-t5")
+# (batch, steps): the CI-sized case, and batch 1 where the per-step Python overhead weighs most.
+CASES = {"b8-t5": (BATCH, N_STEPS), "b1-t20": (1, 20)}
+
+
+@pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("implementation", ["engine", "plain-loop"])
-def test_dyrcnnx4_forward_speed(benchmark, model_and_input: tuple[DyRCNNx4, Tensor], implementation: str) -> None:
-    model, x = model_and_input
-    run: Callable[[Tensor], Tensor] = model if implementation == "engine" else (
-        lambda inp: plain_dyrcnnx4_forward(model, inp)
+def test_dyrcnnx4_forward_speed(benchmark, model: DyRCNNx4, case: str, implementation: str) -> None:
+    batch, n_steps = CASES[case]
+    x = torch.randn(batch, n_steps, *INPUT_SHAPE, generator=torch.Generator().manual_seed(1))
+    run: Callable[[Tensor], Tensor] = (
+        model if implementation == "engine" else (lambda inp: plain_dyrcnnx4_forward(model, inp))
     )
 
     def forward() -> Tensor:
         with torch.no_grad():
             return run(x)
 
-    benchmark.extra_info.update(batch=BATCH, n_timesteps=N_STEPS, threads=torch.get_num_threads())
+    benchmark.group = f"dyrcnnx4-forward-{case}"
+    benchmark.extra_info.update(batch=batch, n_timesteps=n_steps, threads=torch.get_num_threads())
     out = benchmark.pedantic(forward, rounds=5, iterations=1, warmup_rounds=2)
 
     with torch.no_grad():
         reference = plain_dyrcnnx4_forward(model, x)
-    assert out.shape == (BATCH, N_STEPS, 10)
+    assert out.shape == (batch, n_steps, 10)
     # The engine fuses h + a*(u - h) into one lerp, so results agree to float32 rounding, not bit for bit.
     torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-5)

@@ -14,7 +14,7 @@ from .engine import TemporalModel, get_solver, list_solvers
 from .layers import create_recurrence, list_recurrence_types
 from .losses import IGNORE_INDEX, last_valid_step_accuracy, temporal_accuracy, temporal_cross_entropy
 from .registry import REQUIRED, create_model, is_model, list_models, model_parameters, register_model
-from .zoo import DyRCNN, DyRCNNx2, DyRCNNx4
+from .zoo import DyRCNN, DyRCNNx2, DyRCNNx4, DyRCNNx8
 
 if TYPE_CHECKING:
     from .system import TemporalClassifier
@@ -25,6 +25,7 @@ __all__ = [
     "DyRCNN",
     "DyRCNNx2",
     "DyRCNNx4",
+    "DyRCNNx8",
     "TemporalClassifier",
     "TemporalModel",
     "__version__",

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from .solvers import Drive, EulerSolver, Solver, get_solver, list_solvers, register_solver
-from .temporal import READOUTS, TemporalModel, delay_to_steps
+from .temporal import CONNECTION_MODES, READOUTS, TemporalModel, common_kwargs, delay_to_steps
 
 __all__ = [
+    "CONNECTION_MODES",
     "READOUTS",
     "Drive",
     "EulerSolver",
     "Solver",
     "TemporalModel",
+    "common_kwargs",
     "delay_to_steps",
     "get_solver",
     "list_solvers",

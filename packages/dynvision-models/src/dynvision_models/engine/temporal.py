@@ -1,37 +1,56 @@
 """Temporal engine: the time loop shared by all recurrent models of the zoo.
 
-Units: ``dt``, ``tau`` and every ``t_*`` delay are in milliseconds; the loop runs in integer time steps of ``dt``
-ms, and a delay of ``t_x`` ms is ``t_x / dt`` steps (delays must be multiples of ``dt``).
+Units: ``dt``, ``tau`` and every ``t_*`` delay are in milliseconds; the loop runs in integer time steps of
+``dt`` ms, and a delay of ``t_x`` ms is ``t_x / dt`` steps (delays must be multiples of ``dt``).
 
-Dynamics of area ``l`` at step ``t`` (``t = 0 .. T-1``; all states and rates before ``t = 0`` are zero)::
+Dynamics of area ``l`` at step ``t`` (``t = 0 .. T-1``; all states and rates before the first step are zero)::
 
-    u_l(t) = W_ff,l * s_l(t - d_ff) + b_l + W_rec,l * r_l(t - d_rec)      drive
-    h_l(t) = h_l(t-1) + (dt / tau) * (-h_l(t-1) + u_l(t))                  leaky integration (Euler)
-    r_l(t) = ReLU(h_l(t))                                                   rate
-    s_{l+1}(t) = pool_l(r_l(t))                                             output to the next area
+    u_l(t) = F_l(s_l(t - d_ff), r_l(t - d_rec))                         feedforward + lateral recurrence
+             (+|x) sum_j C_jl(r_j(t - d_skip))                           skip connections from lower areas j
+             (+|x) sum_j C_jl(r_j(t - d_fb))                             feedback from higher areas j
+             - b * a_l(t),  a_l(t) = a * a_l(t-1) + (1 - a) * r_l(t-1)   intrinsic adaptation (optional)
+    h_l(t) = solver step of tau_l * dh/dt = -h + u_l(t)                  e.g. Euler: h += (dt/tau_l)(u - h)
+    r_l(t) = g(ReLU(h_l(t)))                                             rate; g = supralinearity (optional)
+    s_{l+1}(t) = norm_l(pool_l(r_l(t)))                                  output to the next area
 
-``s_1(t)`` is the stimulus frame ``x(t)`` (V1 sees the stimulus without delay), ``d_ff = t_feedforward / dt``
-steps between consecutive areas, ``d_rec = t_recurrence / dt >= 1`` steps. The classifier reads the last area's
-output at the same step: ``logits(t) = W_cls · readout(s_L(t)) + b_cls``.
+``F_l`` is the area's feedforward convolution(s) with the recurrence entering at the input, middle or output
+(:class:`~dynvision_models.layers.RecurrentArea`); ``C_jl`` is a :class:`~dynvision_models.layers.Connection`
+(``1 x 1`` conv at the smaller resolution plus nearest resampling); ``(+|x)`` is ``+ C`` (``"additive"``) or
+``* (1 + tanh C)`` (``"multiplicative"``). ``s_1(t)`` is the stimulus frame ``x(t)``, passed through the
+retina when ``use_retina``. Delays in steps: ``d_ff = t_feedforward / dt`` between consecutive areas (V1 sees
+the stimulus without delay), ``d_rec = t_recurrence / dt >= 1``, ``d_skip = t_skip / dt >= 0`` (skips come
+from areas computed earlier in the same step), ``d_fb = t_feedback / dt >= 1`` (feedback comes from areas
+computed later). The classifier reads the last area's output at the same step:
+``logits(t) = W · readout(s_L(t)) + b``.
+
+Each area keeps a ring buffer of its last rates, as long as the longest delay anyone reads it with (its own
+recurrence and adaptation, the skips and feedback leaving it); the next area's delayed input has its own ring.
+All per-step bookkeeping is precomputed into plain tuples of ints and modules when the model is built.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from functools import partial
 
 import torch
 from torch import Tensor, nn
 
-from ..layers.area import RecurrentArea
+from ..layers.adaptation import IntrinsicAdaptation, parse_adaptation
+from ..layers.area import BIAS_TYPES, INTEGRATIONS, RECURRENCE_TARGETS, RecurrentArea, check_choice
+from ..layers.connections import Connection
 from ..layers.recurrence import check_recurrence_type
+from ..layers.retina import Retina
+from ..layers.supralinearity import SupraLinearity
 from .solvers import get_solver
 
-__all__ = ["READOUTS", "TemporalModel", "delay_to_steps"]
+__all__ = ["CONNECTION_MODES", "READOUTS", "TemporalModel", "common_kwargs", "delay_to_steps"]
 
 #: Readouts from the last area's output ``(B, C, H, W)`` to classifier features.
 READOUTS = ("avgpool", "flatten")
+#: How skip and feedback connections enter their target's drive (``skip_mode``, ``feedback_mode``).
+CONNECTION_MODES = INTEGRATIONS
 
 # Tolerance for "is a multiple of dt": delays such as 0.1 * 3 are not exact in binary floating point.
 _REL_TOL = 1e-9
@@ -41,7 +60,8 @@ def delay_to_steps(name: str, value: float, dt: float) -> int:
     """Convert the delay ``name`` of ``value`` ms into whole steps of ``dt`` ms.
 
     Raises:
-        ValueError: negative ``value``, or not a multiple of ``dt`` (the message names the nearest allowed values).
+        ValueError: negative ``value``, or not a multiple of ``dt`` (the message names the nearest allowed
+            values).
     """
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite delay >= 0 ms, got {value!r}.")
@@ -56,10 +76,58 @@ def delay_to_steps(name: str, value: float, dt: float) -> int:
     return int(nearest)
 
 
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+def _check_int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
     return value
+
+
+def _check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}.")
+    return value
+
+
+def _delay_at_least_one_step(name: str, value: float, dt: float, why: str) -> int:
+    steps = delay_to_steps(name, value, dt)
+    if steps < 1:
+        raise ValueError(
+            f"{name} must be at least one time step (dt={dt} ms), got {value} ms: {why}. Use {name} >= dt."
+        )
+    return steps
+
+
+def common_kwargs(namespace: Mapping[str, object]) -> dict[str, object]:
+    """The :class:`TemporalModel` constructor kwargs found in ``namespace`` (e.g. a subclass's ``locals()``).
+
+    Lets a registered model list every kwarg explicitly in its own signature (what :func:`create_model`
+    checks) and hand the common ones on without repeating each name.
+    """
+    return {name: namespace[name] for name in _COMMON_KWARGS if name in namespace}
+
+
+class _LoopState:
+    """Per-forward buffers of the time loop (plain lists indexed by area)."""
+
+    __slots__ = ("adapt_states", "alphas", "batch", "null_signal", "out_rings", "rings", "states")
+
+    def __init__(
+        self, plan: tuple, ring_lengths: tuple[int, ...], out_lengths: tuple[int, ...], batch: int
+    ) -> None:
+        n = len(plan)
+        self.batch = batch
+        self.states: list[Tensor | None] = [None] * n
+        self.rings: list[list[Tensor | None]] = [[None] * length for length in ring_lengths]
+        self.out_rings: list[list[Tensor | None]] = [[None] * length for length in out_lengths]
+        self.adapt_states: list[Tensor | None] = [None] * n
+        self.alphas: tuple[float | Tensor, ...] = ()
+        self.null_signal: Tensor | None = None
+
+    def detach(self) -> None:
+        """Cut the autograd history of every state (truncated backpropagation through time)."""
+        # In place, so that the time loop's local references to these lists stay valid.
+        for buffer in (self.states, self.adapt_states, *self.rings, *self.out_rings):
+            buffer[:] = [None if r is None else r.detach() for r in buffer]
 
 
 class TemporalModel(nn.Module):
@@ -73,19 +141,53 @@ class TemporalModel(nn.Module):
     - :meth:`forward_intermediates` additionally returns every area's rate at every step.
 
     Subclasses call ``super().__init__(...)`` with the common kwargs (validated here, once), then
-    :meth:`_build` with their areas in feedforward order.
+    :meth:`_build` with their areas in feedforward order and their skip and feedback pairs. They build their
+    areas from the validated attributes (``recurrence_type``, ``recurrence_target``, ``integration``,
+    ``bias``, ``stimulus_channels``).
 
     Args:
         n_classes: number of output classes.
         input_shape: ``(C, H, W)`` of one stimulus frame.
         n_timesteps: steps a static image is shown for (a ``(B, T, ...)`` input sets ``T`` itself).
         dt: integration time step in ms (> 0).
-        tau: membrane time constant in ms, the same for all areas (``>= dt`` for the Euler solver).
-        t_feedforward: delay in ms between an area's output and the next area's input (multiple of ``dt``, >= 0).
-        t_recurrence: delay in ms of the lateral recurrence (multiple of ``dt``, >= ``dt``); ``None`` = ``dt``.
-        recurrence_type: lateral recurrence by name (``"full"``, ``"self"``, ``"none"``).
-        solver: integration scheme by name (``"euler"``).
-        readout: ``"avgpool"`` (global average over H, W, then Linear) or ``"flatten"`` (all units, then Linear).
+        tau: membrane time constant in ms, one value for all areas or one per area (``dt / tau`` must not
+            exceed the solver's limit, e.g. ``tau >= dt`` for Euler).
+        train_tau: learn each area's tau, as ``log(tau)`` (so tau stays positive); ``dt / tau`` is recomputed
+            from it at every forward. Nothing keeps a learnt tau above the solver's limit.
+        t_feedforward: delay in ms between an area's output and the next area's input (a multiple of ``dt``,
+            >= 0).
+        t_recurrence: delay in ms of the lateral recurrence (a multiple of ``dt``, >= ``dt``); ``None``
+            means ``dt``.
+        t_skip: delay in ms of skip connections (multiple of ``dt``, >= 0; used when ``skip``).
+        t_feedback: delay in ms of feedback connections (multiple of ``dt``, >= ``dt``; used when
+            ``feedback``); ``None`` = ``max(dt, t_feedforward)``.
+        recurrence_type: lateral recurrence by name (see
+            :func:`~dynvision_models.layers.list_recurrence_types`).
+        recurrence_target: where the recurrence enters an area: ``"output"``, ``"input"`` or ``"middle"``.
+        integration: how the recurrence is combined: ``"additive"`` or ``"multiplicative"``
+            (``y * (1 + tanh R)``).
+        solver: integration scheme by name (see :func:`~dynvision_models.engine.list_solvers`).
+        skip: use the model's skip connections (lower -> higher area, skipping areas in between).
+        feedback: use the model's feedback connections (higher -> lower area).
+        skip_mode: ``"additive"`` or ``"multiplicative"``: how skips enter the target's drive.
+        feedback_mode: ``"additive"`` or ``"multiplicative"``: how feedback enters the target's drive.
+        idle_timesteps: steps of blank (zero) input run before the stimulus, without gradient and not
+            returned, so the stimulus meets the network's spontaneous state rather than zeros.
+        tbptt_steps: detach all states every ``tbptt_steps`` stimulus steps (truncated backpropagation through
+            time); ``0`` = never. This bounds the length of every gradient path (and the backward cost per
+            step); the activations of all windows still stay in memory until ``backward`` unless the training
+            loop backpropagates window by window.
+        feedforward_only: ignore recurrence, skip and feedback (their weights are kept, so a trained model can
+            be run feedforward). Can be changed after construction.
+        supralinearity: exponent ``n`` of the rate transfer ``sign(r) |r|^n`` applied after the ReLU
+            (``1`` = off).
+        bias: ``"channel"`` (one per channel), ``"spatial"`` (one per unit ``(C, H, W)``) or ``"none"``.
+        use_retina: filter each frame with a :class:`~dynvision_models.layers.Retina` (``C -> 36 -> 18``, 9x9)
+            before the first area, which then receives 18 channels.
+        adaptation: ``None`` (off) or ``(a, b)``: intrinsic adaptation with retention ``0 <= a < 1`` per step
+            and gain ``b >= 0`` (see :mod:`dynvision_models.layers.adaptation`).
+        readout: ``"avgpool"`` (global average over H, W, then Linear) or ``"flatten"`` (all units, then a
+            Linear layer).
     """
 
     def __init__(
@@ -95,99 +197,294 @@ class TemporalModel(nn.Module):
         input_shape: Sequence[int],
         n_timesteps: int,
         dt: float,
-        tau: float,
+        tau: float | Sequence[float],
+        train_tau: bool = False,
         t_feedforward: float = 0.0,
         t_recurrence: float | None = None,
+        t_skip: float = 0.0,
+        t_feedback: float | None = None,
         recurrence_type: str = "full",
+        recurrence_target: str = "output",
+        integration: str = "additive",
         solver: str = "euler",
+        skip: bool = False,
+        feedback: bool = False,
+        skip_mode: str = "additive",
+        feedback_mode: str = "additive",
+        idle_timesteps: int = 0,
+        tbptt_steps: int = 0,
+        feedforward_only: bool = False,
+        supralinearity: float = 1.0,
+        bias: str = "channel",
+        use_retina: bool = False,
+        adaptation: Sequence[float] | None = None,
         readout: str = "avgpool",
     ) -> None:
         super().__init__()
-        self.n_classes = _check_positive_int("n_classes", n_classes)
-        self.n_timesteps = _check_positive_int("n_timesteps", n_timesteps)
+        self.n_classes = _check_int("n_classes", n_classes, 1)
+        self.n_timesteps = _check_int("n_timesteps", n_timesteps, 1)
         shape = tuple(input_shape)
-        if len(shape) != 3 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
-            raise ValueError(f"input_shape must be (channels, height, width) of positive integers, got {input_shape!r}.")
+        if len(shape) != 3 or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
+        ):
+            raise ValueError(
+                f"input_shape must be (channels, height, width) of positive integers, got {input_shape!r}."
+            )
         self.input_shape: tuple[int, int, int] = shape  # type: ignore[assignment]
 
-        dt, tau = float(dt), float(tau)
+        dt = float(dt)
         if not math.isfinite(dt) or dt <= 0:
             raise ValueError(f"dt must be a positive time step in ms, got {dt!r}.")
         self._solver = get_solver(solver)
         self.solver = solver
-        if not math.isfinite(tau) or tau <= 0:
-            raise ValueError(f"tau must be a positive time constant in ms, got {tau!r}.")
-        if dt / tau > self._solver.max_alpha:
-            raise ValueError(
-                f"tau={tau} ms is smaller than dt={dt} ms: with dt/tau={dt / tau:.3g} > "
-                f"{self._solver.max_alpha:g} the {solver!r} step h += (dt/tau)(-h + u) overshoots the fixed point "
-                "every step (it oscillates, and diverges once dt/tau > 2). Use tau >= dt or a smaller dt."
-            )
-        self.dt, self.tau = dt, tau
+        self.dt = dt
+        taus = self._check_tau(tau, dt)
+        self.tau: float | tuple[float, ...] = taus[0] if isinstance(tau, int | float) else taus
+        self.train_tau = _check_bool("train_tau", train_tau)
 
         check_recurrence_type(recurrence_type)
         self.recurrence_type = recurrence_type
-        t_recurrence = dt if t_recurrence is None else float(t_recurrence)
+        self.recurrence_target = check_choice("recurrence_target", recurrence_target, RECURRENCE_TARGETS)
+        self.integration = check_choice("integration", integration, INTEGRATIONS)
+        self.bias = check_choice("bias", bias, BIAS_TYPES)
+
         self.t_feedforward = float(t_feedforward)
-        self.t_recurrence = t_recurrence
+        self.t_recurrence = dt if t_recurrence is None else float(t_recurrence)
         self._ff_steps = delay_to_steps("t_feedforward", self.t_feedforward, dt)
-        rec_steps = delay_to_steps("t_recurrence", t_recurrence, dt)
-        if rec_steps < 1:
-            raise ValueError(
-                f"t_recurrence must be at least one time step (dt={dt} ms), got {t_recurrence} ms: the recurrent "
-                "input is the area's own past rate. Use t_recurrence >= dt."
+        self._rec_steps = _delay_at_least_one_step(
+            "t_recurrence", self.t_recurrence, dt, "the recurrent input is the area's own past rate"
+        )
+        self.skip = _check_bool("skip", skip)
+        self.feedback = _check_bool("feedback", feedback)
+        self.skip_mode = check_choice("skip_mode", skip_mode, CONNECTION_MODES)
+        self.feedback_mode = check_choice("feedback_mode", feedback_mode, CONNECTION_MODES)
+        self.t_skip = float(t_skip)
+        self.t_feedback = max(dt, self.t_feedforward) if t_feedback is None else float(t_feedback)
+        # Delays of switched-off connections are not checked: changing dt must not fail on an unused default.
+        self._skip_steps = delay_to_steps("t_skip", self.t_skip, dt) if self.skip else 0
+        self._fb_steps = (
+            _delay_at_least_one_step(
+                "t_feedback", self.t_feedback, dt, "feedback comes from areas computed later in the same step"
             )
-        self._rec_steps = rec_steps
+            if self.feedback
+            else 0
+        )
+
+        self.idle_timesteps = _check_int("idle_timesteps", idle_timesteps, 0)
+        self.tbptt_steps = _check_int("tbptt_steps", tbptt_steps, 0)
+        self._feedforward_only = _check_bool("feedforward_only", feedforward_only)
+
+        self.supralinearity = float(supralinearity)
+        self.supra = SupraLinearity(self.supralinearity) if self.supralinearity != 1.0 else None
+        self.adaptation = parse_adaptation(adaptation)
+        self.adapt = IntrinsicAdaptation(*self.adaptation) if self.adaptation is not None else None
+        self.use_retina = _check_bool("use_retina", use_retina)
+        self.retina = Retina(self.input_shape[0]) if self.use_retina else None
 
         if readout not in READOUTS:
             raise ValueError(f"Unknown readout {readout!r}. Allowed: {', '.join(map(repr, READOUTS))}.")
         self.readout = readout
 
+    def _check_tau(self, tau: float | Sequence[float], dt: float) -> tuple[float, ...]:
+        values = (tau,) if isinstance(tau, int | float) else tuple(tau)
+        if not values or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            raise ValueError(f"tau must be a time constant in ms or one per area, got {tau!r}.")
+        limit = self._solver.max_alpha
+        for value in map(float, values):
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(f"tau must be a positive time constant in ms, got {value!r}.")
+            if dt / value > limit:
+                raise ValueError(
+                    f"tau={value} ms is too small for dt={dt} ms with the {self.solver!r} solver: "
+                    f"dt/tau={dt / value:.3g} exceeds its limit {limit:g}, beyond which each step overshoots "
+                    f"the fixed point (the state oscillates or diverges). Use tau >= {dt / limit:g} ms or a "
+                    "smaller dt."
+                )
+        return tuple(map(float, values))
+
+    @property
+    def stimulus_channels(self) -> int:
+        """Channels the first area receives: the retina's output channels, or the stimulus channels."""
+        return self.retina.out_channels if self.retina is not None else self.input_shape[0]
+
     # ------------------------------------------------------------------ construction
-    def _build(self, areas: Mapping[str, RecurrentArea]) -> None:
-        """Register ``areas`` (feedforward order), infer their shapes from ``input_shape``, build the classifier."""
+    def _build(
+        self,
+        areas: Mapping[str, RecurrentArea],
+        *,
+        skips: Sequence[tuple[str, str]] = (),
+        feedbacks: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Register ``areas`` (feedforward order), infer their shapes, build connections and the classifier.
+
+        Args:
+            areas: name -> area, in feedforward order.
+            skips: ``(source, target)`` pairs with the source before the target; built when ``skip``.
+            feedbacks: ``(source, target)`` pairs with the source after the target; built when ``feedback``.
+        """
         if not areas:
             raise ValueError("A temporal model needs at least one area.")
         self.areas = nn.ModuleDict(areas)
         self.area_names: tuple[str, ...] = tuple(areas)
+        n = len(areas)
+        taus = (self.tau,) * n if isinstance(self.tau, float) else self.tau
+        if len(taus) != n:
+            raise ValueError(
+                f"tau must be one value or one per area {self.area_names}, got {len(taus)} values: "
+                f"{self.tau!r}."
+            )
+        self._taus: tuple[float, ...] = taus
+        if self.recurrence_target == "middle":
+            single = [name for name, area in areas.items() if not area.has_middle_stage]
+            if single:
+                raise ValueError(
+                    f"recurrence_target='middle' needs areas with two convolution stages; areas {single} of "
+                    f"{type(self).__name__} have one. Allowed for this model: 'input', 'output' "
+                    "(or use DyRCNNx8)."
+                )
 
-        # One dry run of the feedforward path at batch 1 gives every area's rate shape and the readout width.
-        signal = torch.zeros(1, *self.input_shape)
-        with torch.no_grad():
-            for name, area in areas.items():
-                try:
-                    rate = area.ff(signal)
-                    signal = area.pool(rate) if area.pool is not None else rate
-                except RuntimeError as err:
-                    raise ValueError(
-                        f"input_shape={self.input_shape} is too small or inconsistent for area {name!r} "
-                        f"(input {tuple(signal.shape[1:])}): {err}"
-                    ) from err
-                area.rate_shape = tuple(rate.shape[1:])  # type: ignore[assignment]
-        n_features = signal.shape[1] if self.readout == "avgpool" else signal[0].numel()
+        # One dry run of the feedforward path at batch 1 gives every area's shapes and the readout width.
+        signal_shape: tuple[int, ...] = (self.stimulus_channels, *self.input_shape[1:])
+        for name, area in areas.items():
+            try:
+                signal_shape = area.build_shapes(signal_shape)
+            except RuntimeError as err:
+                raise ValueError(
+                    f"input_shape={self.input_shape} is too small or inconsistent for area {name!r} "
+                    f"(input {signal_shape}): {err}"
+                ) from err
+        n_features = signal_shape[0] if self.readout == "avgpool" else math.prod(signal_shape)
         self.classifier = nn.Linear(n_features, self.n_classes)
 
-        # Plain tuples of modules and Python ints for the time loop: no ModuleDict or attribute lookups per step.
+        self.skip_pairs = self._check_pairs("skip", skips, before=True)
+        self.feedback_pairs = self._check_pairs("feedback", feedbacks, before=False)
+        index = {name: i for i, name in enumerate(self.area_names)}
+        area_list = tuple(areas.values())
+
+        def connections(pairs: tuple[tuple[str, str], ...], enabled: bool) -> nn.ModuleDict:
+            built = {
+                f"{source}_to_{target}": Connection(
+                    area_list[index[source]].rate_shape, area_list[index[target]].rate_shape
+                )
+                for source, target in (pairs if enabled else ())
+            }
+            return nn.ModuleDict(built)
+
+        self.skips = connections(self.skip_pairs, self.skip)
+        self.feedbacks = connections(self.feedback_pairs, self.feedback)
+        if self.train_tau:
+            self.log_tau = nn.Parameter(torch.tensor(taus, dtype=torch.float32).log())
+        self._compile()
+
+    def _check_pairs(
+        self, kind: str, pairs: Sequence[tuple[str, str]], *, before: bool
+    ) -> tuple[tuple[str, str], ...]:
+        checked = []
+        for pair in pairs:
+            source, target = pair
+            if source not in self.area_names or target not in self.area_names:
+                raise ValueError(
+                    f"{kind} {pair!r} names an unknown area; areas: {', '.join(self.area_names)}."
+                )
+            i, j = self.area_names.index(source), self.area_names.index(target)
+            if (i < j) != before or i == j:
+                direction = "a lower area to a higher one" if before else "a higher area to a lower one"
+                raise ValueError(f"A {kind} connection goes from {direction}; got {source!r} -> {target!r}.")
+            checked.append((source, target))
+        return tuple(checked)
+
+    def _compile(self) -> None:
+        """Build the loop plan: per area a plain tuple of ints and modules (no lookups per step)."""
+        areas = tuple(self.areas.values())
         n = len(areas)
-        self._area_list: tuple[RecurrentArea, ...] = tuple(areas.values())
-        self._area_ff_steps: tuple[int, ...] = (0,) + (self._ff_steps,) * (n - 1)
-        self._area_rec_steps: tuple[int, ...] = tuple(
-            self._rec_steps if a.recurrence is not None else 0 for a in self._area_list
+        index = {name: i for i, name in enumerate(self.area_names)}
+        ff_only = self._feedforward_only
+        rec_delays = [0 if ff_only or a.recurrence is None else self._rec_steps for a in areas]
+        # (source, target, delay in steps, module, multiplicative) for every connection in use.
+        links: list[tuple[int, int, int, nn.Module, bool]] = []
+        if not ff_only:
+            for pairs, modules, steps, mode in (
+                (self.skip_pairs, self.skips, self._skip_steps, self.skip_mode),
+                (self.feedback_pairs, self.feedbacks, self._fb_steps, self.feedback_mode),
+            ):
+                for source, target in pairs:
+                    key = f"{source}_to_{target}"
+                    if key in modules:
+                        links.append(
+                            (index[source], index[target], steps, modules[key], mode == "multiplicative")
+                        )
+
+        # Ring length of each area's rate history: one more than the longest delay it is read with.
+        longest = [rec_delays[i] if rec_delays[i] else -1 for i in range(n)]
+        if self.adapt is not None:
+            longest = [max(d, 1) for d in longest]
+        for source, _, steps, _, _ in links:
+            longest[source] = max(longest[source], steps)
+        ring_lengths = tuple(d + 1 for d in longest)  # 0 where nobody reads the history
+        ff = self._ff_steps
+        self._out_lengths: tuple[int, ...] = tuple(ff + 1 if (ff and i < n - 1) else 0 for i in range(n))
+        self._ring_lengths = ring_lengths
+        self._plan: tuple[tuple, ...] = tuple(
+            (
+                areas[i],
+                ff if i else 0,
+                rec_delays[i],
+                ring_lengths[i],
+                tuple(
+                    (source, steps, ring_lengths[source], module, multiplicative)
+                    for source, target, steps, module, multiplicative in links
+                    if target == i
+                ),
+                self.supra,
+                areas[i].pool,
+                areas[i].norm,
+                self._out_lengths[i],
+            )
+            for i in range(n)
         )
-        self._area_alphas: tuple[float, ...] = (self.dt / self.tau,) * n
+        self._alphas: tuple[float, ...] = tuple(self.dt / tau for tau in self._taus)
+
+        # Earliest arrival of a stimulus onset at each area: shortest path over the delays in use
+        # (Bellman-Ford; a handful of areas, computed once).
+        edges = [(i - 1, i, ff) for i in range(1, n)] + [(s, t, d) for s, t, d, _, _ in links]
+        arrival = [0] + [math.inf] * (n - 1)
+        for _ in range(n):
+            for source, target, steps in edges:
+                arrival[target] = min(arrival[target], arrival[source] + steps)
+        self._arrival: tuple[int, ...] = tuple(int(a) for a in arrival)
 
     # ------------------------------------------------------------------ public API
+    @property
+    def feedforward_only(self) -> bool:
+        """Whether recurrence, skip and feedback are ignored (settable; rebuilds the loop plan)."""
+        return self._feedforward_only
+
+    @feedforward_only.setter
+    def feedforward_only(self, value: bool) -> None:
+        self._feedforward_only = _check_bool("feedforward_only", value)
+        if hasattr(self, "_plan"):
+            self._compile()
+
+    def area_tau(self) -> dict[str, float]:
+        """Current time constant of each area in ms (the learnt value when ``train_tau``)."""
+        values = self.log_tau.detach().exp().tolist() if self.train_tau else list(self._taus)
+        return dict(zip(self.area_names, values, strict=True))
+
     def first_driven_step(self, area: str) -> int:
         """Index of the first step (0-based) at which a stimulus shown from step 0 reaches ``area``.
 
-        With a feedforward delay of ``d_ff`` steps, area number ``i`` (0-based, feedforward order) is reached at
-        step ``i * d_ff``; earlier it is driven by its bias only.
+        The shortest path over the connections in use: ``d_ff`` steps per feedforward hop, ``d_skip`` per
+        skip, ``d_fb`` per feedback. Before that step the area is driven by its bias (and its own history)
+        only; a stimulus change at step ``t0`` first changes the area at ``t0 + first_driven_step(area)``.
+        Multiplicative connections count as paths: they scale the target's drive, which carries its bias.
         """
         try:
             index = self.area_names.index(area)
         except ValueError:
-            raise ValueError(f"Unknown area {area!r}. Areas of this model: {', '.join(self.area_names)}.") from None
-        return sum(self._area_ff_steps[: index + 1])
+            raise ValueError(
+                f"Unknown area {area!r}. Areas of this model: {', '.join(self.area_names)}."
+            ) from None
+        return self._arrival[index]
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(B, T, n_classes)`` for ``x`` of shape ``(B, T, C, H, W)`` or static ``(B, C, H, W)``."""
@@ -204,8 +501,9 @@ class TemporalModel(nn.Module):
             areas: names of the areas to record (default: all).
 
         Returns:
-            ``(logits, responses)``: logits ``(B, T, n_classes)``; ``responses[area]`` is ``(B, T, C_a, H_a, W_a)``,
-            the rate ``r_a(t) = ReLU(h_a(t))`` of that area at every step (after the nonlinearity, before pooling).
+            ``(logits, responses)``: logits ``(B, T, n_classes)``; ``responses[area]`` is
+            ``(B, T, C_a, H_a, W_a)``, the rate ``r_a(t)`` of that area at every stimulus step (after the
+            nonlinearity, before pooling; idle steps are not included).
         """
         names = self.area_names if areas is None else tuple(areas)
         unknown = [a for a in names if a not in self.area_names]
@@ -217,9 +515,14 @@ class TemporalModel(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"input_shape={self.input_shape}, n_timesteps={self.n_timesteps}, dt={self.dt} ms, tau={self.tau} ms, "
-            f"t_feedforward={self.t_feedforward} ms, t_recurrence={self.t_recurrence} ms, "
-            f"recurrence_type={self.recurrence_type!r}, solver={self.solver!r}, readout={self.readout!r}"
+            f"input_shape={self.input_shape}, n_timesteps={self.n_timesteps}, dt={self.dt} ms, "
+            f"tau={self.tau} ms, train_tau={self.train_tau}, t_feedforward={self.t_feedforward} ms, "
+            f"t_recurrence={self.t_recurrence} ms, t_skip={self.t_skip} ms, t_feedback={self.t_feedback} ms, "
+            f"recurrence_type={self.recurrence_type!r}, recurrence_target={self.recurrence_target!r}, "
+            f"integration={self.integration!r}, solver={self.solver!r}, skip={self.skip}, "
+            f"feedback={self.feedback}, idle_timesteps={self.idle_timesteps}, "
+            f"tbptt_steps={self.tbptt_steps}, feedforward_only={self.feedforward_only}, "
+            f"readout={self.readout!r}"
         )
 
     # ------------------------------------------------------------------ internals
@@ -232,13 +535,14 @@ class TemporalModel(nn.Module):
         else:
             raise ValueError(
                 f"Expected input (batch, time, channels, height, width) or a static image (batch, channels, "
-                f"height, width) with (channels, height, width)={self.input_shape}; got shape {tuple(x.shape)}."
+                f"height, width) with (channels, height, width)={self.input_shape}; "
+                f"got shape {tuple(x.shape)}."
             )
         if frame_shape != self.input_shape:
             raise ValueError(
-                f"Input frames have (channels, height, width)={frame_shape} (input shape {tuple(x.shape)}), but "
-                f"the model was built for input_shape={self.input_shape}. Resize the data or rebuild the model "
-                "with a matching input_shape."
+                f"Input frames have (channels, height, width)={frame_shape} (input shape "
+                f"{tuple(x.shape)}), but the model was built for input_shape={self.input_shape}. Resize the "
+                "data or rebuild the model with a matching input_shape."
             )
         if x.dim() == 4:
             return x.unsqueeze(1).expand(x.shape[0], self.n_timesteps, *frame_shape)
@@ -247,47 +551,124 @@ class TemporalModel(nn.Module):
         return x
 
     def _unroll(self, x: Tensor, record: tuple[int, ...]) -> tuple[Tensor, dict[int, list[Tensor]]]:
-        """Run the dynamics over all steps of ``x`` ``(B, T, C, H, W)``; record the rates of areas ``record``."""
+        """Run the dynamics over all steps of ``x`` ``(B, T, C, H, W)``; record the rates of ``record``."""
         batch, n_steps = x.shape[0], x.shape[1]
-        areas = self._area_list
-        n_areas = len(areas)
-        ff_steps, rec_steps, alphas = self._area_ff_steps, self._area_rec_steps, self._area_alphas
-        solver = self._solver.step
-        flatten = self.readout == "flatten"
+        n_areas = len(self._plan)
+        state = _LoopState(self._plan, self._ring_lengths, self._out_lengths, batch)
+        state.alphas = (
+            tuple((self.dt * torch.exp(-self.log_tau)).unbind()) if self.train_tau else self._alphas
+        )
 
-        states: list[Tensor | None] = [None] * n_areas
-        # Ring buffer of the last d_rec rates per area: slot t % d_rec holds r(t - d_rec) until step t overwrites it.
-        rate_rings: list[list[Tensor | None]] = [[None] * d for d in rec_steps]
-        # Ring buffer of the last d_ff + 1 outputs of area i, read by area i + 1 at slot (t - d_ff) % (d_ff + 1).
-        out_rings: list[list[Tensor | None]] = [[None] * (ff_steps[i + 1] + 1) for i in range(n_areas - 1)]
-        recorded: dict[int, list[Tensor]] = {i: [] for i in record}
+        retina = self.retina
+        per_frame_retina = False
+        if retina is not None:
+            if x.stride(1) == 0:
+                # A static image (a view repeated over time): filter it once, show the result at every step.
+                filtered = retina(x[:, 0])
+                x = filtered.unsqueeze(1).expand(batch, n_steps, *filtered.shape[1:])
+            else:
+                # Frame by frame inside the loop: filtering all B*T frames at once would hold them in memory.
+                per_frame_retina = True
+
+        if self.idle_timesteps:
+            with torch.no_grad():
+                if retina is not None:
+                    blank = retina(x.new_zeros(1, *self.input_shape))
+                    state.null_signal = blank.expand(batch, *blank.shape[1:])
+                self._run(state, None, 0, self.idle_timesteps, [None] * n_areas, None, 0, False)
+            state.null_signal = None
+
+        recorded: list[list[Tensor] | None] = [[] if i in record else None for i in range(n_areas)]
         features: list[Tensor] = []
-
-        for t in range(n_steps):
-            signal: Tensor | None = x[:, t]
-            out: Tensor
-            for i in range(n_areas):
-                area = areas[i]
-                if i:
-                    ring = out_rings[i - 1]
-                    delay = ff_steps[i]
-                    signal = ring[(t - delay) % (delay + 1)] if t >= delay else None
-                rate_ring = rate_rings[i]
-                if rate_ring:
-                    slot = t % rec_steps[i]
-                    h = solver(states[i], partial(area.drive, signal, rate_ring[slot], batch), alphas[i])
-                    rate = torch.relu(h)
-                    rate_ring[slot] = rate
-                else:
-                    h = solver(states[i], partial(area.drive, signal, None, batch), alphas[i])
-                    rate = torch.relu(h)
-                states[i] = h
-                if i in recorded:
-                    recorded[i].append(rate)
-                out = area.pool(rate) if area.pool is not None else rate
-                if i < n_areas - 1:
-                    out_rings[i][t % (ff_steps[i + 1] + 1)] = out
-            features.append(out.flatten(1) if flatten else out.mean(dim=(-2, -1)))
-
+        self._run(
+            state, x, self.idle_timesteps, n_steps, recorded, features, self.tbptt_steps, per_frame_retina
+        )
         logits = self.classifier(torch.stack(features, dim=1))
-        return logits, recorded
+        return logits, {i: recorded[i] for i in record}  # type: ignore[misc]
+
+    def _run(
+        self,
+        state: _LoopState,
+        frames: Tensor | None,
+        t0: int,
+        n_steps: int,
+        recorded: list[list[Tensor] | None],
+        features: list[Tensor] | None,
+        tbptt: int,
+        per_frame_retina: bool,
+    ) -> None:
+        """Advance ``state`` by ``n_steps`` steps from global step ``t0``.
+
+        ``frames``: ``(B, n_steps, C, H, W)``, or ``None`` for blank input (idle steps). Appends the rates of
+        the areas with a list in ``recorded`` and the readout features (unless ``features`` is ``None``).
+        """
+        plan = self._plan
+        n_areas = len(plan)
+        step = self._solver.step
+        relu = torch.relu
+        alphas, batch = state.alphas, state.batch
+        states, rings, out_rings, adapt_states = (
+            state.states,
+            state.rings,
+            state.out_rings,
+            state.adapt_states,
+        )
+        adapt = self.adapt
+        gain = adapt.gain if adapt is not None else 0.0
+        retina = self.retina if per_frame_retina else None
+        flatten = self.readout == "flatten"
+        signal: Tensor | None
+
+        for k in range(n_steps):
+            t = t0 + k
+            if frames is None:
+                signal = state.null_signal
+            else:
+                signal = frames[:, k]
+                if retina is not None:
+                    signal = retina(signal)
+            for i in range(n_areas):
+                area, d_ff, d_rec, length, links, post, pool, norm, out_length = plan[i]
+                if d_ff:
+                    # Slots not yet written hold None: the delayed signal has not arrived (zero input).
+                    signal = out_rings[i - 1][(t - d_ff) % (d_ff + 1)]
+                ring = rings[i]
+                u = area.drive(signal, ring[(t - d_rec) % length] if d_rec else None, batch)
+                for source, delay, source_length, module, multiplicative in links:
+                    r_source = rings[source][(t - delay) % source_length]
+                    if r_source is not None:
+                        c = module(r_source)
+                        # u is a fresh tensor (RecurrentArea.drive's contract): in place is safe.
+                        u = torch.addcmul(u, u, c.tanh()) if multiplicative else u.add_(c)
+                if adapt is not None:
+                    suppression = adapt.update(adapt_states[i], ring[(t - 1) % length])
+                    adapt_states[i] = suppression
+                    if suppression is not None:
+                        u = u.sub_(suppression, alpha=gain)
+                # The drive is fixed for the step (every input is delayed by >= 1 step or comes from earlier
+                # areas), so the solver gets it as a constant function of the state.
+                h = step(states[i], lambda _h, u=u: u, alphas[i])
+                states[i] = h
+                rate = relu(h)
+                if post is not None:
+                    rate = post(rate)
+                if length:
+                    ring[t % length] = rate
+                area_record = recorded[i]
+                if area_record is not None:
+                    area_record.append(rate)
+                signal = pool(rate) if pool is not None else rate
+                if norm is not None:
+                    signal = norm(signal)
+                if out_length:
+                    out_rings[i][t % out_length] = signal
+            if features is not None:
+                # signal is the last area's output here (never None: every area emits at every step).
+                features.append(signal.flatten(1) if flatten else signal.mean(dim=(-2, -1)))
+            if tbptt and (k + 1) % tbptt == 0 and k + 1 < n_steps:
+                state.detach()
+
+
+_COMMON_KWARGS: tuple[str, ...] = tuple(
+    name for name in inspect.signature(TemporalModel.__init__).parameters if name != "self"
+)

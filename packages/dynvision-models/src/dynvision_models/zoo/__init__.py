@@ -2,6 +2,24 @@
 
 from __future__ import annotations
 
-from .dyrcnn import DyRCNN, DyRCNNx2, DyRCNNx4
+from .cordsnet import CordsNet
+from .cornet import CorNetRT
+from .dyrcnn import DyRCNN, DyRCNNx2, DyRCNNx4, DyRCNNx8
+from .resnet import ResNet18, ResNet20, ResNet32, ResNet34, ResNet44, ResNet50, ResNet56, ResNet110
 
-__all__ = ["DyRCNN", "DyRCNNx2", "DyRCNNx4"]
+__all__ = [
+    "CorNetRT",
+    "CordsNet",
+    "DyRCNN",
+    "DyRCNNx2",
+    "DyRCNNx4",
+    "DyRCNNx8",
+    "ResNet18",
+    "ResNet20",
+    "ResNet32",
+    "ResNet34",
+    "ResNet44",
+    "ResNet50",
+    "ResNet56",
+    "ResNet110",
+]

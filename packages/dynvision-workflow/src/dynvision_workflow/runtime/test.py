@@ -6,7 +6,9 @@ Outputs (both written atomically):
 ``test_outputs.csv``, one row per (sample, time step):
     ``sample`` index of the image in the test set (dataset order), ``step`` (0-based), ``time_ms`` (step x dt),
     ``label`` the image's true class index (at every step), ``guess`` the arg-max class, ``correct`` (0/1),
-    ``confidence`` softmax probability of the guess, ``stimulus`` (0/1) whether the stimulus is on screen.
+    ``confidence`` softmax probability of the guess, ``label_rank`` the 0-based rank of the true class among all
+    classes by classifier output (0 when the guess is right; top-k correct is ``label_rank < k``), ``stimulus``
+    (0/1) whether the stimulus is on screen.
 
 ``test_responses.safetensors`` (``layer`` resolution): for each area ``<area>.mean`` and ``<area>.std``, float32
     ``(n_samples, n_steps)``: mean and standard deviation of the area's activity over its units (channels x space);
@@ -81,7 +83,7 @@ def test_model(
     )
     if settings.limit_images is not None:
         log.warning("testing only the first %d images of %s (limit_images)", settings.limit_images, dataset)
-    dt = float(model.dt)
+    dt = _step_duration_ms(model)
     reduced: dict[str, list[np.ndarray]] = {}
     n_seen, correct_per_step = 0, None
     stimulus = time_ms = None
@@ -97,6 +99,9 @@ def test_model(
                 time_ms = (np.arange(steps, dtype=np.float32) * dt).astype(np.float32)
                 correct_per_step = np.zeros(steps, dtype=np.int64)
             truth = labels.view(-1, 1).expand(batch, steps)
+            # Rank of the true class by classifier output (0 = the guess is right; ties favour the label), so
+            # top-k accuracy is label_rank < k without storing every logit.
+            label_rank = (logits > logits.gather(-1, truth.unsqueeze(-1))).sum(dim=-1)
             correct = (guess == truth).cpu().numpy()
             correct_per_step += correct.sum(axis=0)
             table = pd.DataFrame(
@@ -108,6 +113,7 @@ def test_model(
                     "guess": guess.reshape(-1).cpu().numpy(),
                     "correct": correct.reshape(-1).astype(np.int8),
                     "confidence": confidence.reshape(-1).cpu().numpy(),
+                    "label_rank": label_rank.reshape(-1).to(torch.int32).cpu().numpy(),
                     "stimulus": np.tile(stimulus, batch),
                 }
             )
@@ -149,3 +155,12 @@ def test_model(
         inputs={"state": str(state_path), "dataset": str(dataset)},
     )
     return summary
+
+
+def _step_duration_ms(model: Any) -> float:
+    """Duration of one model step in ms: the model's ``dt``; models without dynamics (e.g. ResNets) count 1 ms a step."""
+    dt = getattr(model, "dt", None)
+    if dt is None:
+        log.warning("%s has no dt (no temporal dynamics); time_ms counts steps (1 ms per step)", type(model).__name__)
+        return 1.0
+    return float(dt)

@@ -1,0 +1,64 @@
+"""Every registered model meets the shared contract on a tiny input (a new registration is covered automatically)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dynvision_models import create_model, list_models
+
+#: Kwargs that keep each model tiny; a model not named here gets DEFAULT.
+DEFAULT = {"n_classes": 3, "input_shape": (3, 32, 32), "n_timesteps": 3}
+# Enough steps that every connection reaches the readout: IT of CORnet-RT is first driven at step 3, the R8 readout
+# of CordsNet at step 3 (and its first area's recurrence 4 steps later), and DyRCNNx4/x8 recur with a 3-step delay.
+TINY = {
+    "CorNetRT": {"input_shape": (3, 64, 64), "n_timesteps": 5},
+    "CordsNet": {"input_shape": (3, 64, 64), "n_timesteps": 8, "idle_timesteps": 2},
+    "DyRCNNx4": {"n_timesteps": 6},
+    "DyRCNNx8": {"input_shape": (3, 64, 64), "n_timesteps": 6},
+    "ResNet18": {"input_shape": (3, 64, 64), "n_timesteps": 2},
+    "ResNet34": {"input_shape": (3, 64, 64), "n_timesteps": 2},
+    "ResNet50": {"input_shape": (3, 64, 64), "n_timesteps": 2},
+    "ResNet110": {"n_timesteps": 2},
+}
+
+
+def tiny_model(name: str, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return create_model(name, **{**DEFAULT, **TINY.get(name, {})})
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_backward_shapes_gradients_and_determinism(name: str) -> None:
+    model = tiny_model(name)
+    kwargs = {**DEFAULT, **TINY.get(name, {})}
+    batch, steps = 2, kwargs["n_timesteps"]
+    torch.manual_seed(1)
+    x = torch.rand(batch, *kwargs["input_shape"])
+
+    logits = model(x)
+    assert logits.shape == (batch, steps, kwargs["n_classes"])
+    assert torch.isfinite(logits).all()
+
+    logits.float().pow(2).mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())]
+    assert not missing, f"{name}: parameters without gradient: {missing}"
+
+    again = tiny_model(name)
+    model.zero_grad()
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), model(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_intermediates_cover_every_area_at_every_step(name: str) -> None:
+    model = tiny_model(name).eval()
+    kwargs = {**DEFAULT, **TINY.get(name, {})}
+    x = torch.rand(2, *kwargs["input_shape"])
+    with torch.no_grad():
+        logits, responses = model.forward_intermediates(x)
+        torch.testing.assert_close(logits, model(x))
+    assert list(responses) == list(model.area_names)
+    for area, rate in responses.items():
+        assert rate.shape[:2] == (2, kwargs["n_timesteps"]) and rate.dim() == 5, area
+        assert 0 <= model.first_driven_step(area) < kwargs["n_timesteps"] + 10
