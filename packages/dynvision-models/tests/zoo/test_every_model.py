@@ -12,6 +12,8 @@ DEFAULT = {"n_classes": 3, "input_shape": (3, 32, 32), "n_timesteps": 3}
 # Enough steps that every connection reaches the readout: IT of CORnet-RT is first driven at step 3, the R8 readout
 # of CordsNet at step 3 (and its first area's recurrence 4 steps later), and DyRCNNx4/x8 recur with a 3-step delay.
 TINY = {
+    # AlexNet's 11x11/4 stem and three 3/2 pools need at least ~63 px; dropout off keeps it deterministic.
+    "AlexNet": {"input_shape": (3, 64, 64), "n_timesteps": 2, "dropout": 0.0},
     "CorNetRT": {"input_shape": (3, 64, 64), "n_timesteps": 5},
     "CordsNet": {"input_shape": (3, 64, 64), "n_timesteps": 8, "idle_timesteps": 2},
     "DyRCNNx4": {"n_timesteps": 6},

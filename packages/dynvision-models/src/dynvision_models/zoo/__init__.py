@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from .alexnet import AlexNet
 from .cordsnet import CordsNet
 from .cornet import CorNetRT
 from .dyrcnn import DyRCNN, DyRCNNx2, DyRCNNx4, DyRCNNx8
 from .resnet import ResNet18, ResNet20, ResNet32, ResNet34, ResNet44, ResNet50, ResNet56, ResNet110
 
 __all__ = [
+    "AlexNet",
     "CorNetRT",
     "CordsNet",
     "DyRCNN",

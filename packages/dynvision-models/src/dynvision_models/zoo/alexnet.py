@@ -1,0 +1,333 @@
+"""AlexNet (Krizhevsky et al. 2012, torchvision layout) on the temporal engine, with optional recurrence.
+
+Five areas ``conv1`` .. ``conv5`` (:class:`~dynvision_models.layers.RecurrentArea`) and torchvision's
+three-layer classifier. Shapes at the default 224x224 input (``C x H x W`` of each area's rate, then of its
+output after pooling)::
+
+    conv1  11x11/4, pad 2,   64 ch   55x55  -> max-pool 3/2 -> 27x27
+    conv2   5x5/1,  pad 2,  192 ch   27x27  -> max-pool 3/2 -> 13x13
+    conv3   3x3/1,  pad 1,  384 ch   13x13
+    conv4   3x3/1,  pad 1,  256 ch   13x13
+    conv5   3x3/1,  pad 1,  256 ch   13x13  -> max-pool 3/2 -> 6x6 -> adaptive average pool to 6x6
+    classifier: flatten (9216) -> dropout -> Linear 9216->4096 -> ReLU -> dropout -> Linear 4096->4096 -> ReLU
+                -> Linear 4096->n_classes
+
+The pools are torchvision's (max-pool 3x3, stride 2, no padding); the adaptive average pool belongs to conv5's
+output (the engine's ``"flatten"`` readout then feeds the classifier), so any input of at least 63x63 pixels
+gives the 9216 classifier features. With 1000 classes and no recurrence the model has 61,100,840 parameters,
+exactly torchvision's ``alexnet``; :meth:`AlexNet.load_official_state_dict` loads torchvision's checkpoint key
+layout (``features.{0,3,6,8,10}.*``, ``classifier.{1,4,6}.*``) from a local file.
+
+Dynamics (see :mod:`dynvision_models.engine.temporal`; times in ms): each area integrates its drive
+``u = W * s + b (+ R(r(t - t_recurrence)))`` with ``tau dh/dt = -h + u``, rate ``r = ReLU(h)``. The defaults
+``dt = tau = 1`` give ``alpha = dt / tau = 1``, where the Euler step ``h(t) = h + alpha (u - h)`` is exactly
+``h(t) = u(t)``: without recurrence (``recurrence_type="none"``, the default) the model is the classic
+feedforward AlexNet applied to every frame, one classification per step. ``tau > dt`` gives leaky dynamics
+(``h`` relaxes towards ``u`` with ``alpha < 1`` per step); ``recurrence_type`` (any registered type, e.g.
+``"full"`` or ``"self"``) adds lateral recurrence with a ``recurrence_kernel_size`` kernel (default 3x3 in every
+area, also in conv1 whose feedforward kernel is 11x11). Upstream DynVision's AlexNet also had ``dt=1`` and
+zero delays; its ``fixed_self_weight`` option is not reproduced here.
+
+Initialisation: convs Kaiming-normal (``fan_in``, ReLU gain) with zero bias (as every engine area), the
+classifier PyTorch's default ``Linear`` init (as torchvision), recurrent weights uniform in
+``±recurrence_init_scale``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from torch import nn
+
+from ..engine.temporal import TemporalModel, common_kwargs
+from ..layers.area import RecurrentArea
+from ..registry import register_model
+from .cornet import read_state_dict, reject_kwargs
+
+__all__ = [
+    "ALEXNET_AREAS",
+    "OFFICIAL_KEY_MAP",
+    "UNSUPPORTED_KWARGS",
+    "AlexNet",
+]
+
+#: Areas of AlexNet in feedforward order.
+ALEXNET_AREAS = ("conv1", "conv2", "conv3", "conv4", "conv5")
+# (out_channels, kernel_size, stride, padding, max-pool after) of each area, as torchvision's ``features``.
+_SPECS = (
+    (64, 11, 4, 2, True),
+    (192, 5, 1, 2, True),
+    (384, 3, 1, 1, False),
+    (256, 3, 1, 1, False),
+    (256, 3, 1, 1, True),
+)
+# Index of each area's conv in torchvision's ``features`` Sequential.
+_FEATURE_INDEX = (0, 3, 6, 8, 10)
+# Spatial size of the adaptive average pool before the classifier, and the classifier's hidden width.
+_POOLED = (6, 6)
+_HIDDEN = 4096
+
+#: torchvision key -> :class:`AlexNet` key, for every parameter of the feedforward model (channel biases).
+OFFICIAL_KEY_MAP: dict[str, str] = {
+    **{
+        f"features.{index}.{kind}": f"areas.{area}.ff.{kind}"
+        for area, index in zip(ALEXNET_AREAS, _FEATURE_INDEX, strict=True)
+        for kind in ("weight", "bias")
+    },
+    **{f"classifier.{i}.{kind}": f"classifier.{i}.{kind}" for i in (1, 4, 6) for kind in ("weight", "bias")},
+}
+# The last classifier layer: left out by ``strict_classifier=False`` when it does not fit.
+_LAST_LAYER = ("classifier.6.weight", "classifier.6.bias")
+
+#: Common temporal kwargs (and DyRCNN kwargs) AlexNet does not take -> why (a DyRCNN config fails loudly).
+_NO_CONNECTIONS = "AlexNet has no skip or feedback connections"
+UNSUPPORTED_KWARGS: dict[str, str] = {
+    "skip": _NO_CONNECTIONS,
+    "feedback": _NO_CONNECTIONS,
+    "t_skip": _NO_CONNECTIONS,
+    "t_feedback": _NO_CONNECTIONS,
+    "skip_mode": _NO_CONNECTIONS,
+    "feedback_mode": _NO_CONNECTIONS,
+    "readout": "AlexNet's readout is fixed (adaptive average pool to 6x6, flatten, three-layer classifier)",
+    "channels": "AlexNet's widths are fixed (64, 192, 384, 256, 256)",
+    "norm": "AlexNet has no normalisation layers",
+}
+# Every kwarg of the engine's constructor.
+_ENGINE_KWARGS = tuple(n for n in inspect.signature(TemporalModel.__init__).parameters if n != "self")
+
+
+@register_model()
+class AlexNet(TemporalModel):
+    """AlexNet with areas ``conv1`` .. ``conv5`` on the temporal engine; classic AlexNet by default.
+
+    Input ``(B, T, C, H, W)`` or a static ``(B, C, H, W)`` shown for ``n_timesteps`` steps; output logits
+    ``(B, T, n_classes)``. See the module docstring for the layers, shapes and dynamics. Kwargs that do not
+    apply (``skip``, ``feedback``, their delays and modes, ``readout``) are rejected with a ``TypeError`` that
+    says why.
+
+    Args:
+        n_classes: output classes (1000 for torchvision's ImageNet checkpoint).
+        input_shape: ``(C, H, W)`` of a stimulus frame; ``H, W >= 63`` px (the 11x11/4 stem and three 3/2
+            max-pools need it).
+        n_timesteps: steps a static image is shown for (default 1: one feedforward pass).
+        dt: integration time step in ms (default 1).
+        tau: membrane time constant in ms, one value or one per area (default 1 = ``dt``: no leak, exactly
+            feedforward with the Euler solver); ``tau > dt`` gives leaky integration.
+        t_recurrence: delay of the lateral recurrence in ms (``None`` = ``dt``).
+        recurrence_type: lateral recurrence by name (default ``"none"``; any registered type).
+        recurrence_kernel_size: kernel of convolutional recurrence types in every area (default 3).
+        recurrence_init_scale: recurrent weights start uniform in ``±recurrence_init_scale``.
+        dropout: dropout probability before each of the first two classifier layers (torchvision: 0.5).
+            Dropout is active in training mode only, independently at every step.
+        train_tau, t_feedforward, recurrence_target, integration, solver, idle_timesteps, tbptt_steps,
+        feedforward_only, supralinearity, bias, use_retina, adaptation: as in
+            :class:`~dynvision_models.engine.TemporalModel` (``recurrence_target="middle"`` is rejected:
+            the areas have one conv each). Only ``bias="channel"`` without retina matches the official
+            checkpoint.
+        **unsupported: further :class:`~dynvision_models.engine.TemporalModel` kwargs not named here are passed
+            on to the engine; the ones that do not apply and unknown names raise ``TypeError``.
+
+    Attributes:
+        area_names: ``("conv1", "conv2", "conv3", "conv4", "conv5")``.
+        areas: ``nn.ModuleDict`` of :class:`~dynvision_models.layers.RecurrentArea`; ``areas[a].ff`` is the
+            feedforward conv (torchvision ``features.{0,3,6,8,10}``).
+        classifier: ``nn.Sequential(Dropout, Linear, ReLU, Dropout, Linear, ReLU, Linear)``, torchvision's
+            ``classifier`` (same indices), applied to the ``(B, T, 9216)`` features of every step.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_classes: int = 1000,
+        input_shape: Sequence[int] = (3, 224, 224),
+        n_timesteps: int = 1,
+        dt: float = 1.0,
+        tau: float | Sequence[float] = 1.0,
+        train_tau: bool = False,
+        t_feedforward: float = 0.0,
+        t_recurrence: float | None = None,
+        recurrence_type: str = "none",
+        recurrence_target: str = "output",
+        integration: str = "additive",
+        solver: str = "euler",
+        idle_timesteps: int = 0,
+        tbptt_steps: int = 0,
+        feedforward_only: bool = False,
+        supralinearity: float = 1.0,
+        bias: str = "channel",
+        use_retina: bool = False,
+        adaptation: Sequence[float] | None = None,
+        recurrence_kernel_size: int = 3,
+        recurrence_init_scale: float = 1e-3,
+        dropout: float = 0.5,
+        **unsupported: object,
+    ) -> None:
+        namespace = dict(locals())
+        # Engine kwargs not named above (e.g. ones added to TemporalModel later) are passed on unless rejected.
+        passed_on = {k: v for k, v in common_kwargs(unsupported).items() if k not in UNSUPPORTED_KWARGS}
+        accepted = tuple(k for k in namespace if k not in ("self", "unsupported", "__class__")) + tuple(
+            k for k in _ENGINE_KWARGS if k not in namespace and k not in UNSUPPORTED_KWARGS
+        )
+        reject_kwargs(
+            type(self).__name__,
+            {k: v for k, v in unsupported.items() if k not in passed_on},
+            accepted,
+            UNSUPPORTED_KWARGS,
+        )
+        namespace.update(passed_on)
+        dropout = float(dropout)
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}.")
+        super().__init__(readout="flatten", **common_kwargs(namespace))
+        self.dropout = dropout
+        self.recurrence_kernel_size = recurrence_kernel_size
+        self.recurrence_init_scale = recurrence_init_scale
+
+        areas: dict[str, RecurrentArea] = {}
+        in_channels = self.stimulus_channels
+        for i, (name, (width, kernel, stride, padding, pool)) in enumerate(
+            zip(ALEXNET_AREAS, _SPECS, strict=True)
+        ):
+            pooling: nn.Module | None = nn.MaxPool2d(kernel_size=3, stride=2) if pool else None
+            if i == len(_SPECS) - 1:
+                pooling = nn.Sequential(pooling, nn.AdaptiveAvgPool2d(_POOLED))  # type: ignore[arg-type]
+            area = RecurrentArea(
+                in_channels,
+                width,
+                kernel_size=kernel,
+                stride=stride,
+                recurrence_type=self.recurrence_type,
+                recurrence_kernel_size=recurrence_kernel_size,
+                recurrence_init_scale=recurrence_init_scale,
+                recurrence_target=self.recurrence_target,
+                integration=self.integration,
+                bias=self.bias,
+                pool=pooling,
+            )
+            # RecurrentArea pads by kernel // 2; torchvision's 11x11 stem pads by 2 (the others agree).
+            area.ff.padding = (padding, padding)
+            areas[name] = area
+            in_channels = width
+        self._build(areas)
+        # The engine builds a single Linear on the flattened readout (9216 features); AlexNet's head replaces
+        # it. The engine applies ``self.classifier`` to the stacked features (B, T, 9216) once per forward.
+        n_features = in_channels * _POOLED[0] * _POOLED[1]
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(n_features, _HIDDEN),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(_HIDDEN, _HIDDEN),
+            nn.ReLU(),
+            nn.Linear(_HIDDEN, self.n_classes),
+        )
+
+    # ------------------------------------------------------------------ official weights
+    @staticmethod
+    def official_key_map() -> dict[str, str]:
+        """torchvision key -> this model's key (:data:`OFFICIAL_KEY_MAP`, a copy)."""
+        return dict(OFFICIAL_KEY_MAP)
+
+    def load_official_state_dict(
+        self,
+        path_or_dict: str | os.PathLike | Mapping[str, Any],
+        strict_classifier: bool = True,
+        *,
+        map_location: Any = "cpu",
+    ) -> AlexNet:
+        """Load weights in torchvision's AlexNet key layout from a local file or a state dict (no network).
+
+        Keys: ``features.{0,3,6,8,10}.{weight,bias}`` (conv1 .. conv5) and ``classifier.{1,4,6}.{weight,bias}``;
+        an optional ``{"state_dict": ...}`` wrapper and ``"module."`` prefixes are accepted. Parameters that
+        the official model lacks (recurrence, learnt tau) keep their current values. Nothing is loaded unless
+        everything fits.
+
+        Args:
+            path_or_dict: path of the checkpoint (read with ``torch.load(weights_only=True)``), or a mapping.
+            strict_classifier: if ``False``, the last classifier layer (``classifier.6``) is loaded only when
+                the checkpoint has it with this model's shape; otherwise the model keeps its freshly
+                initialised last layer (e.g. for another ``n_classes``). The hidden layers are always loaded.
+            map_location: passed to ``torch.load``.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            ValueError: the model is not built like the official one (``bias``, ``use_retina``), or the
+                checkpoint does not match: the message lists every missing and unexpected key and every shape
+                mismatch (checkpoint vs model), in torchvision names.
+        """
+        if self.bias != "channel" or self.use_retina:
+            raise ValueError(
+                "The official AlexNet has one bias per channel and no retina; this model was built with "
+                f"bias={self.bias!r}, use_retina={self.use_retina}. Build it with bias='channel', "
+                "use_retina=False to load official weights."
+            )
+        state = read_state_dict(path_or_dict, map_location)
+        local = self.state_dict()
+        optional = set() if strict_classifier else set(_LAST_LAYER)
+        missing = sorted(k for k in OFFICIAL_KEY_MAP if k not in state and k not in optional)
+        unexpected = sorted(k for k in state if k not in OFFICIAL_KEY_MAP)
+        mismatched = sorted(
+            (k, tuple(state[k].shape), tuple(local[v].shape))
+            for k, v in OFFICIAL_KEY_MAP.items()
+            if k in state and k not in optional and state[k].shape != local[v].shape
+        )
+        if missing or unexpected or mismatched:
+            problems = []
+            if missing:
+                problems.append(f"missing keys ({len(missing)}): {', '.join(missing)}")
+            if unexpected:
+                problems.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
+            if mismatched:
+                problems.append(
+                    f"shape mismatches ({len(mismatched)}): "
+                    + ", ".join(f"{k} (checkpoint {c}, model {m})" for k, c, m in mismatched)
+                )
+            advice = ""
+            if any(k in _LAST_LAYER for k, _, _ in mismatched):
+                advice = (
+                    f" The last classifier layer does not fit this model's n_classes={self.n_classes}: pass "
+                    "strict_classifier=False to keep a freshly initialised last layer, or build the model "
+                    "with the checkpoint's n_classes."
+                )
+            if self.input_shape[0] != 3:
+                advice += f" The official model takes 3 input channels; input_shape={self.input_shape}."
+            raise ValueError(
+                f"The state dict does not match torchvision's AlexNet layout expected by {type(self).__name__}: "
+                + "; ".join(problems)
+                + "."
+                + advice
+            )
+        translated = {
+            v: state[k]
+            for k, v in OFFICIAL_KEY_MAP.items()
+            if k in state and state[k].shape == local[v].shape
+        }
+        result = self.load_state_dict(translated, strict=False)
+        if result.unexpected_keys:  # a bug of the key map, not of the checkpoint
+            raise AssertionError(f"Unexpected load result: {result}.")
+        return self
+
+    @classmethod
+    def from_official_state_dict(
+        cls,
+        path_or_dict: str | os.PathLike | Mapping[str, Any],
+        *,
+        strict_classifier: bool = True,
+        map_location: Any = "cpu",
+        **kwargs: Any,
+    ) -> AlexNet:
+        """Build a model (constructor ``kwargs``) and load torchvision-layout weights into it."""
+        return cls(**kwargs).load_official_state_dict(
+            path_or_dict, strict_classifier, map_location=map_location
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{super().extra_repr()}, recurrence_kernel_size={self.recurrence_kernel_size}, "
+            f"dropout={self.dropout}"
+        )
