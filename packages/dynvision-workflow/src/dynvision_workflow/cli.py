@@ -354,8 +354,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that describe bad input (printed without a traceback)."""
     from .runtime.states import StateError
     from .runtime.tables import TableError
+    from .runtime.train import TrainingDiverged
 
-    return (StateError, TableError, FileNotFoundError)
+    return (StateError, TableError, TrainingDiverged, FileNotFoundError)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from .provenance import write_resolved_config
 from .settings import Settings, schema_default
 from .states import build_model, load_state, save_state
 
-__all__ = ["TrainSettings", "make_paradigm", "split_paradigm", "train_model"]
+__all__ = ["TrainSettings", "TrainingDiverged", "make_paradigm", "split_paradigm", "train_model"]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,8 @@ def train_model(
     from dynvision_data import TrainingDataModule
     from dynvision_models.system import TemporalClassifier
 
+    from .callbacks import StopOnNonFiniteLoss
+
     torch.set_num_threads(settings.threads)
     seed_value = seed_everything(seed)
     state = load_state(init)
@@ -133,6 +135,11 @@ def train_model(
         scheduler=None if settings.scheduler == "none" else settings.scheduler,
     )
     last = checkpoints / "last.ckpt"
+    resume_from = last if last.is_file() else None
+    log_dir = checkpoints.parent / "training"
+    if resume_from is not None:
+        log.info("resuming from %s", resume_from)
+        _set_aside_metrics(log_dir)
     trainer = lightning.Trainer(
         max_epochs=settings.epochs,
         accelerator="auto",
@@ -141,15 +148,17 @@ def train_model(
         gradient_clip_val=settings.gradient_clip or None,
         deterministic=True,
         logger=CSVLogger(save_dir=str(checkpoints.parent), name="training", version=""),
-        callbacks=[ModelCheckpoint(dirpath=str(checkpoints), filename="epoch={epoch}", save_last=True, save_top_k=1)],
+        callbacks=[
+            ModelCheckpoint(dirpath=str(checkpoints), filename="{epoch}", save_last=True, save_top_k=1),
+            StopOnNonFiniteLoss(last),
+        ],
         enable_progress_bar=sys.stderr.isatty(),
         enable_model_summary=False,
         num_sanity_val_steps=0,
         log_every_n_steps=10,
     )
-    if last.is_file():
-        log.info("resuming from %s", last)
-    trainer.fit(system, datamodule=datamodule, ckpt_path=str(last) if last.is_file() else None)
+    trainer.fit(system, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+    _merge_metrics(log_dir)
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
     log.info("finished training: %s", metrics)
     save_state(
@@ -167,3 +176,45 @@ def train_model(
         inputs={"init": str(init), "dataset": str(dataset), "betons": str(betons)},
     )
     return Path(output)
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite; training stopped and the last good checkpoint was kept."""
+
+
+_PREVIOUS_METRICS = "metrics.previous.csv"
+
+
+def _set_aside_metrics(log_dir: Path) -> None:
+    """Before resuming, keep the CSV log of earlier attempts (Lightning's CSVLogger would delete it)."""
+    import pandas as pd
+
+    current, previous = log_dir / "metrics.csv", log_dir / _PREVIOUS_METRICS
+    if not current.is_file():
+        return
+    frames = [pd.read_csv(path) for path in (previous, current) if path.is_file() and path.stat().st_size]
+    if frames:
+        from .provenance import atomic_path
+
+        with atomic_path(previous) as temporary:
+            pd.concat(frames, ignore_index=True).to_csv(temporary, index=False)
+    current.unlink()
+
+
+def _merge_metrics(log_dir: Path) -> None:
+    """After a resumed run, prepend the earlier attempts' rows of the epochs that were not re-run."""
+    import pandas as pd
+
+    current, previous = log_dir / "metrics.csv", log_dir / _PREVIOUS_METRICS
+    if not previous.is_file():
+        return
+    new = pd.read_csv(current) if current.is_file() else pd.DataFrame()
+    old = pd.read_csv(previous)
+    if "epoch" in old.columns and "epoch" in new.columns and len(new):
+        # An interrupted epoch is trained again from its start: its rows from the killed attempt are stale.
+        old = old[old["epoch"] < new["epoch"].min()]
+    from .provenance import atomic_path
+
+    with atomic_path(current) as temporary:
+        pd.concat([old, new], ignore_index=True).to_csv(temporary, index=False)
+    previous.unlink()
