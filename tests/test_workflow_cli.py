@@ -67,3 +67,22 @@ def test_workflow_files_are_snakefmt_formatted():
     snakefmt = Path(sys.executable).with_name("snakefmt")
     result = subprocess.run([str(snakefmt), "--check", str(workflow)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rule_file_helpers_do_not_shadow_snakemake_globals():
+    """Rule files execute in snakemake.workflow's namespace; a helper named like one of its globals replaces it
+    (a `partial` helper once broke Snakemake's own `onstart`)."""
+    import re
+    from pathlib import Path
+
+    import snakemake.api  # noqa: F401  (imports snakemake.workflow without a circular import)
+    import snakemake.workflow
+
+    workflow = Path(__file__).resolve().parents[1] / "packages/dynvision-workflow/src/dynvision_workflow/workflow"
+    defined = set()
+    for path in [workflow / "Snakefile", *workflow.rglob("*.smk")]:
+        text = path.read_text()
+        defined |= set(re.findall(r"^def (\w+)", text, flags=re.MULTILINE))
+        defined |= set(re.findall(r"^([A-Za-z_]\w*) =", text, flags=re.MULTILINE))
+    clashes = defined & set(vars(snakemake.workflow))
+    assert not clashes, f"rule-file helpers shadow snakemake.workflow globals: {sorted(clashes)}"

@@ -60,6 +60,20 @@ def test_outputs_table_is_tidy_and_complete(finished_run):
     assert config["versions"]["dynvision-workflow"] != "missing"
 
 
+def test_every_output_records_where_each_value_came_from(finished_run, small_config):
+    workdir, _ = finished_run
+    state = workdir / "models/DyRCNNx2" / MODEL / "mnist5k/trained.pt.config.yaml"
+    record = yaml.safe_load(state.read_text())
+    assert record["seed"] == "0001"
+    assert record["sources"]["epochs"] == str(small_config)  # set in the --configfile
+    assert record["sources"]["optimizer"] == "schema default"
+    assert record["sources"]["translate"] == "packaged config_data.yaml"
+    (run_record,) = (workdir / "logs/config").glob("run-*.yaml")  # one per real run, none for dry runs
+    run = yaml.safe_load(run_record.read_text())
+    assert run["config"]["train"]["epochs"] == 1
+    assert run["sources"]["train.epochs"] == str(small_config)
+
+
 def test_responses_table_has_every_area_and_step(finished_run):
     workdir, _ = finished_run
     report = workdir / "reports/response" / MODEL / "mnist5k:all_trained"

@@ -22,6 +22,7 @@ from .naming import ArgsError, parse_args
 __all__ = ["main", "put_scripts_on_path"]
 
 DEMO_WORKDIR = "dynvision-demo"
+SOURCES_HELP = "JSON object: option name -> where its value came from (the workflow passes its config layers)"
 
 
 class CommandError(Exception):
@@ -186,6 +187,7 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
         seed=args.seed,
         settings=settings,
         given=_given_options(sys.argv),
+        declared=_declared_sources(args.sources),
     )
     return 0
 
@@ -200,6 +202,7 @@ def cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
         responses=args.responses,
         settings=TestSettings.from_namespace(args),
         given=_given_options(sys.argv),
+        declared=_declared_sources(args.sources),
     )
     return 0
 
@@ -217,6 +220,23 @@ def cmd_aggregate(args: argparse.Namespace, extra: list[str]) -> int:
     write_csv(aggregate_tables(args.outputs), args.outputs_table)
     write_csv(aggregate_tables(args.responses), args.responses_table)
     return 0
+
+
+def _declared_sources(text: str | None) -> dict[str, str]:
+    """The ``--sources`` JSON (option name -> where its value came from), as the workflow passes it."""
+    import json
+
+    if not text:
+        return {}
+    try:
+        sources = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CommandError(
+            f"--sources must be a JSON object of option names to sources, got {text!r} ({error})."
+        ) from None
+    if not isinstance(sources, dict):
+        raise CommandError(f"--sources must be a JSON object of option names to sources, got {text!r}.")
+    return {str(key): str(value) for key, value in sources.items()}
 
 
 def _given_options(argv: Sequence[str]) -> set[str]:
@@ -306,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .runtime.train import TrainSettings
 
     add_settings_arguments(train, TrainSettings)
+    train.add_argument("--sources", help=SOURCES_HELP)
 
     test = add("test", cmd_test, "Test a model state under a paradigm: outputs table and per-area responses.")
     test.add_argument("state", type=Path)
@@ -315,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .runtime.test import TestSettings
 
     add_settings_arguments(test, TestSettings)
+    test.add_argument("--sources", help=SOURCES_HELP)
 
     process = add("process-test", cmd_process_test, "Turn a test's responses file into a tidy table.")
     process.add_argument("responses", type=Path)

@@ -24,12 +24,15 @@ from .naming import ArgsError, format_seed
 
 __all__ = [
     "LAYERS",
+    "SCHEMA_DEFAULT",
     "ConfigError",
+    "config_sources",
     "deep_merge",
     "dump_yaml",
     "load_yaml",
     "resolve_config",
     "schema",
+    "source_of",
 ]
 
 #: Packaged configuration layers, lowest priority first.
@@ -101,6 +104,54 @@ def _packaged_layers() -> dict[str, Any]:
     for name in LAYERS:
         merged = deep_merge(merged, load_yaml(Path(str(folder / name))))
     return merged
+
+
+#: Source label of a value that no layer set (the schema's default).
+SCHEMA_DEFAULT = "schema default"
+
+
+def _leaf_paths(value: Any, prefix: str = "") -> Iterable[str]:
+    if isinstance(value, Mapping) and value:
+        for key, sub in value.items():
+            yield from _leaf_paths(sub, f"{prefix}.{key}" if prefix else str(key))
+    elif prefix:
+        yield prefix
+
+
+def config_sources(
+    files: Iterable[str | Path] = (), overrides: Mapping[str, Any] | None = None, *, packaged: bool = True
+) -> dict[str, str]:
+    """Where each configured value comes from, by dotted key path (e.g. ``train.epochs``).
+
+    Labels: ``packaged <file>`` for the packaged layers, the path of a ``--configfile``, ``--config`` for command-line
+    overrides. A path absent from the result has its :data:`SCHEMA_DEFAULT`. Later layers win, as in
+    :func:`resolve_config`; a mapping replaced by a scalar drops the sources below it.
+    """
+    sources: dict[str, str] = {}
+    layers: list[tuple[str, Mapping[str, Any]]] = []
+    if packaged:
+        folder = resources.files("dynvision_workflow") / "config"
+        layers += [(f"packaged {name}", load_yaml(Path(str(folder / name)))) for name in LAYERS]
+    layers += [(str(path), load_yaml(path)) for path in files]
+    layers.append(("--config", dict(overrides or {})))
+    for label, layer in layers:
+        for path in _leaf_paths(layer):
+            # A value replaces whatever an earlier layer set below it (a mapping replaced by a scalar) or as its
+            # parent (an empty mapping now filled in).
+            parents = {path.rsplit(".", depth)[0] for depth in range(1, path.count(".") + 1)}
+            for existing in [key for key in sources if key.startswith(path + ".") or key in parents]:
+                del sources[existing]
+            sources[path] = label
+    return sources
+
+
+def source_of(sources: Mapping[str, str], path: str) -> str:
+    """The source of ``path`` (dotted), looking up the nearest configured parent; :data:`SCHEMA_DEFAULT` if none."""
+    while path:
+        if path in sources:
+            return sources[path]
+        path = path.rpartition(".")[0]
+    return SCHEMA_DEFAULT
 
 
 def resolve_config(

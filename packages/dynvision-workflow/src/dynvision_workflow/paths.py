@@ -36,6 +36,7 @@ __all__ = [
     "RAW_READY",
     "RAW_SPLIT",
     "RESOLVED_CONFIG_SUFFIX",
+    "RUN_CONFIG_DIR",
     "TEST_DIR",
     "TEST_OUTPUTS",
     "TEST_RESPONSES",
@@ -92,6 +93,8 @@ FIGURE = "figures/{experiment}/{model_name}{model_args}_{seed}/{data_name}:{data
 RESOLVED_CONFIG_SUFFIX = ".config.yaml"
 LOG_ROOT = "logs"
 BENCHMARK_ROOT = "benchmarks"
+#: Every real (not dry) run writes its resolved configuration and the sources of its values here.
+RUN_CONFIG_DIR = "logs/config"
 
 
 def log_for(pattern: str) -> str:

@@ -16,7 +16,7 @@ import torch
 from dynvision_workflow.runtime.data import prepare_data
 from dynvision_workflow.runtime.init import init_model
 from dynvision_workflow.runtime.states import load_state
-from dynvision_workflow.runtime.train import TrainSettings, TrainingDiverged, train_model
+from dynvision_workflow.runtime.train import TrainingDiverged, TrainSettings, train_model
 
 pytestmark = pytest.mark.slow
 

@@ -51,7 +51,7 @@ def init_model(
     dataset unless given, with weights drawn from ``seed``; save it to ``output`` with the data description."""
     from dynvision_models import create_model
 
-    seed_value = seed_everything(seed)
+    seed_everything(seed)
     data = dataset_description(dataset)
     kwargs = expand_aliases(model_args)
     kwargs.setdefault("n_classes", len(data["classes"]))
@@ -65,7 +65,7 @@ def init_model(
         command="dynvision init",
         parameters={"model_name": model_name, "model_args": model_args, "model_kwargs": model.model_kwargs},
         sources={"model_name": "command line", "model_args": "command line"},
-        seed=seed_value,
+        seed=format_seed(seed),
         inputs={"dataset": str(dataset)},
     )
     return Path(output)

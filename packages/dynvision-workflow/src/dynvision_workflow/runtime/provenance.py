@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ..config import dump_yaml
-from ..paths import RESOLVED_CONFIG_SUFFIX
+from ..paths import RESOLVED_CONFIG_SUFFIX, RUN_CONFIG_DIR
 
-__all__ = ["atomic_path", "package_versions", "write_resolved_config", "write_text_atomic"]
+__all__ = ["atomic_path", "package_versions", "write_resolved_config", "write_run_config", "write_text_atomic"]
 
 _PACKAGES = (
     "dynvision-models",
@@ -91,8 +91,9 @@ def write_resolved_config(
 ) -> Path:
     """Write ``<output>.config.yaml``: every parameter with where it came from, seed, inputs, versions, git commit.
 
-    ``sources`` maps each parameter to ``default`` (the command's default), ``workflow`` (set by the Snakemake
-    rule from the configuration) or ``command line`` (given by hand).
+    ``sources`` maps each parameter to where its value came from: ``default`` (the command's default),
+    ``command line`` (given by hand), or, for commands run by the workflow, the configuration layer that set it
+    (``schema default``, ``packaged config_workflow.yaml``, a ``--configfile`` path, ``--config``).
     """
     output = Path(output)
     record = {
@@ -108,6 +109,27 @@ def write_resolved_config(
         "git_commit": _git_commit(Path(__file__).parent),
     }
     target = output.with_name(output.name + RESOLVED_CONFIG_SUFFIX)
+    write_text_atomic(target, dump_yaml(record))
+    return target
+
+
+def write_run_config(
+    config: Mapping[str, Any], sources: Mapping[str, str], *, folder: str | os.PathLike[str] = RUN_CONFIG_DIR
+) -> Path:
+    """Write the resolved workflow configuration of one run, with the source of every configured value.
+
+    The file is ``<folder>/run-<UTC timestamp>.yaml`` (relative to the working directory), so every run keeps its
+    own record; values not listed under ``sources`` are schema defaults.
+    """
+    now = _dt.datetime.now(_dt.UTC)
+    record = {
+        "created": now.isoformat(timespec="seconds"),
+        "config": _plain(dict(config)),
+        "sources": dict(sorted(sources.items())),
+        "versions": package_versions(),
+        "git_commit": _git_commit(Path(__file__).parent),
+    }
+    target = Path(folder) / f"run-{now.strftime('%Y%m%dT%H%M%S.%fZ')}.yaml"
     write_text_atomic(target, dump_yaml(record))
     return target
 

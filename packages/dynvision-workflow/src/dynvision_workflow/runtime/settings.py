@@ -9,7 +9,7 @@ import argparse
 import dataclasses
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from ..config import schema
@@ -49,11 +49,13 @@ class Settings:
         names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
         return cls(**{name: getattr(namespace, name) for name in names})
 
-    def sources(self, given: Iterable[str]) -> dict[str, str]:
-        """``command line`` for options present on the command line, ``default`` for the rest."""
-        given = set(given)
+    def sources(self, given: Iterable[str], declared: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Where each setting came from: ``declared[name]`` when the caller says (the workflow passes the config
+        layer of every option it sets), else ``command line`` for options present on the command line, else
+        ``default``."""
+        given, declared = set(given), dict(declared or {})
         return {
-            f.name: "command line" if f.name in given else "default"
+            f.name: declared.get(f.name) or ("command line" if f.name in given else "default")
             for f in dataclasses.fields(self)  # type: ignore[arg-type]
         }
 

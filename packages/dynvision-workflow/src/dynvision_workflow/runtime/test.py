@@ -61,6 +61,7 @@ def test_model(
     responses: str | os.PathLike[str],
     settings: TestSettings,
     given: set[str] | None = None,
+    declared: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Test the model in ``state_path`` on the class folders ``dataset``; return a summary (accuracy per step)."""
     import numpy as np
@@ -150,7 +151,7 @@ def test_model(
         outputs,
         command="dynvision test",
         parameters={"model_name": state.model_name, "model_kwargs": state.model_kwargs, **asdict(settings)},
-        sources=settings.sources(given or set()),
+        sources=settings.sources(given or set(), declared),
         seed=state.meta.get("seed"),
         inputs={"state": str(state_path), "dataset": str(dataset)},
     )

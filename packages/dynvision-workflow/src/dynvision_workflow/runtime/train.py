@@ -88,6 +88,7 @@ def train_model(
     seed: str | int,
     settings: TrainSettings,
     given: set[str] | None = None,
+    declared: dict[str, str] | None = None,
 ) -> Path:
     """Train the model in ``init`` and save it to ``output``.
 
@@ -171,8 +172,8 @@ def train_model(
         output,
         command="dynvision train",
         parameters={"model_name": state.model_name, "model_kwargs": state.model_kwargs, **asdict(settings)},
-        sources=settings.sources(given or set()),
-        seed=seed_value,
+        sources=settings.sources(given or set(), declared),
+        seed=format_seed(seed),
         inputs={"init": str(init), "dataset": str(dataset), "betons": str(betons)},
     )
     return Path(output)

@@ -7,14 +7,14 @@ rule plot_responses:
         table=paths.AGGREGATED_RESPONSES,
     output:
         figure=report(
-            partial(paths.FIGURE, figure="responses"),
+            pattern_with(paths.FIGURE, figure="responses"),
             caption="../report/responses.rst",
             category="Responses",
         ),
     log:
-        paths.log_for(partial(paths.FIGURE, figure="responses")),
+        paths.log_for(pattern_with(paths.FIGURE, figure="responses")),
     benchmark:
-        paths.benchmark_for(partial(paths.FIGURE, figure="responses"))
+        paths.benchmark_for(pattern_with(paths.FIGURE, figure="responses"))
     group:
         "plots"
     conda:
@@ -33,14 +33,14 @@ rule plot_accuracy:
         table=paths.AGGREGATED_OUTPUTS,
     output:
         figure=report(
-            partial(paths.FIGURE, figure="accuracy"),
+            pattern_with(paths.FIGURE, figure="accuracy"),
             caption="../report/accuracy.rst",
             category="Accuracy",
         ),
     log:
-        paths.log_for(partial(paths.FIGURE, figure="accuracy")),
+        paths.log_for(pattern_with(paths.FIGURE, figure="accuracy")),
     benchmark:
-        paths.benchmark_for(partial(paths.FIGURE, figure="accuracy"))
+        paths.benchmark_for(pattern_with(paths.FIGURE, figure="accuracy"))
     group:
         "plots"
     conda:

@@ -1,5 +1,6 @@
 """Configuration, wildcard constraints and input functions shared by every rule file."""
 
+import json
 import shlex
 
 from snakemake.exceptions import WorkflowError
@@ -7,7 +8,13 @@ from snakemake.utils import min_version
 
 from dynvision_workflow import paths
 from dynvision_workflow.cli import put_scripts_on_path
-from dynvision_workflow.config import ConfigError, resolve_config
+from dynvision_workflow.runtime.provenance import write_run_config
+from dynvision_workflow.config import (
+    ConfigError,
+    config_sources,
+    resolve_config,
+    source_of,
+)
 from dynvision_workflow.naming import ARGS_PATTERN, SEED_PATTERN, encode_args
 from dynvision_workflow.targets import all_figures, canonical_args
 
@@ -21,6 +28,11 @@ except ConfigError as error:
     raise WorkflowError(str(error)) from None
 config.clear()
 config.update(_resolved)
+# Where each value came from (packaged layer, --configfile, --config or schema default), for the provenance
+# record every runtime command writes beside its output.
+SOURCES = config_sources(
+    workflow.config_settings.configfiles, dict(workflow.config_settings.config)
+)
 
 # Jobs call the `dynvision` console script of the interpreter that runs this workflow, even when its environment
 # is not activated (e.g. `.venv/bin/dynvision demo`).
@@ -39,7 +51,9 @@ wildcard_constraints:
     figure=r"[a-z]+",
 
 
-def partial(pattern, **values):
+# Rule files run in Snakemake's own module namespace: helper names must not shadow its globals (a helper named
+# `partial` once replaced functools.partial there and broke `onstart`). tests/test_workflow_cli.py checks this.
+def pattern_with(pattern, **values):
     """A path pattern with some wildcards filled and the others left for Snakemake."""
     for key, value in values.items():
         pattern = pattern.replace(f"{{{key}}}", str(value))
@@ -54,6 +68,18 @@ def options(**values):
             continue
         words += [f"--{key.replace('_', '-')}", str(value)]
     return shlex.join(words)
+
+
+def option_sources(**keys):
+    """``--sources`` option: for each runtime option, where its configured value came from (JSON)."""
+    return shlex.join(
+        [
+            "--sources",
+            json.dumps(
+                {option: source_of(SOURCES, key) for option, key in keys.items()}
+            ),
+        ]
+    )
 
 
 def dataset_settings(data_name):
@@ -142,33 +168,68 @@ def get_train_options(wildcards):
     train, data = config["train"], config["data"]
     dataset = dataset_settings(wildcards.data_name)
     paradigm = train["paradigm"]
-    return options(
-        backend="ffcv" if uses_ffcv() else "torch",
-        epochs=train["epochs"],
-        batch_size=train["batch_size"],
-        optimizer=train["optimizer"],
-        lr=train["lr"],
-        weight_decay=train["weight_decay"],
-        scheduler=train["scheduler"],
-        gradient_clip=train["gradient_clip"],
-        precision=train["precision"],
-        limit_images=train["limit_images"],
-        threads=train["threads"],
-        num_workers=data["num_workers"],
-        split_seed=data["split_seed"],
-        val_fraction=data["val_fraction"],
-        flip=str(dataset["flip"]).lower(),
-        translate=dataset["translate"],
-        paradigm=f"{paradigm['name']}{encode_args(dict(sorted(paradigm['args'].items())))}",
+    dataset_key = f"datasets.{wildcards.data_name}"
+    sources = option_sources(
+        backend="data.backend",
+        epochs="train.epochs",
+        batch_size="train.batch_size",
+        optimizer="train.optimizer",
+        lr="train.lr",
+        weight_decay="train.weight_decay",
+        scheduler="train.scheduler",
+        gradient_clip="train.gradient_clip",
+        precision="train.precision",
+        limit_images="train.limit_images",
+        threads="train.threads",
+        num_workers="data.num_workers",
+        split_seed="data.split_seed",
+        val_fraction="data.val_fraction",
+        flip=f"{dataset_key}.flip",
+        translate=f"{dataset_key}.translate",
+        paradigm="train.paradigm",
+    )
+    return (
+        sources
+        + " "
+        + options(
+            backend="ffcv" if uses_ffcv() else "torch",
+            epochs=train["epochs"],
+            batch_size=train["batch_size"],
+            optimizer=train["optimizer"],
+            lr=train["lr"],
+            weight_decay=train["weight_decay"],
+            scheduler=train["scheduler"],
+            gradient_clip=train["gradient_clip"],
+            precision=train["precision"],
+            limit_images=train["limit_images"],
+            threads=train["threads"],
+            num_workers=data["num_workers"],
+            split_seed=data["split_seed"],
+            val_fraction=data["val_fraction"],
+            flip=str(dataset["flip"]).lower(),
+            translate=dataset["translate"],
+            paradigm=f"{paradigm['name']}{encode_args(dict(sorted(paradigm['args'].items())))}",
+        )
     )
 
 
 def get_test_options(wildcards):
     test = config["test"]
-    return options(
-        paradigm=wildcards.test_identifier,
-        batch_size=test["batch_size"],
-        limit_images=test["limit_images"],
-        resolution=test["response_resolution"],
-        threads=test["threads"],
+    sources = option_sources(
+        paradigm=f"experiments.{wildcards.experiment}",
+        batch_size="test.batch_size",
+        limit_images="test.limit_images",
+        resolution="test.response_resolution",
+        threads="test.threads",
+    )
+    return (
+        sources
+        + " "
+        + options(
+            paradigm=wildcards.test_identifier,
+            batch_size=test["batch_size"],
+            limit_images=test["limit_images"],
+            resolution=test["response_resolution"],
+            threads=test["threads"],
+        )
     )

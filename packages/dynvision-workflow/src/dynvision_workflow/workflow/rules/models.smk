@@ -6,11 +6,11 @@ rule init_model:
     input:
         ready=paths.RAW_READY,
     output:
-        state=partial(paths.MODEL_STATE, status="init"),
+        state=pattern_with(paths.MODEL_STATE, status="init"),
     log:
-        paths.log_for(partial(paths.MODEL_STATE, status="init")),
+        paths.log_for(pattern_with(paths.MODEL_STATE, status="init")),
     benchmark:
-        paths.benchmark_for(partial(paths.MODEL_STATE, status="init"))
+        paths.benchmark_for(pattern_with(paths.MODEL_STATE, status="init"))
     conda:
         "../envs/dynvision.yaml"
     threads: 1
@@ -28,13 +28,13 @@ rule train_model:
     """Train a model from its initial state with Lightning; resumes from its last checkpoint when interrupted."""
     input:
         unpack(get_training_data),
-        init=partial(paths.MODEL_STATE, status="init"),
+        init=pattern_with(paths.MODEL_STATE, status="init"),
     output:
-        state=partial(paths.MODEL_STATE, status="trained"),
+        state=pattern_with(paths.MODEL_STATE, status="trained"),
     log:
-        paths.log_for(partial(paths.MODEL_STATE, status="trained")),
+        paths.log_for(pattern_with(paths.MODEL_STATE, status="trained")),
     benchmark:
-        paths.benchmark_for(partial(paths.MODEL_STATE, status="trained"))
+        paths.benchmark_for(pattern_with(paths.MODEL_STATE, status="trained"))
     conda:
         "../envs/dynvision.yaml"
     threads: 2
