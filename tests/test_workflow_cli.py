@@ -75,7 +75,7 @@ def test_rule_file_helpers_do_not_shadow_snakemake_globals():
     import re
     from pathlib import Path
 
-    import snakemake.api  # noqa: F401  (imports snakemake.workflow without a circular import)
+    import snakemake.api
     import snakemake.workflow
 
     workflow = Path(__file__).resolve().parents[1] / "packages/dynvision-workflow/src/dynvision_workflow/workflow"
