@@ -42,25 +42,50 @@ def write_csv(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
 
 
 def read_responses(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Load a responses file as numpy arrays and its parsed metadata (no pickle involved)."""
+    """Load a responses file as numpy arrays and its parsed metadata (no pickle involved).
+
+    At ``unit`` resolution each area's full tensor ``(n_samples, n_steps, C, H, W)`` is reduced here, a block of
+    samples at a time, to ``<area>.mean`` and ``<area>.std`` over its units, so the tidy table is the same for both
+    resolutions and memory stays bounded by one block.
+    """
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
     path = Path(path)
     if not path.is_file():
         raise TableError(f"responses file {str(path)!r} does not exist; run the test step first.")
-    try:
-        arrays = load_file(str(path))
-        from safetensors import safe_open
+    from safetensors import safe_open
 
+    try:
         with safe_open(str(path), framework="numpy") as handle:
             raw = handle.metadata() or {}
+            metadata = {key: json.loads(value) for key, value in raw.items()}
+            if "areas" not in metadata:
+                raise TableError(
+                    f"responses file {str(path)!r} has no 'areas' metadata; it was not written by dynvision test."
+                )
+            if metadata.get("resolution") == "unit":
+                arrays = {key: handle.get_tensor(key) for key in ("sample", "time_ms", "stimulus")}
+                for area in metadata["areas"]:
+                    arrays[f"{area}.mean"], arrays[f"{area}.std"] = _reduce_units(handle.get_slice(area))
+            else:
+                arrays = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as error:
         raise TableError(f"responses file {str(path)!r} cannot be read ({error}); run the test step again.") from None
-    metadata = {key: json.loads(value) for key, value in raw.items()}
-    if "areas" not in metadata:
-        raise TableError(f"responses file {str(path)!r} has no 'areas' metadata; it was not written by dynvision test.")
     return arrays, metadata
+
+
+def _reduce_units(tensor: Any, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population std over the units (C, H, W) of a ``(N, T, C, H, W)`` slice, ``block`` samples at a time."""
+    n_samples, n_steps = tensor.get_shape()[:2]
+    mean = np.empty((n_samples, n_steps), dtype=np.float32)
+    std = np.empty((n_samples, n_steps), dtype=np.float32)
+    for start in range(0, n_samples, block):
+        units = tensor[start : min(start + block, n_samples)].astype(np.float64)
+        units = units.reshape(units.shape[0], n_steps, -1)
+        mean[start : start + block] = units.mean(axis=2)
+        std[start : start + block] = units.std(axis=2)
+    return mean, std
 
 
 def responses_table(path: str | os.PathLike[str]) -> pd.DataFrame:

@@ -10,10 +10,12 @@ Outputs (both written atomically):
     classes by classifier output (0 when the guess is right; top-k correct is ``label_rank < k``), ``stimulus``
     (0/1) whether the stimulus is on screen.
 
-``test_responses.safetensors`` (``layer`` resolution): for each area ``<area>.mean`` and ``<area>.std``, float32
+``test_responses.safetensors``: at ``layer`` resolution, for each area ``<area>.mean`` and ``<area>.std``, float32
     ``(n_samples, n_steps)``: mean and standard deviation of the area's activity over its units (channels x space);
-    ``sample``, ``time_ms``, ``stimulus``; metadata: areas in order, resolution, dt (ms), paradigm, model.
-    Responses are reduced on the fly batch by batch, so memory stays bounded by the reduced arrays.
+    at ``unit`` resolution, for each area ``<area>``, float16 ``(n_samples, n_steps, C, H, W)``: every unit's rate.
+    Also ``sample``, ``time_ms``, ``stimulus``; metadata: areas in order, resolution, dt (ms), paradigm, model,
+    n_samples. The file is streamed to disk batch by batch (:class:`~.responses.SafetensorsStream`), so memory stays
+    bounded by one batch whatever the test set's size.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .provenance import atomic_path, write_resolved_config
+from .responses import SafetensorsStream
 from .settings import Settings, schema_default
 from .states import build_model, load_state
 from .train import make_paradigm
@@ -48,7 +51,10 @@ class TestSettings(Settings):
     limit_images: int | None = field(default=None, metadata={"help": "test only the first N images (logged)"})
     resolution: str = field(
         default=schema_default("test", "response_resolution"),
-        metadata={"choices": ["layer"], "help": "response resolution"},
+        metadata={
+            "choices": ["layer", "unit"],
+            "help": "responses kept per area: layer (mean and std over units) or unit (every unit, float16)",
+        },
     )
     threads: int = field(default=schema_default("test", "threads"), metadata={"help": "torch CPU threads"})
 
@@ -67,7 +73,6 @@ def test_model(
     import numpy as np
     import pandas as pd
     import torch
-    from safetensors.numpy import save_file
 
     from dynvision_data import Stats, make_eval_loader
 
@@ -85,60 +90,74 @@ def test_model(
     if settings.limit_images is not None:
         log.warning("testing only the first %d images of %s (limit_images)", settings.limit_images, dataset)
     dt = _step_duration_ms(model)
-    reduced: dict[str, list[np.ndarray]] = {}
-    n_seen, correct_per_step = 0, None
-    stimulus = time_ms = None
-    with atomic_path(outputs) as table_file, table_file.open("w") as handle, torch.inference_mode():
-        for images, labels in loader:
-            frames, _, on = paradigm(images, labels)
-            logits, activity = model.forward_intermediates(frames)
-            batch, steps = logits.shape[:2]
-            probabilities = logits.float().softmax(dim=-1)
-            confidence, guess = probabilities.max(dim=-1)
-            if stimulus is None:
-                stimulus = on.to(torch.uint8).cpu().numpy()
-                time_ms = (np.arange(steps, dtype=np.float32) * dt).astype(np.float32)
-                correct_per_step = np.zeros(steps, dtype=np.int64)
-            truth = labels.view(-1, 1).expand(batch, steps)
-            # Rank of the true class by classifier output (0 = the guess is right; ties favour the label), so
-            # top-k accuracy is label_rank < k without storing every logit.
-            label_rank = (logits > logits.gather(-1, truth.unsqueeze(-1))).sum(dim=-1)
-            correct = (guess == truth).cpu().numpy()
-            correct_per_step += correct.sum(axis=0)
-            table = pd.DataFrame(
-                {
-                    "sample": np.repeat(np.arange(n_seen, n_seen + batch), steps),
-                    "step": np.tile(np.arange(steps), batch),
-                    "time_ms": np.tile(time_ms, batch),
-                    "label": truth.reshape(-1).cpu().numpy(),
-                    "guess": guess.reshape(-1).cpu().numpy(),
-                    "correct": correct.reshape(-1).astype(np.int8),
-                    "confidence": confidence.reshape(-1).cpu().numpy(),
-                    "label_rank": label_rank.reshape(-1).to(torch.int32).cpu().numpy(),
-                    "stimulus": np.tile(stimulus, batch),
-                }
-            )
-            table.to_csv(handle, header=n_seen == 0, index=False, float_format="%.6g")
-            for area, rates in activity.items():
-                flat = rates.float().flatten(start_dim=2)
-                reduced.setdefault(f"{area}.mean", []).append(flat.mean(dim=2).cpu().numpy())
-                reduced.setdefault(f"{area}.std", []).append(flat.std(dim=2, correction=0).cpu().numpy())
-            n_seen += batch
-    if n_seen == 0:
-        raise ValueError(f"the test set {str(dataset)!r} has no images; nothing was tested.")
-    areas = list(activity)
-    arrays = {key: np.concatenate(parts).astype(np.float32) for key, parts in reduced.items()}
-    arrays.update(sample=np.arange(n_seen, dtype=np.int64), time_ms=time_ms, stimulus=stimulus)
+    n_total = loader.n_samples
     metadata = {
-        "areas": areas,
         "resolution": settings.resolution,
         "dt": dt,
         "paradigm": settings.paradigm,
         "model_name": state.model_name,
-        "n_samples": n_seen,
+        "n_samples": n_total,
     }
-    with atomic_path(responses) as temporary:
-        save_file(arrays, str(temporary), metadata={key: json.dumps(value) for key, value in metadata.items()})
+    n_seen, correct_per_step = 0, None
+    stimulus = time_ms = None
+    stream: SafetensorsStream | None = None
+    with (
+        atomic_path(outputs) as table_file,
+        table_file.open("w") as handle,
+        atomic_path(responses) as responses_file,
+        torch.inference_mode(),
+    ):
+        try:
+            for images, labels in loader:
+                frames, _, on = paradigm(images, labels)
+                logits, activity = model.forward_intermediates(frames)
+                batch, steps = logits.shape[:2]
+                probabilities = logits.float().softmax(dim=-1)
+                confidence, guess = probabilities.max(dim=-1)
+                if stream is None:
+                    stimulus = on.to(torch.uint8).cpu().numpy()
+                    time_ms = (np.arange(steps, dtype=np.float32) * dt).astype(np.float32)
+                    correct_per_step = np.zeros(steps, dtype=np.int64)
+                    metadata["areas"] = list(activity)
+                    stream = _open_stream(responses_file, activity, n_total, steps, settings.resolution, metadata)
+                    stream.write("time_ms", 0, time_ms)
+                    stream.write("stimulus", 0, stimulus)
+                truth = labels.view(-1, 1).expand(batch, steps)
+                # Rank of the true class by classifier output (0 = the guess is right; ties favour the label), so
+                # top-k accuracy is label_rank < k without storing every logit.
+                label_rank = (logits > logits.gather(-1, truth.unsqueeze(-1))).sum(dim=-1)
+                correct = (guess == truth).cpu().numpy()
+                correct_per_step += correct.sum(axis=0)
+                table = pd.DataFrame(
+                    {
+                        "sample": np.repeat(np.arange(n_seen, n_seen + batch), steps),
+                        "step": np.tile(np.arange(steps), batch),
+                        "time_ms": np.tile(time_ms, batch),
+                        "label": truth.reshape(-1).cpu().numpy(),
+                        "guess": guess.reshape(-1).cpu().numpy(),
+                        "correct": correct.reshape(-1).astype(np.int8),
+                        "confidence": confidence.reshape(-1).cpu().numpy(),
+                        "label_rank": label_rank.reshape(-1).to(torch.int32).cpu().numpy(),
+                        "stimulus": np.tile(stimulus, batch),
+                    }
+                )
+                table.to_csv(handle, header=n_seen == 0, index=False, float_format="%.6g")
+                stream.write("sample", n_seen, np.arange(n_seen, n_seen + batch, dtype=np.int64))
+                for area, rates in activity.items():
+                    if settings.resolution == "unit":
+                        stream.write(area, n_seen, rates.to(torch.float16).cpu().numpy())
+                    else:
+                        flat = rates.float().flatten(start_dim=2)
+                        stream.write(f"{area}.mean", n_seen, flat.mean(dim=2).cpu().numpy())
+                        stream.write(f"{area}.std", n_seen, flat.std(dim=2, correction=0).cpu().numpy())
+                n_seen += batch
+        except BaseException:
+            if stream is not None:
+                stream.abort()
+            raise
+        if stream is None:
+            raise ValueError(f"the test set {str(dataset)!r} has no images; nothing was tested.")
+        stream.close()
     accuracy = (correct_per_step / n_seen).tolist()
     on_steps = [step for step, value in enumerate(stimulus) if value]
     summary = {
@@ -165,3 +184,24 @@ def _step_duration_ms(model: Any) -> float:
         log.warning("%s has no dt (no temporal dynamics); time_ms counts steps (1 ms per step)", type(model).__name__)
         return 1.0
     return float(dt)
+
+
+def _open_stream(
+    path: Any, activity: dict[str, Any], n_samples: int, n_steps: int, resolution: str, metadata: dict[str, Any]
+) -> SafetensorsStream:
+    """The responses file for ``n_samples`` images of ``n_steps`` steps, with every tensor's final shape."""
+    import numpy as np
+
+    tensors: dict[str, tuple[Any, tuple[int, ...]]] = {
+        "sample": (np.int64, (n_samples,)),
+        "time_ms": (np.float32, (n_steps,)),
+        "stimulus": (np.uint8, (n_steps,)),
+    }
+    for area, rates in activity.items():
+        if resolution == "unit":
+            # float16 halves the size of full tensors; rates are >= 0 and well inside its range.
+            tensors[area] = (np.float16, (n_samples, n_steps, *rates.shape[2:]))
+        else:
+            tensors[f"{area}.mean"] = (np.float32, (n_samples, n_steps))
+            tensors[f"{area}.std"] = (np.float32, (n_samples, n_steps))
+    return SafetensorsStream(path, tensors, {key: json.dumps(value) for key, value in metadata.items()})

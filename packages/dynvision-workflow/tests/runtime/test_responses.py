@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+from safetensors.numpy import load_file
+
+from dynvision_workflow.runtime.responses import SafetensorsStream
+
+
+def test_streamed_file_is_a_standard_safetensors_file(tmp_path):
+    rng = np.random.default_rng(0)
+    rates = rng.random((10, 4, 3, 2, 2)).astype(np.float16)
+    times = np.arange(4, dtype=np.float32) * 2
+    path = tmp_path / "r.safetensors"
+    stream = SafetensorsStream(
+        path, {"V1": (np.float16, rates.shape), "time_ms": (np.float32, (4,))}, {"areas": json.dumps(["V1"])}
+    )
+    stream.write("time_ms", 0, times)
+    for start in (6, 0, 3):  # batches may arrive in any order
+        stream.write("V1", start, rates[start : start + (4 if start == 6 else 3)])
+    stream.close()
+    loaded = load_file(str(path))
+    assert np.array_equal(loaded["V1"], rates) and np.array_equal(loaded["time_ms"], times)
+    with safe_open(str(path), framework="numpy") as handle:
+        assert json.loads(handle.metadata()["areas"]) == ["V1"]
+
+
+def test_rows_that_do_not_fit_and_unfinished_tensors_are_refused(tmp_path):
+    stream = SafetensorsStream(tmp_path / "r.safetensors", {"x": (np.float32, (4, 2))})
+    with pytest.raises(ValueError, match=r"do not fit tensor 'x' of shape \(4, 2\)"):
+        stream.write("x", 3, np.zeros((2, 2), dtype=np.float32))
+    stream.write("x", 0, np.zeros((3, 2), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"not completely written.*'x': \(3, 4\)"):
+        stream.close()
