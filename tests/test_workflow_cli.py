@@ -29,6 +29,8 @@ def test_demo_dry_run_plans_every_stage_and_writes_nothing(tmp_path, dynvision):
         ("data_name=mnist", "data_name: 'mnist' is not defined"),
         ("experiment=nope", "experiment: 'nope' is not defined"),
         ("train={optimizer: lbfgs}", "train.optimizer: 'lbfgs' is not allowed"),
+        ("model_name=DyRCNNx5", "model_name: 'DyRCNNx5' is not a registered model. Did you mean"),
+        ("model_args={rctyp: full}", "model_args.rctyp: DyRCNNx2 takes no argument 'rctyp'. Did you mean 'rctype'?"),
     ],
 )
 def test_bad_config_stops_before_any_job_with_a_message(tmp_path, override, message, dynvision):

@@ -285,6 +285,39 @@ def _cross_check(config: Mapping[str, Any]) -> list[str]:
     for status in config["status"]:
         if status not in statuses:
             problems.append(f"status: {status!r} is not allowed; choose from {', '.join(statuses)}.")
+    problems += _model_problems(config["model_name"], config["model_args"])
+    return problems
+
+
+def _model_problems(model_names: Iterable[str], model_args: Mapping[str, Any]) -> list[str]:
+    """Unknown model names, and model arguments (aliases expanded) that a model's constructor does not take."""
+    from dynvision_models import list_models, model_parameters
+
+    from .naming import MODEL_ARG_ALIASES
+
+    problems = []
+    registered = list_models()
+    for name in model_names:
+        if name not in registered:
+            hint = difflib.get_close_matches(name, registered, n=1)
+            suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
+            problems.append(
+                f"model_name: {name!r} is not a registered model.{suggestion} Registered models: "
+                f"{', '.join(registered)} (`dynvision models` lists their arguments; a new model needs only "
+                "@register_model in an imported module)."
+            )
+            continue
+        accepted = set(model_parameters(name))
+        for key in model_args:
+            if MODEL_ARG_ALIASES.get(key, key) in accepted:
+                continue
+            aliases = sorted(alias for alias, long in MODEL_ARG_ALIASES.items() if long in accepted)
+            hint = difflib.get_close_matches(key, sorted(accepted | set(aliases)), n=1)
+            suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
+            problems.append(
+                f"model_args.{key}: {name} takes no argument {key!r}.{suggestion} It takes: "
+                f"{', '.join(sorted(accepted))} (aliases: {', '.join(aliases) or 'none'})."
+            )
     return problems
 
 
