@@ -11,7 +11,9 @@ Everything runs on one core (one torch thread, one FFCV decoding thread, no Data
 2-core CI machine, FFCV's default of one thread per core next to torch's intra-op threads oversubscribes the
 cores and makes epoch times swing 10-30x between rounds, which would drown the ratio being measured.
 
-A second group times the ``duration`` paradigm on a batch of 256 such images with T = 20 against T = 1.
+Further groups time paradigms on a batch of 256 such images with T = 20 against T = 1 (target: T = 20 at most
+10 % slower): ``repetition`` and ``duration`` without blank steps (frames are a broadcast view, no copy), and
+``duration`` with blank steps (``intro=2, stimulus=10, outro=8``; a fresh 60 MiB tensor must be written).
 """
 
 from __future__ import annotations
@@ -166,21 +168,52 @@ def test_training_epoch_speed(
     assert shape == (BATCH, 3, SIZE, SIZE) and dtype == torch.float32
 
 
-@pytest.mark.benchmark(group="duration-paradigm-b256-32px-rgb")
+PARADIGM_CASES = {
+    # name: (paradigm, parameters at T = 1, parameters at T = 20)
+    "repetition": ("repetition", {"steps": 1}, {"steps": 20}),
+    "duration-all-on": (
+        "duration",
+        {"intro": 0, "stimulus": 1, "outro": 0},
+        {"intro": 0, "stimulus": 20, "outro": 0},
+    ),
+    "duration-with-blanks": (
+        "duration",
+        {"intro": 0, "stimulus": 1, "outro": 0},
+        {"intro": 2, "stimulus": 10, "outro": 8},
+    ),
+    # the same, writing into one caller-owned buffer (``out=``) instead of a fresh tensor every batch
+    "duration-with-blanks-out": (
+        "duration",
+        {"intro": 0, "stimulus": 1, "outro": 0},
+        {"intro": 2, "stimulus": 10, "outro": 8},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PARADIGM_CASES))
 @pytest.mark.parametrize("n_steps", [1, 20])
-def test_duration_paradigm_speed(benchmark, n_steps: int) -> None:
-    paradigm = create_paradigm("duration", intro=0, stimulus=n_steps, outro=0)
+def test_paradigm_speed(benchmark, case: str, n_steps: int) -> None:
+    benchmark.group = f"paradigm-{case}-b256-32px-rgb"
+    name, at_1, at_20 = PARADIGM_CASES[case]
+    paradigm = create_paradigm(name, **(at_1 if n_steps == 1 else at_20))
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(BATCH, 3, SIZE, SIZE, generator=generator)
     labels = torch.randint(0, N_CLASSES, (BATCH,), generator=generator)
+    kwargs: dict[str, Any] = {}
+    if case.endswith("-out"):
+        kwargs["out"] = torch.empty(BATCH, n_steps, 3, SIZE, SIZE)
+    frames, step_labels, stimulus = paradigm(images, labels, **kwargs)
+    view = frames.data_ptr() == images.data_ptr()  # a broadcast view of the images, not a copy
     benchmark.extra_info.update(
         n_steps=n_steps,
-        frames_mib=round(images.numel() * 4 * n_steps / 2**20, 1),
+        frames_view=view,
+        frames_mib=0.0 if view else round(frames.numel() * 4 / 2**20, 1),
         torch_threads=torch.get_num_threads(),
     )
     frames, step_labels, stimulus = benchmark.pedantic(
-        paradigm, args=(images, labels), rounds=10, iterations=1, warmup_rounds=2
+        paradigm, args=(images, labels), kwargs=kwargs, rounds=20, iterations=1, warmup_rounds=2
     )
     _record_throughput(benchmark, BATCH)
     assert frames.shape == (BATCH, n_steps, 3, SIZE, SIZE) and step_labels.shape == (BATCH, n_steps)
-    assert bool(stimulus.all()) and torch.equal(frames[:, -1], images)
+    assert torch.equal(frames[:, int(stimulus.int().argmax())], images)
+    assert view == (case == "repetition" or case == "duration-all-on" or (n_steps == 1 and not kwargs))

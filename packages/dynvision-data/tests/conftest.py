@@ -1,4 +1,4 @@
-"""Shared fixtures: small class folders of random PNGs, one real ``digits`` tree, one pair of .beton files.
+"""Shared fixtures: small class folders of random PNGs, one real ``digits`` tree, the session's .beton files.
 
 FFCV notes: every ``.beton`` of the session is written by the session fixture :func:`betons` (in a fresh
 writer process) before any FFCV ``Loader`` exists; tests that read them share module-scoped loaders because
@@ -76,6 +76,26 @@ def digits_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dd.materialize_dataset("digits", tmp_path_factory.mktemp("datasets"))
 
 
+#: (C, H, W) of the large class folders whose betons are JPEG-encoded (above the 64-pixel threshold).
+LARGE_SHAPE = (3, 72, 80)
+
+
+def write_smooth_class_folder(root: Path, *, classes: Sequence[str], per_class: int, shape: tuple[int, int, int]) -> Path:
+    """Smooth random images (sums of low-frequency waves) ``<root>/<class>/<i:03d>.png``: JPEG keeps them well."""
+    rng = np.random.default_rng(7)
+    channels, height, width = shape
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    for name in classes:
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = np.empty((height, width, channels))
+            for c in range(channels):
+                fx, fy, phase = rng.uniform(0.5, 2.5), rng.uniform(0.5, 2.5), rng.uniform(0, 2 * np.pi)
+                pixels[..., c] = 128 + 100 * np.sin(2 * np.pi * (fx * x + fy * y) + phase)
+            save_png(np.rint(pixels).astype(np.uint8), root / name / f"{i:03d}.png")
+    return root
+
+
 @dataclass(frozen=True)
 class Betons:
     class_dir: Path
@@ -91,7 +111,15 @@ def all_betons(
 ) -> dict[str, Betons]:
     """Every .beton of the session, written together before any FFCV loader exists (see module docstring)."""
     written = {}
-    for name, class_dir in (("rgb", class_folder), ("digits", digits_tree / "train")):
+    large = tmp_path_factory.mktemp("large")
+    jpeg_rgb = write_smooth_class_folder(large / "rgb", classes=("b", "a"), per_class=12, shape=LARGE_SHAPE)
+    jpeg_grey = write_smooth_class_folder(large / "grey", classes=("x", "y"), per_class=6, shape=(1, 66, 66))
+    for name, class_dir in (
+        ("rgb", class_folder),
+        ("digits", digits_tree / "train"),
+        ("jpeg", jpeg_rgb),  # encoding="auto" picks JPEG above 64 pixels
+        ("jpeg-grey", jpeg_grey),
+    ):
         out = tmp_path_factory.mktemp(f"betons-{name}")
         train_meta, val_meta = dd.write_betons(
             class_dir, out / "train.beton", out / "val.beton", val_fraction=VAL_FRACTION, seed=SPLIT_SEED
@@ -104,6 +132,18 @@ def all_betons(
 def betons(all_betons: dict[str, Betons]) -> Betons:
     """train/val .beton files of :func:`class_folder` (val_fraction 0.25, split seed 3)."""
     return all_betons["rgb"]
+
+
+@pytest.fixture(scope="session")
+def jpeg_betons(all_betons: dict[str, Betons]) -> Betons:
+    """JPEG-encoded train/val .beton files of a smooth RGB 72x80 class folder (2 classes x 12)."""
+    return all_betons["jpeg"]
+
+
+@pytest.fixture(scope="session")
+def jpeg_grey_betons(all_betons: dict[str, Betons]) -> Betons:
+    """JPEG-encoded train/val .beton files of a smooth grey 66x66 class folder (2 classes x 6)."""
+    return all_betons["jpeg-grey"]
 
 
 @pytest.fixture(scope="session")

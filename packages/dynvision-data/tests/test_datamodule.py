@@ -10,8 +10,10 @@ from dynvision_data import (
     IGNORE_INDEX,
     Augmentation,
     Presentation,
+    TestDataModule,
     TrainingDataModule,
     load_stats,
+    make_eval_loader,
     make_loader,
 )
 
@@ -221,3 +223,107 @@ def test_ffcv_and_torch_data_modules_yield_identical_batches(betons) -> None:
     assert _same_batches(ffcv.train_dataloader(), plain.train_dataloader())
     assert _same_batches(ffcv.val_dataloader(), plain.val_dataloader())
     assert ffcv.state_dict() == plain.state_dict() == {"next_train_epoch": 1}
+
+
+# ------------------------------------------------------------------------------------------- TestDataModule
+def _test_module(class_dir: Path, **kwargs) -> TestDataModule:
+    defaults = {
+        "stats": load_stats(class_dir),
+        "batch_size": 32,
+        "paradigm": "duration",
+        "paradigm_params": PARADIGM,
+    }
+    return TestDataModule(class_dir, **{**defaults, **kwargs})
+
+
+class _Tester(L.LightningModule):
+    """Records what ``Trainer.test`` hands to ``test_step``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[Presentation] = []
+
+    def test_step(self, batch: Presentation, batch_idx: int) -> None:
+        self.batches.append(Presentation(*(t.clone() for t in batch)))
+
+
+def test_test_module_yields_every_image_in_stored_order(class_folder: Path) -> None:
+    stats = load_stats(class_folder)
+    data = _test_module(class_folder, classes=("cat", "dog", "emu"))
+    assert data.n_timesteps == 4 and data.classes == ("cat", "dog", "emu")
+    reference = make_eval_loader(class_folder, stats=stats, batch_size=32, classes=("cat", "dog", "emu"))
+    assert _same_batches(data.test_dataloader(), reference)
+    assert [len(labels) for _, labels in data.test_dataloader()] == [
+        32,
+        32,
+        32,
+        24,
+    ]  # 120 images, none dropped
+
+
+def test_trainer_test_receives_presentations(class_folder: Path) -> None:
+    data = _test_module(
+        class_folder,
+        paradigm="interval",
+        paradigm_params={"intro": 1, "stimulus": 1, "interval": 1, "outro": 1},
+    )
+    model = _Tester()
+    _trainer(max_epochs=1).test(model, datamodule=data, verbose=False)
+    assert len(model.batches) == 4
+    frames, labels, stimulus = model.batches[0]
+    assert (
+        frames.shape == (32, 5, 3, 8, 8)
+        and labels.shape == (32, 5)
+        and stimulus.tolist() == [False, True, False, True, False]
+    )
+    images, truth = next(iter(data.test_dataloader()))
+    assert (
+        torch.equal(frames[:, 3], images)
+        and torch.equal(labels[:, 1], truth)
+        and labels[:, 2].eq(IGNORE_INDEX).all()
+    )
+
+
+def test_seeded_noise_is_the_same_in_every_test_run(class_folder: Path) -> None:
+    params = {
+        "stimulus": 3,
+        "noise_type": "gaussian",
+        "ssnr": 0.5,
+        "temporal_mode": "dynamic",
+        "noise_seed": 1,
+    }
+    runs = []
+    for data in (_test_module(class_folder, paradigm="noise", paradigm_params=params),) * 2 + (
+        _test_module(class_folder, paradigm="noise", paradigm_params=params),
+    ):
+        model = _Tester()
+        _trainer(max_epochs=1).test(model, datamodule=data, verbose=False)
+        runs.append(model.batches)
+    for batches in runs[1:]:  # the same module twice, then a fresh module: identical noise per batch
+        assert all(torch.equal(a.frames, b.frames) for a, b in zip(runs[0], batches, strict=True))
+    first = runs[0][0]
+    assert not torch.equal(first.frames[:, 0], first.frames[:, 1])  # dynamic: fresh noise each step
+    assert torch.isfinite(first.frames).all()
+    assert first.frames.shape == (32, 3, 3, 8, 8)
+
+
+def test_test_module_limit_warns_and_caps(class_folder: Path, caplog: pytest.LogCaptureFixture) -> None:
+    data = _test_module(class_folder, limit=50)
+    with pytest.warns(UserWarning, match="Testing only a seeded subset of 50 images"):
+        loader = data.test_dataloader()
+    assert sum(len(labels) for _, labels in loader) == 50
+    assert "limit=50" in caplog.text
+
+
+def test_test_module_checks_its_arguments(class_folder: Path) -> None:
+    with pytest.raises(ValueError, match=r"needs 4 steps .*but only n_timesteps=3"):
+        _test_module(class_folder, n_timesteps=3)
+    assert _test_module(class_folder, n_timesteps=4).n_timesteps == 4
+    with pytest.raises(KeyError, match=r"Unknown paradigm 'noize'\. Did you mean 'noise'"):
+        _test_module(class_folder, paradigm="noize")
+    with pytest.raises(ValueError, match=r"ssnr must be in \[0, 1\]"):
+        _test_module(class_folder, paradigm="noise", paradigm_params={"ssnr": 2})
+    with pytest.raises(TypeError, match=r"stats must be a dynvision_data\.Stats"):
+        _test_module(class_folder, stats={"mean": (0.5,), "std": (0.2,)})
+    with pytest.raises(ValueError, match="limit must be >= 1, got 0"):
+        _test_module(class_folder, limit=0)

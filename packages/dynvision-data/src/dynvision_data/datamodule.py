@@ -1,9 +1,11 @@
-"""Lightning data module for training: batches from FFCV or torch, presented over time by a paradigm."""
+"""Lightning data modules for training (FFCV or torch) and testing, presented over time by a paradigm."""
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +14,14 @@ import lightning as L
 from ._batching import BatchLoader
 from ._util import check_fraction, check_int
 from .ffcv.metadata import read_beton_metadata
-from .loaders import Backend, make_loader
+from .loaders import Backend, make_eval_loader, make_loader
 from .paradigms import Paradigm, Presentation, create_paradigm
 from .stats import Stats, load_stats
 from .transforms import Augmentation
 
-__all__ = ["TrainingDataModule"]
+__all__ = ["TestDataModule", "TrainingDataModule"]
+
+log = logging.getLogger(__name__)
 
 
 class TrainingDataModule(L.LightningDataModule):
@@ -90,7 +94,9 @@ class TrainingDataModule(L.LightningDataModule):
         if (train_beton is None) != (val_beton is None):
             raise ValueError("Give both train_beton and val_beton, or neither.")
         if backend == "ffcv" and train_beton is None:
-            raise ValueError("backend='ffcv' needs train_beton and val_beton (write them with write_betons()).")
+            raise ValueError(
+                "backend='ffcv' needs train_beton and val_beton (write them with write_betons())."
+            )
         self.betons = None if train_beton is None else {"train": Path(train_beton), "val": Path(val_beton)}  # type: ignore[arg-type]
         if self.betons is not None:
             for role, path in self.betons.items():
@@ -165,3 +171,107 @@ class TrainingDataModule(L.LightningDataModule):
         if "train" in self._loaders:
             self._loaders["train"].set_epoch(self._resume_epoch)
 
+
+class TestDataModule(L.LightningDataModule):
+    """Test batches of a class folder for ``Trainer.test``, presented over time by a paradigm.
+
+    The loader is deterministic: every image (unless ``limit``) in stored order, no augmentation, nothing
+    dropped, normalised with the *training* statistics. :meth:`on_after_batch_transfer` applies the paradigm
+    on the batch's device, so ``test_step`` receives
+    ``(frames (B, T, C, H, W), labels (B, T), stimulus (T,))``.
+    The paradigm's batch counter restarts at 0 every time the test loader is iterated, so seeded noise or
+    pattern draws give every test image the same frames in every run.
+
+    Args:
+        class_dir: Test class folder ``<class_dir>/<class>/<image>``.
+        stats: Normalisation statistics of the training data (e.g. ``TrainingDataModule.stats``).
+        classes: The training class list, so labels keep their training indices (default: the folder's
+            sorted names).
+        paradigm: Registered paradigm name (see :func:`~dynvision_data.list_paradigms`).
+        paradigm_params: The paradigm's parameters, in steps (e.g. ``{"intro": 2, "stimulus": 10}``).
+        batch_size: Test images per batch (the last batch may be smaller).
+        limit: Test only a seeded subset of this many images (a warning and a log line say so); ``None``: all.
+        n_timesteps: The model's number of steps, if fixed: the paradigm must fit
+            (:meth:`~dynvision_data.Paradigm.check_fits`).
+    """
+
+    __test__ = False  # not a pytest test class despite its name
+
+    def __init__(
+        self,
+        class_dir: str | os.PathLike[str],
+        *,
+        stats: Stats,
+        classes: tuple[str, ...] | list[str] | None = None,
+        paradigm: str = "duration",
+        paradigm_params: Mapping[str, Any] | None = None,
+        batch_size: int = 256,
+        limit: int | None = None,
+        n_timesteps: int | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(stats, Stats):
+            raise TypeError(
+                f"stats must be a dynvision_data.Stats (the training statistics), got {type(stats).__name__}."
+            )
+        self.class_dir = Path(class_dir)
+        self.stats = stats
+        self.classes_arg = None if classes is None else tuple(classes)
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.limit = None if limit is None else check_int("limit", limit, minimum=1)
+        self.paradigm: Paradigm = create_paradigm(paradigm, **dict(paradigm_params or {}))
+        if n_timesteps is not None:
+            self.paradigm.check_fits(n_timesteps)
+        self._loader: BatchLoader | None = None
+
+    @property
+    def n_timesteps(self) -> int:
+        """Steps per presentation."""
+        return self.paradigm.n_timesteps
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names; a label is a position in this list."""
+        return self.loader.classes
+
+    @property
+    def loader(self) -> BatchLoader:
+        """The deterministic ``(images, labels)`` loader, built on first use."""
+        if self._loader is None:
+            if self.limit is not None:
+                message = (
+                    f"Testing only a seeded subset of {self.limit} images of {self.class_dir} "
+                    f"(limit={self.limit})."
+                )
+                warnings.warn(message, stacklevel=2)
+                log.warning(message)
+            self._loader = make_eval_loader(
+                self.class_dir,
+                stats=self.stats,
+                batch_size=self.batch_size,
+                classes=self.classes_arg,
+                limit=self.limit,
+            )
+        return self._loader
+
+    def test_dataloader(self) -> _EpochResetLoader:
+        return _EpochResetLoader(self.loader, self.paradigm)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Presentation:
+        """Turn ``(images, labels)`` into ``Presentation(frames, labels, stimulus)`` on the batch's device."""
+        images, labels = batch
+        return self.paradigm(images, labels)
+
+
+class _EpochResetLoader:
+    """Iterates a loader after resetting the paradigm's batch counter, so each pass draws the same noise."""
+
+    def __init__(self, loader: BatchLoader, paradigm: Paradigm) -> None:
+        self.loader, self.paradigm = loader, paradigm
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[Any]:
+        self.paradigm.reset()
+        return iter(self.loader)

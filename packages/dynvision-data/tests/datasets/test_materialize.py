@@ -162,7 +162,7 @@ def test_official_split_is_kept_and_seed_is_not_checked(tmp_path: Path, private_
 def test_unknown_dataset_or_bad_arguments_touch_nothing(tmp_path: Path) -> None:
     root = tmp_path / "root"
     with pytest.raises(KeyError, match="Did you mean 'mnist5k'"):
-        materialize_dataset("mnist", root)
+        materialize_dataset("mnist5", root)
     with pytest.raises(ValueError, match="seed must be >= 0"):
         materialize_dataset("digits", root, seed=-1)
     with pytest.raises(ValueError, match="test_fraction must be strictly between 0 and 1"):

@@ -174,3 +174,29 @@ def test_ffcv_and_torch_yield_identical_grey_digit_batches(digits_betons) -> Non
     assert pair[0].image_shape == (1, 8, 8) and pair[0].n_samples == 1078  # 1438 - round(1438 * 0.25)
     batches = _assert_identical(pair, 0)
     assert batches[0][0].shape == (64, 1, 8, 8)
+
+
+def _pixels(images: torch.Tensor, loader) -> torch.Tensor:
+    """Undo the normalisation: back to pixel units 0..255."""
+    mean = torch.tensor(loader.stats.mean).view(1, -1, 1, 1)
+    std = torch.tensor(loader.stats.std).view(1, -1, 1, 1)
+    return (images * std + mean) * 255.0
+
+
+@pytest.mark.parametrize("which", ["jpeg_betons", "jpeg_grey_betons"])
+def test_jpeg_betons_match_the_torch_backend_within_jpeg_error(which: str, request) -> None:
+    """JPEG is lossy, so FFCV (decoding the stored JPEG) and torch (reading the original PNGs) cannot be
+    bit-exact; they must agree on order, labels, layout and, closely, on pixels (smooth test images, q=90)."""
+    source = request.getfixturevalue(which)
+    ffcv = make_loader(source.val, backend="ffcv", seed=SEED, num_workers=1, batch_size=4)
+    torch_ = make_loader(source.val, backend="torch", seed=SEED, batch_size=4)
+    a, b = list(ffcv), list(torch_)
+    assert len(a) == len(b) > 0
+    for (a_images, a_labels), (b_images, b_labels) in zip(a, b, strict=True):
+        assert a_images.shape == b_images.shape and a_images.shape[1:] == source.val_meta.image_shape
+        assert torch.equal(a_labels, b_labels)
+        x, y = _pixels(a_images, ffcv), _pixels(b_images, torch_)
+        difference = (x - y).abs()
+        # Colour images lose most to JPEG's chroma subsampling; a wrong channel order would differ by ~100.
+        assert difference.mean() < 4.0 and difference.max() < 48.0
+        assert torch.corrcoef(torch.stack([x.flatten(), y.flatten()]))[0, 1] > 0.99

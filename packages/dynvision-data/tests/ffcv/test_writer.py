@@ -105,3 +105,26 @@ def test_missing_class_folder_is_named(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist") as info:
         write_betons(tmp_path / "missing", tmp_path / "t.beton", tmp_path / "v.beton")
     assert "missing" in str(info.value)
+
+
+def test_large_images_are_jpeg_encoded_and_recorded(jpeg_betons, betons) -> None:
+    meta = jpeg_betons.train_meta
+    assert meta.encoding == "jpeg" and meta.jpeg_quality == 90
+    assert meta.image_shape == (3, 72, 80) and meta.counts == {"train": 18, "val": 6}
+    assert validate_beton(jpeg_betons.train, expected_count=18) == 18
+    assert read_beton_metadata(jpeg_betons.val) == jpeg_betons.val_meta
+    assert betons.train_meta.jpeg_quality is None  # small images stay raw
+    from dynvision_data.ffcv.metadata import _ALLOC_ENTRY, _HEADER
+
+    header = np.fromfile(jpeg_betons.train, dtype=_HEADER, count=1)[0]
+    table = np.fromfile(jpeg_betons.train, dtype=_ALLOC_ENTRY, offset=int(header["alloc_table_ptr"]))
+    # The stored image bytes (not the file, which is mostly page padding at this size) are compressed.
+    assert 0 < int(table["size"].sum()) < 18 * 3 * 72 * 80 / 3
+
+
+def test_encoding_arguments_are_checked(class_folder: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"encoding must be one of \('auto', 'raw', 'jpeg'\), got 'png'"):
+        write_betons(class_folder, tmp_path / "t.beton", tmp_path / "v.beton", encoding="png")
+    with pytest.raises(ValueError, match="jpeg_quality must be at most 100"):
+        write_betons(class_folder, tmp_path / "t.beton", tmp_path / "v.beton", jpeg_quality=101)
+    assert list(tmp_path.iterdir()) == []

@@ -138,3 +138,35 @@ def test_half_precision_images_keep_their_dtype(batch: tuple[torch.Tensor, torch
     images, labels = batch
     frames, _, _ = create_paradigm("duration", intro=1, stimulus=1, outro=1, blank=0.5)(images.half(), labels)
     assert frames.dtype == torch.float16 and frames[:, 0].eq(0.5).all()
+
+
+def test_a_fully_on_timeline_is_a_broadcast_view(batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    images, labels = batch
+    frames, step_labels, _ = create_paradigm("duration", intro=0, stimulus=20, outro=0)(images, labels)
+    assert frames.stride(1) == 0 and frames.data_ptr() == images.data_ptr()
+    assert torch.equal(frames[:, 19], images) and step_labels.stride(1) == 0
+
+
+def test_blank_timelines_are_one_contiguous_copy(batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    images, labels = batch
+    frames, _, _ = create_paradigm("duration", intro=2, stimulus=3, outro=1)(images.double(), labels)
+    assert frames.is_contiguous() and frames.dtype == torch.float64
+    assert frames.untyped_storage().data_ptr() != images.untyped_storage().data_ptr()
+
+
+@pytest.mark.parametrize("name", ["duration", "repetition", "noise"])
+def test_frames_can_be_written_into_a_caller_buffer(
+    batch: tuple[torch.Tensor, torch.Tensor], name: str
+) -> None:
+    images, labels = batch
+    paradigm = (
+        create_paradigm(name) if name != "duration" else create_paradigm(name, intro=1, stimulus=2, outro=1)
+    )
+    expected = paradigm(images, labels, batch_index=0).frames
+    buffer = torch.full(expected.shape, 9.0)
+    frames = paradigm(images, labels, batch_index=0, out=buffer).frames
+    assert frames is buffer and torch.equal(frames, expected)
+    with pytest.raises(ValueError, match=r"out must be a torch.float32 tensor of shape \(3, "):
+        paradigm(images, labels, out=torch.empty(1))
+    with pytest.raises(ValueError, match="out must be"):
+        paradigm(images, labels, out=buffer.double())

@@ -15,9 +15,9 @@ def private_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
 
 
-def test_duration_is_registered() -> None:
+def test_all_paradigms_are_registered() -> None:
     names = list_paradigms()
-    assert "duration" in names and names == sorted(names)
+    assert names == ["contrast", "duration", "interval", "noise", "repetition"]
 
 
 def test_unknown_paradigm_lists_close_matches() -> None:
@@ -29,7 +29,27 @@ def test_unknown_paradigm_lists_close_matches() -> None:
 def test_unknown_parameter_lists_the_accepted_ones() -> None:
     with pytest.raises(TypeError, match=r"unknown parameter\(s\) \['stimulus_steps'\]") as info:
         create_paradigm("duration", stimulus_steps=5)
-    assert "['intro', 'stimulus', 'outro', 'blank']" in str(info.value)
+    assert "['intro', 'stimulus', 'outro', 'blank'] and the common options ['rt', 'pattern'" in str(
+        info.value
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "steps"),
+    [
+        ("duration", {"intro": 1, "stimulus": 20, "outro": 9}, 30),
+        ("interval", {"intro": 0, "stimulus": 2, "interval": 2, "outro": 24}, 30),
+        ("repetition", {"steps": 25}, 25),
+    ],
+)
+def test_check_fits_names_both_step_counts(name: str, params: dict, steps: int) -> None:
+    paradigm = create_paradigm(name, **params)
+    assert paradigm.check_fits(steps) == steps and paradigm.check_fits(steps + 5) == steps
+    with pytest.raises(ValueError, match=f"needs {steps} steps .*but only n_timesteps={steps - 1}") as info:
+        paradigm.check_fits(steps - 1)
+    assert f"Paradigm {name!r}" in str(info.value)
+    with pytest.raises(ValueError, match="n_timesteps must be >= 1, got 0"):
+        paradigm.check_fits(0)
 
 
 def test_registered_paradigm_is_created_by_name_and_uses_its_stimulus_frames(private_registry: None) -> None:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
 from .._util import unknown_name_message
 
-__all__ = ["DatasetSpec", "RawDataset", "get_dataset_spec", "list_datasets", "register_dataset"]
+__all__ = ["DatasetSpec", "RawDataset", "get_dataset_spec", "list_datasets", "register_dataset", "resolve_params"]
 
 
 @dataclass(frozen=True)
@@ -43,34 +44,57 @@ class DatasetSpec:
 
     Attributes:
         name: Registry name (also the directory name under the materialisation root).
-        load: ``load(cache_dir) -> RawDataset``; ``cache_dir`` is where downloads may be kept.
+        load: ``load(cache_dir, **params) -> RawDataset``; ``cache_dir`` is where downloads may be kept.
         description: One line for listings.
-        image_shape: ``(C, H, W)`` of every image.
+        image_shape: ``(C, H, W)`` of every image (with the default ``params`` for parametric datasets).
         license: Licence or credit of the images.
+        params: Parameters of a parametric dataset (e.g. a stimulus generator) with their defaults; empty for
+            fixed datasets. :func:`materialize_dataset` passes the resolved values to ``load`` as keywords and
+            records them.
     """
 
     name: str
-    load: Callable[[Path], RawDataset]
+    load: Callable[..., RawDataset]
     description: str
     image_shape: tuple[int, int, int]
     license: str = ""
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 _REGISTRY: dict[str, DatasetSpec] = {}
 
 
 def register_dataset(
-    name: str, *, description: str, image_shape: tuple[int, int, int], license: str = ""
-) -> Callable[[Callable[[Path], RawDataset]], Callable[[Path], RawDataset]]:
-    """Decorator registering a loader function under ``name``; a duplicate name raises ``ValueError``."""
+    name: str,
+    *,
+    description: str,
+    image_shape: tuple[int, int, int],
+    license: str = "",
+    params: Mapping[str, Any] | None = None,
+) -> Callable[[Callable[..., RawDataset]], Callable[..., RawDataset]]:
+    """Decorator registering a loader function under ``name``; a duplicate name raises ``ValueError``.
 
-    def decorator(load: Callable[[Path], RawDataset]) -> Callable[[Path], RawDataset]:
+    ``params`` declares the keyword parameters of a parametric loader and their defaults (JSON values).
+    """
+
+    def decorator(load: Callable[..., RawDataset]) -> Callable[..., RawDataset]:
         if name in _REGISTRY:
             raise ValueError(f"Dataset {name!r} is already registered; pick another name.")
-        _REGISTRY[name] = DatasetSpec(name, load, description, image_shape, license)
+        defaults = MappingProxyType(dict(params or {}))
+        _REGISTRY[name] = DatasetSpec(name, load, description, image_shape, license, defaults)
         return load
 
     return decorator
+
+
+def resolve_params(spec: DatasetSpec, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The spec's default parameters updated with ``params``; an unknown key raises ``TypeError`` listing the known ones."""
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(spec.params))
+    if unknown:
+        known = ", ".join(sorted(spec.params)) or "none: it is not parametric"
+        raise TypeError(f"Dataset {spec.name!r} has no parameter(s) {unknown}. Its parameters: {known}.")
+    return {**spec.params, **params}
 
 
 def list_datasets() -> list[str]:

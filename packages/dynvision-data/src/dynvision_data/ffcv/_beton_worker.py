@@ -14,21 +14,30 @@ import numpy as np
 
 
 class _Arrays:
-    """Indexable ``(image (C, H, W) uint8, label int)`` pairs over memory-mapped arrays."""
+    """Indexable ``(image, label int)`` pairs over memory-mapped ``(N, C, H, W)`` uint8 arrays.
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
+    ``hwc_rgb``: give images as ``(H, W, 3)`` (grey repeated in every channel), as ``RGBImageField`` wants;
+    otherwise as stored, ``(C, H, W)``.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, hwc_rgb: bool = False) -> None:
         self.images = images
         self.labels = labels
+        self.hwc_rgb = hwc_rgb
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
-        return np.ascontiguousarray(self.images[index]), int(self.labels[index])
+        image = self.images[index]
+        if self.hwc_rgb:
+            image = np.repeat(image, 3, axis=0) if image.shape[0] == 1 else image
+            image = image.transpose(1, 2, 0)
+        return np.ascontiguousarray(image), int(self.labels[index])
 
 
 def main(spec_path: str) -> None:
-    from ffcv.fields import IntField, NDArrayField
+    from ffcv.fields import IntField, NDArrayField, RGBImageField
     from ffcv.writer import DatasetWriter
 
     with open(spec_path, encoding="utf-8") as handle:
@@ -36,9 +45,15 @@ def main(spec_path: str) -> None:
     for job in spec["jobs"]:
         images = np.load(job["images"], mmap_mode="r")
         labels = np.load(job["labels"])
-        fields = {"image": NDArrayField(np.dtype("uint8"), tuple(images.shape[1:])), "label": IntField()}
+        jpeg = spec.get("encoding") == "jpeg"
+        if jpeg:
+            # Every image JPEG-compressed at full resolution (no resizing: max_resolution=None).
+            image_field = RGBImageField(write_mode="jpg", jpeg_quality=spec["jpeg_quality"])
+        else:
+            image_field = NDArrayField(np.dtype("uint8"), tuple(images.shape[1:]))
+        fields = {"image": image_field, "label": IntField()}
         writer = DatasetWriter(job["out"], fields, page_size=spec["page_size"], num_workers=spec["num_workers"])
-        writer.from_indexed_dataset(_Arrays(images, labels), chunksize=spec["chunksize"])
+        writer.from_indexed_dataset(_Arrays(images, labels, hwc_rgb=jpeg), chunksize=spec["chunksize"])
 
 
 if __name__ == "__main__":

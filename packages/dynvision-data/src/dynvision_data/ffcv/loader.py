@@ -20,7 +20,7 @@ __all__ = ["FFCVBatchLoader"]
 class FFCVBatchLoader(BatchLoader):
     """:class:`~dynvision_data.BatchLoader` over a ``.beton`` file.
 
-    FFCV only decodes the raw uint8 pixels and labels and orders them (``RANDOM`` order with ``seed`` and
+    FFCV only decodes the uint8 pixels (raw, or JPEG for large images) and labels and orders them (``RANDOM`` order with ``seed`` and
     the epoch, which equals :func:`~dynvision_data.epoch_order` over the items or the ``indices`` subset, or
     ``SEQUENTIAL``); augmentation and
     normalisation run in the shared torch :class:`~dynvision_data.transforms.BatchTransform`, so batches
@@ -43,7 +43,7 @@ class FFCVBatchLoader(BatchLoader):
         indices: np.ndarray | None = None,
     ) -> None:
         require_ffcv()
-        from ffcv.fields.decoders import IntDecoder, NDArrayDecoder
+        from ffcv.fields.decoders import IntDecoder, NDArrayDecoder, SimpleRGBImageDecoder
         from ffcv.loader import Loader, OrderOption
         from ffcv.transforms import ToTensor
 
@@ -61,6 +61,9 @@ class FFCVBatchLoader(BatchLoader):
             classes=self.metadata.classes,
             image_shape=self.metadata.image_shape,
         )
+        # JPEG images decode to (H, W, 3); _raw_batches moves channels first (and keeps one for grey data).
+        self._jpeg = self.metadata.encoding == "jpeg"
+        decoder = SimpleRGBImageDecoder() if self._jpeg else NDArrayDecoder()
         workers = num_workers if num_workers is not None else len(os.sched_getaffinity(0))
         self._loader = Loader(
             str(self.path),
@@ -70,15 +73,21 @@ class FFCVBatchLoader(BatchLoader):
             seed=order_seed(self.seed),
             drop_last=drop_last,
             indices=self.indices,
-            pipelines={"image": [NDArrayDecoder(), ToTensor()], "label": [IntDecoder(), ToTensor()]},
+            pipelines={"image": [decoder, ToTensor()], "label": [IntDecoder(), ToTensor()]},
         )
 
     def _raw_batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         # FFCV derives the order from its own epoch counter; set it so that set_epoch() is honoured.
         self._loader.next_epoch = epoch
         iterator = iter(self._loader)
+        channels = self.metadata.image_shape[0]
         try:
-            yield from iterator
+            if not self._jpeg:
+                yield from iterator
+            else:
+                for images, labels in iterator:
+                    # FFCV reuses its batch buffers: the permuted copy must be made before the next batch.
+                    yield images[..., :channels].permute(0, 3, 1, 2).contiguous(), labels
         finally:
             # Stop FFCV's prefetch thread even when the consumer breaks out early; a lingering thread
             # would make a later fork (e.g. by FFCV's writer) unsafe.

@@ -45,8 +45,10 @@ class BetonMetadata:
         seed: Seed of the split (:func:`~dynvision_data.datasets.split_indices`).
         stats: Per-channel mean/std in [0, 1] units of the whole class folder (train and val parts).
         fingerprint: Fingerprint of the class folder when the file was written.
-        encoding: How images are stored (``"raw-uint8-chw"``: an NDArrayField of the uint8 pixels).
+        encoding: How images are stored: ``"raw-uint8-chw"`` (an NDArrayField of the uint8 pixels, lossless) or
+            ``"jpeg"`` (an RGBImageField of JPEG bytes at ``jpeg_quality``, lossy; grey images stored as RGB).
         beton_bytes: Size of the ``.beton`` file in bytes, to detect truncation or a stale sidecar.
+        jpeg_quality: JPEG quality (1..100) for ``encoding="jpeg"``, else ``None``.
     """
 
     role: Literal["train", "val"]
@@ -61,6 +63,7 @@ class BetonMetadata:
     fingerprint: str
     encoding: str
     beton_bytes: int
+    jpeg_quality: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

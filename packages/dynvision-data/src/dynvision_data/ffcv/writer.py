@@ -17,7 +17,11 @@ from ..stats import load_stats
 from ._availability import require_ffcv
 from .metadata import BetonMetadata, metadata_path, validate_beton
 
-__all__ = ["write_betons"]
+__all__ = ["JPEG_THRESHOLD", "write_betons"]
+
+#: With ``encoding="auto"``, images whose height or width exceeds this many pixels are stored as JPEG.
+JPEG_THRESHOLD = 64
+_ENCODINGS = ("auto", "raw", "jpeg")
 
 _MIN_PAGE_SIZE = 1 << 21  # FFCV's minimum page size (2 MiB); pages must be powers of two.
 _WORKER = Path(__file__).with_name("_beton_worker.py")
@@ -31,13 +35,19 @@ def write_betons(
     val_fraction: float = 0.1,
     seed: int = 0,
     timeout_s: float = 1800.0,
+    encoding: str = "auto",
+    jpeg_quality: int = 90,
 ) -> tuple[BetonMetadata, BetonMetadata]:
     """Write the training part and the validation part of a class folder as two FFCV ``.beton`` files.
 
     Membership comes from :func:`~dynvision_data.datasets.split_indices` (``val_fraction`` of each class,
     chosen with ``seed``) -- the same call the torch backend makes -- and items keep the class folder's
-    order (label, then file name). Images are stored raw: an ``NDArrayField`` of uint8 pixels ``(C, H, W)``
-    (values 0..255, bit-exact to the files; 1 and 3 channels alike) plus an ``IntField`` label.
+    order (label, then file name). Small images are stored raw: an ``NDArrayField`` of uint8 pixels
+    ``(C, H, W)`` (values 0..255, bit-exact to the files; 1 and 3 channels alike). Large ones (``encoding=
+    "auto"`` and height or width above :data:`JPEG_THRESHOLD`, or ``encoding="jpeg"``) are stored as JPEG in
+    an ``RGBImageField`` (quality ``jpeg_quality``; grey images as RGB, read back as one channel): several
+    times smaller, but lossy -- the FFCV backend then differs from the torch backend (which reads the
+    original files) by the JPEG error. Labels are an ``IntField``.
 
     Each file gets a sidecar ``<file>.beton.json`` (:class:`BetonMetadata`: classes, image shape, counts,
     mean/std in [0, 1] units of the whole folder, split seed and fraction). The statistics are also cached
@@ -54,6 +64,8 @@ def write_betons(
         val_fraction: Share of each class held out for validation, strictly between 0 and 1.
         seed: Seed of the split (integer >= 0).
         timeout_s: Give up (and raise ``TimeoutError``) if writing takes longer than this many seconds.
+        encoding: ``"auto"`` (raw up to :data:`JPEG_THRESHOLD` pixels per side, JPEG above), ``"raw"`` or ``"jpeg"``.
+        jpeg_quality: JPEG quality, 1..100 (used only for JPEG).
 
     Returns:
         The metadata of the training and the validation file.
@@ -61,6 +73,11 @@ def write_betons(
     require_ffcv()
     val_fraction = check_fraction("val_fraction", val_fraction)
     seed = check_int("seed", seed, minimum=0)
+    if encoding not in _ENCODINGS:
+        raise ValueError(f"encoding must be one of {_ENCODINGS}, got {encoding!r}.")
+    jpeg_quality = check_int("jpeg_quality", jpeg_quality, minimum=1)
+    if jpeg_quality > 100:
+        raise ValueError(f"jpeg_quality must be at most 100, got {jpeg_quality}.")
     class_dir = Path(class_dir).resolve()
     outputs = {"train": Path(train_out), "val": Path(val_out)}
     if outputs["train"].resolve() == outputs["val"].resolve():
@@ -72,7 +89,11 @@ def write_betons(
     images, labels = dataset.load_arrays()
     stats = load_stats(class_dir, images=images)
     members = dict(zip(("train", "val"), split_indices(labels, val_fraction, seed), strict=True))
-    page_size = max(_MIN_PAGE_SIZE, 1 << int(np.ceil(np.log2(images[0].nbytes + 1024))))
+    if encoding == "auto":
+        encoding = "jpeg" if max(dataset.image_shape[1:]) > JPEG_THRESHOLD else "raw"
+    # Pages must hold one whole sample; a JPEG of RGB pixels is (far) smaller than 3 bytes per pixel.
+    sample_bytes = images[0].nbytes * (3 if encoding == "jpeg" else 1) + 1024
+    page_size = max(_MIN_PAGE_SIZE, 1 << int(np.ceil(np.log2(sample_bytes))))
 
     temporaries: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="dynvision-betons-") as scratch:
@@ -90,7 +111,14 @@ def write_betons(
                     "out": str(tmp),
                 }
             )
-        spec = {"jobs": jobs, "page_size": page_size, "num_workers": 1, "chunksize": 1000}
+        spec = {
+            "jobs": jobs,
+            "page_size": page_size,
+            "num_workers": 1,
+            "chunksize": 1000,
+            "encoding": encoding,
+            "jpeg_quality": jpeg_quality,
+        }
         spec_path = atomic_write_json(Path(scratch) / "spec.json", spec)
         try:
             _run_worker(spec_path, timeout_s)
@@ -113,8 +141,9 @@ def write_betons(
                         seed=seed,
                         stats=stats,
                         fingerprint=dataset.fingerprint(),
-                        encoding="raw-uint8-chw",
+                        encoding="jpeg" if encoding == "jpeg" else "raw-uint8-chw",
                         beton_bytes=out.stat().st_size,
+                        jpeg_quality=jpeg_quality if encoding == "jpeg" else None,
                     )
                 )
             for meta, out in zip(metas, outputs.values(), strict=True):
