@@ -104,3 +104,36 @@ def test_dyrcnnx4_forward_speed(benchmark, model: DyRCNNx4, case: str, implement
     assert out.shape == (batch, n_steps, 10)
     # The engine fuses h + a*(u - h) into one lerp, so results agree to float32 rounding, not bit for bit.
     torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def compiled_model(model: DyRCNNx4) -> DyRCNNx4:
+    """``model`` with ``compile_step=True``, compiled once for the module (15-30 s on CPU)."""
+    compiled = create_model("DyRCNNx4", input_shape=INPUT_SHAPE, n_timesteps=N_STEPS, compile_step=True).eval()
+    compiled.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        compiled(torch.zeros(BATCH, COMPILE_STEPS, *INPUT_SHAPE))
+    return compiled
+
+
+# Past the 3-step recurrent delay, so most steps run the compiled steady-state step.
+COMPILE_STEPS = 8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("implementation", ["eager", "compiled-step"])
+def test_dyrcnnx4_compiled_step_speed(
+    benchmark, model: DyRCNNx4, compiled_model: DyRCNNx4, implementation: str
+) -> None:
+    x = torch.randn(BATCH, COMPILE_STEPS, *INPUT_SHAPE, generator=torch.Generator().manual_seed(2))
+    run = compiled_model if implementation == "compiled-step" else model
+
+    def forward() -> Tensor:
+        with torch.no_grad():
+            return run(x)
+
+    benchmark.group = f"dyrcnnx4-compile-b{BATCH}-t{COMPILE_STEPS}"
+    benchmark.extra_info.update(batch=BATCH, n_timesteps=COMPILE_STEPS, threads=torch.get_num_threads())
+    out = benchmark.pedantic(forward, rounds=5, iterations=1, warmup_rounds=1)
+    with torch.no_grad():
+        torch.testing.assert_close(out, model(x), rtol=1e-4, atol=1e-5)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import lightning as L
 import pytest
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from dynvision_models import create_model, temporal_cross_entropy
@@ -84,3 +85,78 @@ def test_checkpoint_rebuilds_the_model_by_name(tmp_path) -> None:
     restored = TemporalClassifier.from_checkpoint(path)
     x = torch.rand(2, 1, 8, 8)
     torch.testing.assert_close(restored(x), system(x))
+
+
+# ----------------------------------------------------------------------------- truncated BPTT, window by window
+def _windowed_gradients(model: torch.nn.Module, batch: tuple) -> tuple[Tensor, dict[str, Tensor]]:
+    """Loss and gradients of one training step without a Trainer (what Lightning's closure does)."""
+    system = TemporalClassifier(model, scheduler=None)
+    loss = system.training_step(batch, 0)
+    # Lightning zeroes the gradients here, then backpropagates the returned loss and calls on_after_backward.
+    loss.backward()
+    system.on_after_backward()
+    return loss, {name: p.grad for name, p in model.named_parameters()}
+
+
+def _reference_gradients(model: torch.nn.Module, batch: tuple) -> dict[str, Tensor]:
+    frames, labels, mask = batch
+    logits = model(frames)
+    scored = _labels_per_step(labels, mask, logits.shape[0], logits.shape[1], -1)
+    temporal_cross_entropy(logits, scored).backward()
+    return {name: p.grad for name, p in model.named_parameters()}
+
+
+def _tbptt_model(tbptt: int) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = create_model("DyRCNNx2", **{**TINY, "n_timesteps": 7}, tbptt_steps=tbptt, feedback=True, skip=True)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "recurrence" in name or "feedbacks" in name:
+                p.mul_(30.0)
+    return model
+
+
+def _tbptt_batch() -> tuple[Tensor, Tensor, Tensor]:
+    generator = torch.Generator().manual_seed(1)
+    frames = torch.randn(3, 7, 1, 8, 8, generator=generator)
+    labels = torch.randint(0, 3, (3, 7), generator=generator)
+    mask = torch.tensor([False, True, True, False, True, True, True])
+    return frames, labels, mask
+
+
+@pytest.mark.parametrize("tbptt", [7, 20])
+def test_windows_as_long_as_the_input_equal_full_bptt(tbptt: int) -> None:
+    loss, grads = _windowed_gradients(_tbptt_model(tbptt), _tbptt_batch())
+    reference = _reference_gradients(_tbptt_model(0), _tbptt_batch())
+    frames, labels, mask = _tbptt_batch()
+    with torch.no_grad():
+        expected = temporal_cross_entropy(_tbptt_model(0)(frames), _labels_per_step(labels, mask, 3, 7, -1))
+    torch.testing.assert_close(loss.detach(), expected)
+    for name, grad in reference.items():
+        torch.testing.assert_close(grads[name], grad, msg=name)
+
+
+@pytest.mark.parametrize("tbptt", [1, 2, 3])
+def test_window_by_window_backward_equals_detaching_every_k_steps(tbptt: int) -> None:
+    batch = _tbptt_batch()
+    _, grads = _windowed_gradients(_tbptt_model(tbptt), batch)
+    # The reference: one forward of all steps with the states detached every k steps, one backward.
+    model = _tbptt_model(tbptt)
+    reference = _reference_gradients(model, batch)
+    assert grads.keys() == reference.keys()
+    for name, grad in reference.items():
+        torch.testing.assert_close(grads[name], grad, msg=name)
+
+
+def test_lightning_trains_window_by_window_with_gradient_clipping(tmp_path) -> None:
+    frames, labels, _ = _tbptt_batch()
+    loader = DataLoader(TensorDataset(frames, labels), batch_size=3)
+    system = TemporalClassifier(_tbptt_model(3), lr=0.01, scheduler="cosine")
+    before = [p.detach().clone() for p in system.model.parameters()]
+    trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path, gradient_clip_val=0.5,
+                        accumulate_grad_batches=1)
+    trainer.fit(system, loader)
+    assert system.automatic_optimization
+    assert any(not torch.equal(b, p) for b, p in zip(before, system.model.parameters(), strict=True))
+    assert {"train/loss", "train/acc"} <= set(trainer.callback_metrics)

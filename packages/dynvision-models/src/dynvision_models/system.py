@@ -23,6 +23,7 @@ from typing import Any
 
 import lightning as L
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .losses import IGNORE_INDEX, last_valid_step_accuracy, temporal_accuracy, temporal_cross_entropy
@@ -104,6 +105,18 @@ class TemporalClassifier(L.LightningModule):
 
     If the model was built by :func:`~dynvision_models.create_model`, its ``model_name`` and ``model_kwargs`` are
     stored with the hyperparameters, so :meth:`from_checkpoint` can rebuild it.
+
+    Truncated BPTT with flat memory: when the model has ``tbptt_steps = k > 0`` (and a ``windows`` method, as
+    every :class:`~dynvision_models.engine.TemporalModel`), a training step runs the input window by window
+    (:meth:`~dynvision_models.engine.TemporalModel.windows`) and backpropagates each window's share of the loss
+    (summed cross-entropy of its valid steps / valid steps of the whole batch) before running the next one, so
+    only one window's activations are alive at a time: peak memory no longer grows with ``T``. The loss and
+    gradients equal those of the full forward with states detached every ``k`` steps. Optimisation stays
+    automatic, so ``Trainer(gradient_clip_val=..., accumulate_grad_batches=..., precision=...)`` and the
+    schedulers keep working: the step backpropagates all windows but the last itself (through the
+    strategy, so loss scaling applies), sets their gradients aside, returns the last window's loss for
+    Lightning to backpropagate, and adds the set-aside gradients back in :meth:`on_after_backward`, before
+    clipping and the optimizer step. Validation and test run the plain forward (no graph is kept).
     """
 
     def __init__(
@@ -131,6 +144,7 @@ class TemporalClassifier(L.LightningModule):
                 f"weight_decay={weight_decay}, warmup_epochs={warmup_epochs}."
             )
         self.model = model
+        self._grad_stash: list[tuple[nn.Parameter, Tensor]] | None = None
         self.save_hyperparameters(ignore=["model"])
         if isinstance(getattr(model, "model_name", None), str):
             self.hparams["model_name"] = model.model_name
@@ -170,7 +184,62 @@ class TemporalClassifier(L.LightningModule):
         return loss
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        if int(getattr(self.model, "tbptt_steps", 0) or 0) > 0 and hasattr(self.model, "windows"):
+            return self._windowed_training_step(batch)
         return self._shared_step(batch, "train")
+
+    def _windowed_training_step(self, batch: Any) -> Tensor:
+        """Backpropagate window by window (truncated BPTT, flat memory in ``T``); see the class docstring."""
+        frames, labels, mask = unpack_batch(batch)
+        model, ignore_index = self.model, self.hparams.ignore_index
+        n_batch = frames.shape[0]
+        n_steps = frames.shape[1] if frames.dim() == 5 else int(model.n_timesteps)
+        labels = _labels_per_step(labels, mask, n_batch, n_steps, ignore_index)
+        n_valid = (labels != ignore_index).sum().clamp(min=1)
+        n_windows = math.ceil(n_steps / model.tbptt_steps)
+        total = torch.zeros((), device=labels.device)
+        seen: list[Tensor] = []
+        start = 0
+        loss = total
+        for index, logits in enumerate(model.windows(frames)):
+            window_labels = labels[:, start : start + logits.shape[1]]
+            start += logits.shape[1]
+            loss = (
+                F.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]),
+                    window_labels.reshape(-1),
+                    ignore_index=ignore_index,
+                    reduction="sum",
+                )
+                / n_valid
+            )
+            total = total + loss.detach()
+            seen.append(logits.detach())
+            if index < n_windows - 1:
+                # Free this window's graph now; the next window starts from detached states.
+                if self._trainer is not None:
+                    self.trainer.strategy.backward(loss, None)
+                else:
+                    loss.backward()
+        # Set the earlier windows' gradients aside: Lightning zeroes the gradients after training_step returns
+        # and before it backpropagates the returned (last window's) loss; on_after_backward adds them back.
+        stash = [(p, p.grad) for p in self.model.parameters() if p.grad is not None]
+        for p, _ in stash:
+            p.grad = None
+        self._grad_stash = stash
+        with torch.no_grad():
+            logits = torch.cat(seen, dim=1)
+            acc = temporal_accuracy(logits, labels, ignore_index)
+        self.log_dict(
+            {"train/loss": total, "train/acc": acc}, on_step=True, on_epoch=True, prog_bar=True, batch_size=n_batch
+        )
+        return loss
+
+    def on_after_backward(self) -> None:
+        """Add back the gradients of the earlier truncated-BPTT windows (after the last window's backward)."""
+        stash, self._grad_stash = self._grad_stash, None
+        for p, grad in stash or ():
+            p.grad = grad if p.grad is None else p.grad.add_(grad)
 
     def validation_step(self, batch: Any, batch_idx: int) -> Tensor:
         return self._shared_step(batch, "val")

@@ -573,3 +573,70 @@ def test_forward_intermediates_records_rates_without_changing_logits() -> None:
         model.forward_intermediates(x, areas=["V3"])
     with pytest.raises(ValueError, match="Unknown area 'IT'"):
         model.first_driven_step("IT")
+
+
+# ----------------------------------------------------------------------------- windows, checkpointing
+# Every path of the step: x4 with skips, feedback, adaptation, supralinearity and a feedforward delay.
+RICH_X4 = {**TINY_X4, "feedback": True, "adaptation": (0.5, 0.2), "supralinearity": 1.5, "t_feedforward": 2.0}
+
+
+def _rich_model(**kwargs: object) -> DyRCNN:
+    torch.manual_seed(0)
+    model = create_model("DyRCNNx4", **{**RICH_X4, **kwargs})
+    with torch.no_grad():  # make recurrence, skips and feedback matter
+        for name, p in model.named_parameters():
+            if "recurrence" in name or "skips" in name or "feedbacks" in name:
+                p.mul_(30.0)
+    return model
+
+
+def test_windows_concatenated_equal_forward_and_run_carries_the_state() -> None:
+    model = _rich_model(idle_timesteps=2)
+    x = torch.randn(2, 7, 3, 16, 16)
+    with torch.no_grad():
+        full = model(x)
+        torch.testing.assert_close(torch.cat(list(model.windows(x, 3)), dim=1), full, rtol=0, atol=0)
+        state = model.init_state(x)
+        parts = []
+        for start in (0, 1, 4):  # windows of 1, 3 and 2 steps
+            logits, state = model.run(x[:, start : min(start + 3, 6) if start else 1], state)
+            parts.append(logits)
+        assert state.steps == 6
+        torch.testing.assert_close(torch.cat(parts, dim=1), full[:, :6], rtol=0, atol=0)
+
+
+def test_run_rejects_a_state_of_another_batch_size() -> None:
+    model = _rich_model()
+    state = model.init_state(torch.randn(2, 3, 16, 16))
+    with pytest.raises(ValueError, match="batch size 2, but the input has batch 3"):
+        model.run(torch.randn(3, 2, 3, 16, 16), state)
+
+
+@pytest.mark.parametrize("tbptt", [0, 2])
+def test_checkpointed_steps_give_the_same_outputs_and_gradients(tbptt: int) -> None:
+    x = torch.randn(2, 6, 3, 16, 16)
+    grads = []
+    for checkpoint_steps in (False, True):
+        model = _rich_model(checkpoint_steps=checkpoint_steps, tbptt_steps=tbptt, train_tau=True)
+        logits = model(x)
+        logits.square().mean().backward()
+        grads.append((logits.detach(), {n: p.grad for n, p in model.named_parameters()}))
+    torch.testing.assert_close(grads[1][0], grads[0][0])
+    assert grads[0][1].keys() == grads[1][1].keys()
+    for name, grad in grads[0][1].items():
+        torch.testing.assert_close(grads[1][1][name], grad, msg=name)
+
+
+def test_checkpointed_steps_record_the_same_rates() -> None:
+    x = torch.randn(2, 5, 3, 16, 16)
+    _, plain = _rich_model().forward_intermediates(x)
+    _, checkpointed = _rich_model(checkpoint_steps=True).forward_intermediates(x)
+    for area, rate in plain.items():
+        torch.testing.assert_close(checkpointed[area], rate)
+
+
+def test_checkpoint_and_compile_flags_are_checked() -> None:
+    with pytest.raises(ValueError, match="checkpoint_steps must be True or False, got 1"):
+        create_model("DyRCNNx2", **TINY, checkpoint_steps=1)
+    with pytest.raises(ValueError, match="compile_step must be True or False, got 'yes'"):
+        create_model("DyRCNNx2", **TINY, compile_step="yes")

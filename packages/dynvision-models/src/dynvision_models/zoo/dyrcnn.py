@@ -183,6 +183,8 @@ class DyRCNNx2(DyRCNN):
         use_retina: bool = False,
         adaptation: Sequence[float] | None = None,
         readout: str = "avgpool",
+        checkpoint_steps: bool = False,
+        compile_step: bool = False,
         channels: Sequence[int] | None = None,
         norm: str | None = None,
     ) -> None:
@@ -242,6 +244,8 @@ class DyRCNNx4(DyRCNN):
         use_retina: bool = False,
         adaptation: Sequence[float] | None = None,
         readout: str = "avgpool",
+        checkpoint_steps: bool = False,
+        compile_step: bool = False,
         channels: Sequence[int] | None = None,
         norm: str | None = None,
     ) -> None:
@@ -301,6 +305,8 @@ class DyRCNNx8(DyRCNN):
         use_retina: bool = False,
         adaptation: Sequence[float] | None = None,
         readout: str = "avgpool",
+        checkpoint_steps: bool = False,
+        compile_step: bool = False,
         channels: Sequence[int] | None = None,
         norm: str | None = None,
     ) -> None:
