@@ -10,7 +10,7 @@ import yaml
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.ffcv]
 
-MODEL = "DyRCNNx2:channels=4,8+tau=4_0001"
+MODEL = "DyRCNNx2:channels=4~8+tau=4_0001"
 SPEC = "duration:intro=1+outro=2+stimulus=3"
 
 

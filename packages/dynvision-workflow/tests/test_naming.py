@@ -18,7 +18,7 @@ from dynvision_workflow.naming import (
 def test_encode_parse_round_trip_keeps_types():
     args = {"rctype": "full", "tsteps": 20, "tau": 5.5, "skip": True, "channels": [16, 32], "lr": -0.5}
     text = encode_args(args)
-    assert text == ":rctype=full+tsteps=20+tau=5.5+skip=true+channels=16,32+lr=-0.5"
+    assert text == ":rctype=full+tsteps=20+tau=5.5+skip=true+channels=16~32+lr=-0.5"
     assert parse_args(text) == args
     assert re.fullmatch(ARGS_PATTERN, text)
 
@@ -34,8 +34,8 @@ def test_floats_are_written_without_noise():
 
 
 def test_comma_string_is_one_list_valued_argument():
-    assert args_product({"channels": "16,32"}) == [":channels=16,32"]
-    assert parse_args(":channels=16,32") == {"channels": [16, 32]}
+    assert args_product({"channels": "16,32"}) == [":channels=16~32"]
+    assert parse_args(":channels=16~32") == {"channels": [16, 32]}
 
 
 def test_args_product_sweeps_lists_in_order():

@@ -5,8 +5,11 @@ identity is ``{paradigm}{paradigm_args}``, e.g. ``duration:intro=2+stimulus=10+o
 either empty or ``:key=value+key=value`` with keys in the order given. Short aliases (``rctype``, ``tsteps``...) keep
 paths readable; :data:`MODEL_ARG_ALIASES` maps them onto the model constructors' keyword arguments.
 
-Values are written as they are given; sequences as comma-separated lists (``channels=16,32``). Parsing turns values
-back into ints, floats, booleans, lists of those, or strings.
+Values are written as they are given; sequences with ``~`` between items (``channels=16~32``). In configuration a
+sequence argument is written as a comma string (``channels: "16,32"``, since a YAML list means a sweep) and becomes
+``16~32`` in paths: a comma cannot appear in a wildcard value, because Snakemake separates the wildcards of a job
+with commas when it submits the job to a cluster (``--target-jobs rule:a=1,b=2``). Parsing turns values back into
+ints, floats, booleans, lists of those, or strings.
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ __all__ = [
     "parse_value",
 ]
 
-PREFIX, DELIMITER, ASSIGNER, LIST_SEPARATOR = ":", "+", "=", ","
+PREFIX, DELIMITER, ASSIGNER, LIST_SEPARATOR = ":", "+", "=", "~"
+#: How a sequence is written in configuration (a YAML list would be a sweep); it becomes LIST_SEPARATOR in paths.
+CONFIG_LIST_SEPARATOR = ","
 
 #: Characters allowed in a key (identifier-like) and in a value (no path separators, no '_' which separates the seed,
 #: no ':' '+' '=' which structure the string).
 _KEY = r"[A-Za-z][A-Za-z0-9]*"
-_VALUE = r"[A-Za-z0-9.,\-]+"
+_VALUE = r"[A-Za-z0-9.~\-]+"
 #: Regular expression of a whole argument string, empty or ``:k=v+k=v`` (used as a Snakemake wildcard constraint).
 ARGS_PATTERN = rf"(:{_KEY}={_VALUE}(\+{_KEY}={_VALUE})*)?"
 #: Seeds are digit strings; integers are written with at least four digits (``1`` -> ``0001``).
@@ -73,7 +78,8 @@ def format_seed(seed: int | str) -> str:
 
 
 def format_value(value: Any) -> str:
-    """Render one argument value for a path: numbers without noise, booleans lowercase, sequences comma-joined."""
+    """Render one argument value for a path: numbers without noise, booleans lowercase, sequences ``~``-joined
+    (a configuration string ``"16,32"`` is a sequence too)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -84,9 +90,12 @@ def format_value(value: Any) -> str:
             raise ArgsError("an empty list cannot be written in an argument string.")
         return LIST_SEPARATOR.join(format_value(item) for item in value)
     text = str(value)
+    if CONFIG_LIST_SEPARATOR in text:
+        return LIST_SEPARATOR.join(format_value(item.strip()) for item in text.split(CONFIG_LIST_SEPARATOR))
     if not re.fullmatch(_VALUE, text):
         raise ArgsError(
-            f"value {text!r} cannot be written in an argument string: allowed are letters, digits, '.', ',' and '-'."
+            f"value {text!r} cannot be written in an argument string: allowed are letters, digits, '.', '-' and, "
+            "between the items of a sequence, ',' (written '~' in paths)."
         )
     return text
 
@@ -159,7 +168,7 @@ def args_product(args: Mapping[str, Any] | None) -> list[str]:
 
     ``{"rctype": ["full", "self"], "tsteps": 20}`` gives ``[":rctype=full+tsteps=20", ":rctype=self+tsteps=20"]``.
     An argument that itself takes a sequence is written as a comma string (``channels: "16,32"``), which stays one
-    value here and is parsed back into ``[16, 32]`` by :func:`parse_args`.
+    value here (``channels=16~32``) and is parsed back into ``[16, 32]`` by :func:`parse_args`.
     """
     if not args:
         return [""]
