@@ -31,6 +31,9 @@ def test_demo_dry_run_plans_every_stage_and_writes_nothing(tmp_path, dynvision):
         ("train={optimizer: lbfgs}", "train.optimizer: 'lbfgs' is not allowed"),
         ("model_name=DyRCNNx5", "model_name: 'DyRCNNx5' is not a registered model. Did you mean"),
         ("model_args={rctyp: full}", "model_args.rctyp: DyRCNNx2 takes no argument 'rctyp'. Did you mean 'rctype'?"),
+        ("category=[rctyp]", "category: 'rctyp' is not defined. Did you mean 'rctype'? Defined in `categories`:"),
+        ("data_name=cifar", "Defined in `datasets`: digits, mnist5k"),
+        ("experiment=[durations]", "Did you mean 'duration'? Defined in `experiments`: contrast, duration,"),
     ],
 )
 def test_bad_config_stops_before_any_job_with_a_message(tmp_path, override, message, dynvision):
@@ -53,11 +56,67 @@ def test_models_and_paradigms_are_listed(tmp_path, dynvision):
     assert "duration" in paradigms
 
 
-def test_requesting_a_malformed_model_path_fails_clearly(tmp_path, dynvision):
-    result = dynvision("run", "--workdir", str(tmp_path), "-n",
-                           "models/DyRCNNx2/DyRCNNx2:tau_0001/mnist5k/init.pt", cwd=tmp_path, timeout=120)
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("models/DyRCNNx2/DyRCNNx2:tau_0001/mnist5k/init.pt", "malformed argument 'tau' in ':tau'"),
+        ("models/DyRCNNx2/DyRCNNx2:tau=5/mnist5k/init.pt", "is not a model identity; expected {model_name}"),
+        ("reports/response/DyRCNNx2_0001/mnist5k:all_trained/duration:stim/test_outputs.csv",
+         "test 'duration:stim': malformed argument 'stim'"),
+        ("reports/response/DyRCNNx2_0001/mnist5k:all_trained/Duration/test_outputs.csv", "is not a test spec"),
+    ],
+)
+def test_requesting_a_malformed_path_fails_clearly(tmp_path, target, message, dynvision):
+    result = dynvision("run", "--workdir", str(tmp_path), "-n", target, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("reports/nope/DyRCNNx2_0001/mnist5k:all_trained/test_outputs.csv",
+         "experiment 'nope' (in a requested path) is not defined; defined experiments: contrast"),
+        ("models/DyRCNNx2/DyRCNNx2_0001/cifar/init.pt",
+         "dataset 'cifar' (in a requested path) is not defined; defined datasets: digits, mnist5k"),
+    ],
+)
+def test_requesting_an_unknown_name_in_a_path_names_the_defined_ones(tmp_path, target, message, dynvision):
+    result = dynvision("run", "--workdir", str(tmp_path), "-n", target, cwd=tmp_path, timeout=120)
     assert result.returncode != 0
-    assert "MissingRuleException" in result.stdout + result.stderr or "No rule to produce" in result.stdout + result.stderr
+    assert message in result.stdout + result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("text", ["a: [1\n", "- just\n- a list\n"])
+def test_a_config_file_that_is_not_a_yaml_mapping_is_named(tmp_path, text, dynvision):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    result = dynvision("run", "--workdir", str(tmp_path), "-n", "--configfile", str(bad), cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert f"config file {str(bad)!r}" in result.stderr
+    assert "valid YAML" in result.stderr or "must hold a mapping" in result.stderr
+
+
+def test_every_packaged_experiment_plans_its_tests(tmp_path, dynvision):
+    """Experiments need YAML only: each packaged one dry-runs, ffonly variants pass the model override, long specs
+    get hashed folder names, and a category sweep runs every experiment on each swept model."""
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "experiment: [response, responseffonly, duration, contrast, interval, uniformnoise, gaussiannoise,\n"
+        "  poissonnoise, saltpeppernoise, phasescramblednoise, uniformnoiseffonly, durationffonly]\n"
+        "test: {max_identifier_length: 60}\ncategory: [tau]\n"
+    )
+    result = dynvision("run", "--workdir", str(tmp_path), "-n", "-p", "all_experiments", "--configfile", str(config),
+                       cwd=tmp_path, timeout=120)
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text
+    assert "--model-overrides :ffonly=true" in text
+    assert "--paradigm noise:intro=2+noisetype=phasescrambled+outro=8+ssnr=0.1+stimulus=10+tempmode=dynamic" in text
+    assert "/phasescramblednoise/DyRCNNx2:tau=9_0001/mnist5k:all_trained/noise-" in text
+    assert "--spec-index reports/test_specs.json" in text
+    assert not (tmp_path / "reports").exists()  # a dry run writes no index
 
 
 def test_workflow_files_are_snakefmt_formatted():

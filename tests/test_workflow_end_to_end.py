@@ -106,3 +106,16 @@ def test_second_run_has_nothing_to_do(finished_run, small_config, dynvision):
                            cwd=workdir, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_report_collects_every_figure_with_its_caption(finished_run, small_config, dynvision):
+    workdir, _ = finished_run
+    report = workdir / "report.html"
+    result = dynvision("run", "--workdir", str(workdir), "--report", str(report), "--configfile", str(small_config),
+                       cwd=workdir, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    text = report.read_text()
+    for caption in ("classified correctly at each time step", "Mean response of each area"):
+        assert caption in text
+    assert "responses.png" in text and "accuracy.png" in text
+    assert "Experiment" in text and "DyRCNNx2" in text

@@ -122,3 +122,33 @@ def test_repr_names_the_settings() -> None:
     text = repr(_loader(seed=4))
     assert text.startswith("TensorBatchLoader(n_samples=10, batch_size=4, shuffle=True")
     assert "seed=4" in text
+
+
+# ----------------------------------------------------------------------------- data-parallel shards
+@pytest.mark.parametrize(("shuffle", "drop_last"), [(True, False), (False, False), (True, True)])
+def test_shards_split_each_epoch_without_overlap_and_with_equal_lengths(shuffle: bool, drop_last: bool) -> None:
+    shards = []
+    for rank in range(3):
+        loader = _loader(n=11, batch_size=2, shuffle=shuffle, drop_last=drop_last, seed=5)
+        loader.shard(rank, 3)
+        shards.append(loader)
+    assert len({len(loader) for loader in shards}) == 1  # no process waits for the others
+    for epoch in range(2):
+        ids = [_ids(iter(loader)) for loader in shards]
+        assert len({len(part) for part in ids}) == 1
+        flat = [i for part in ids for i in part]
+        assert len(flat) == len(set(flat)) and len(flat) == (9 if not drop_last else 6)
+        # The ranks interleave the unsharded epoch order (the same in every process).
+        whole = _loader(n=11, batch_size=2, shuffle=shuffle, seed=5).order(epoch)[:9]
+        assert sorted(flat) == sorted(whole.tolist()) if not drop_last else set(flat) <= set(whole.tolist())
+        assert ids[1][: len(whole[1::3])] == whole[1::3].tolist()[: len(ids[1])]
+
+
+def test_one_shard_is_the_whole_loader_and_bad_ranks_raise() -> None:
+    loader = _loader(n=10, batch_size=4)
+    loader.shard(0, 1)
+    assert _ids(iter(loader)) == _loader(n=10, batch_size=4).order(0).tolist()
+    with pytest.raises(ValueError, match=r"rank must be an integer in 0 .. 1 \(world_size=2\), got 2"):
+        loader.shard(2, 2)
+    with pytest.raises(ValueError, match="Shard 0 of 4 would yield no batches"):
+        _loader(n=10, batch_size=4, drop_last=True).shard(0, 4)

@@ -56,7 +56,7 @@ def test_lightning_fits_on_paradigm_batches_and_the_loss_falls(tmp_path) -> None
     before = _mean_loss(system, loader)
     trainer.fit(system, loader)
     assert _mean_loss(system, loader) < before
-    assert {"train/loss", "train/acc"} <= set(trainer.callback_metrics)
+    assert {"train/loss_epoch", "train/acc_epoch"} <= set(trainer.callback_metrics)
 
 
 def _mean_loss(system: TemporalClassifier, loader: DataLoader) -> float:
@@ -159,4 +159,116 @@ def test_lightning_trains_window_by_window_with_gradient_clipping(tmp_path) -> N
     trainer.fit(system, loader)
     assert system.automatic_optimization
     assert any(not torch.equal(b, p) for b, p in zip(before, system.model.parameters(), strict=True))
-    assert {"train/loss", "train/acc"} <= set(trainer.callback_metrics)
+    assert {"train/loss_epoch", "train/acc_epoch"} <= set(trainer.callback_metrics)
+
+
+# ----------------------------------------------------------------------------- penalties on the recorded rates
+def _penalised_reference(model: torch.nn.Module, batch: tuple, weights: dict) -> tuple[Tensor, dict[str, Tensor]]:
+    """CE + lambda_a A + lambda_r R from forward_intermediates (detached every tbptt_steps), one backward."""
+    from dynvision_models.losses import activity_penalty, post_stimulus_steps, rest_penalty
+
+    frames, labels, mask = batch
+    logits, responses = model.forward_intermediates(frames)
+    scored = _labels_per_step(labels, mask, logits.shape[0], logits.shape[1], -1)
+    loss = temporal_cross_entropy(logits, scored)
+    loss = loss + weights.get("activity_weight", 0.0) * activity_penalty(
+        responses, weights.get("activity_mode", "metabolic")
+    )
+    loss = loss + weights.get("rest_weight", 0.0) * rest_penalty(responses, post_stimulus_steps(scored))
+    loss.backward()
+    return loss.detach(), {name: p.grad for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize(
+    ("tbptt", "weights"),
+    [
+        (0, {"activity_weight": 0.5}),
+        (0, {"activity_weight": 0.3, "activity_mode": "balance", "rest_weight": 2.0}),
+        (2, {"activity_weight": 0.5, "rest_weight": 1.0}),
+        (3, {"rest_weight": 1.5}),
+    ],
+)
+def test_penalties_are_on_when_weighted_and_windows_add_up_to_the_full_loss(tbptt: int, weights: dict) -> None:
+    frames, labels, _ = _tbptt_batch()
+    batch = (frames, labels, torch.tensor([False, True, True, True, True, False, False]))  # 2 post-stimulus steps
+    system = TemporalClassifier(_tbptt_model(tbptt), scheduler=None, **weights)
+    assert system.records_responses
+    loss = system.training_step(batch, 0)
+    loss.backward()
+    system.on_after_backward()
+    grads = {name: p.grad for name, p in system.model.named_parameters()}
+    expected_loss, reference = _penalised_reference(_tbptt_model(tbptt), batch, weights)
+    if tbptt == 0:
+        torch.testing.assert_close(loss.detach(), expected_loss)
+    for name, grad in reference.items():
+        torch.testing.assert_close(grads[name], grad, msg=name)
+    # The penalty changes the gradients: no hidden opt-in is needed for it to act.
+    _, plain = _windowed_gradients(_tbptt_model(tbptt), batch)
+    assert any(
+        plain[name] is None or not torch.allclose(grads[name], plain[name]) for name in plain if grads[name] is not None
+    )
+
+
+def test_penalty_arguments_are_checked() -> None:
+    model = create_model("DyRCNNx2", **TINY)
+    with pytest.raises(ValueError, match=r"Unknown activity_mode 'l2'. Allowed: 'metabolic', 'balance'"):
+        TemporalClassifier(model, activity_mode="l2")
+    with pytest.raises(ValueError, match="rest_weight must be a finite number >= 0, got -1"):
+        TemporalClassifier(model, rest_weight=-1)
+    with pytest.raises(ValueError, match="is not a TemporalModel"):
+        TemporalClassifier(torch.nn.Linear(2, 2), activity_weight=0.1)
+    assert not TemporalClassifier(model).records_responses
+
+
+# ----------------------------------------------------------------------------- parameter groups
+def test_lr_factors_put_each_parameter_in_exactly_one_group() -> None:
+    model = create_model("DyRCNNx2", **TINY, feedback=True)
+    system = TemporalClassifier(model, lr=0.1, scheduler=None, lr_factors={"recurrence": 0.2, "feedback": 0.5})
+    groups = system.parameter_groups()
+    assert list(groups) == ["recurrence", "feedback", "default"]
+    assert groups["recurrence"]["parameters"] == ["areas.V1.recurrence.conv.weight", "areas.V2.recurrence.conv.weight"]
+    assert groups["feedback"]["parameters"] == ["feedbacks.V2_to_V1.conv.weight"]
+    names = [n for group in groups.values() for n in group["parameters"]]
+    assert sorted(names) == sorted(n for n, _ in model.named_parameters())
+    optimizer = system.configure_optimizers()
+    assert [(g["name"], g["lr"]) for g in optimizer.param_groups] == [
+        ("recurrence", pytest.approx(0.02)), ("feedback", pytest.approx(0.05)), ("default", pytest.approx(0.1))
+    ]
+
+
+def test_lr_factors_errors_name_the_problem() -> None:
+    model = create_model("DyRCNNx2", **TINY)
+    with pytest.raises(ValueError, match=r"key\(s\) \['recurent'\] match no trainable parameter.*areas.V1"):
+        TemporalClassifier(model, lr_factors={"recurent": 0.2})
+    with pytest.raises(ValueError, match=r"matches several lr_factors keys \['V1', 'recurrence'\]"):
+        TemporalClassifier(model, lr_factors={"V1": 0.5, "recurrence": 0.2})
+    with pytest.raises(ValueError, match=r"lr_factors\['recurrence'\] must be a number > 0"):
+        TemporalClassifier(model, lr_factors={"recurrence": 0})
+
+
+# ----------------------------------------------------------------------------- per-step accuracy
+def test_validation_logs_accuracy_per_time_step(tmp_path) -> None:
+    torch.manual_seed(0)
+    frames = torch.randn(20, 4, 1, 8, 8)
+    labels = torch.randint(0, 3, (20,))
+    stimulus = torch.tensor([False, True, True, True])
+
+    def collate(items):
+        batch_frames, batch_labels = torch.utils.data.default_collate(items)
+        return batch_frames, batch_labels, stimulus
+
+    loader = DataLoader(TensorDataset(frames, labels), batch_size=8, collate_fn=collate)
+    system = TemporalClassifier(create_model("DyRCNNx2", **TINY), scheduler=None, activity_weight=0.1, rest_weight=0.1)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(system, loader, loader)
+    metrics = trainer.callback_metrics
+    assert {"val/acc_t01", "val/acc_t02", "val/acc_t03", "train/ce_epoch", "train/activity_epoch", "train/rest_epoch"} <= set(metrics)
+    assert "val/acc_t00" not in metrics  # step 0 is blank: no valid label
+    with torch.no_grad():
+        predictions = system(frames).argmax(-1)
+    for t in (1, 2, 3):
+        expected = (predictions[:, t] == labels).float().mean()
+        torch.testing.assert_close(metrics[f"val/acc_t{t:02d}"], expected)
+    (result,) = trainer.test(system, loader, verbose=False)
+    assert {"test/acc", "test/acc_t03"} <= set(result)

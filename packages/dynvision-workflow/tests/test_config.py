@@ -70,3 +70,16 @@ def test_experiment_args_may_sweep_lists():
         {"experiments": {"duration": {"paradigm": "duration", "args": {"stimulus": [1, 2, 4], "intro": 2}}}}
     )
     assert config["experiments"]["duration"]["args"]["stimulus"] == [1, 2, 4]
+
+
+def test_sources_name_the_layer_of_a_value_of_a_mapping_and_of_a_default(tmp_path):
+    from dynvision_workflow.config import SCHEMA_DEFAULT, config_sources, source_of
+
+    user = tmp_path / "user.yaml"
+    user.write_text("train: {epochs: 5}\nexperiments: {response: {args: {intro: 3}}}\n")
+    sources = config_sources([user], {"train": {"lr": 0.1}})
+    assert source_of(sources, "train.epochs") == str(user)
+    assert source_of(sources, "train.lr") == "--config"
+    assert source_of(sources, "train.batch_size") == SCHEMA_DEFAULT
+    # An experiment is a mapping: its source is that of the values inside it, from every layer that set one.
+    assert source_of(sources, "experiments.response") == f"packaged config_experiments.yaml + {user}"

@@ -56,6 +56,7 @@ class BatchLoader(ABC):
         image_shape: ``(C, H, W)``.
         stats: The normalisation statistics applied.
         seed: Seed of order and augmentation.
+        rank, world_size: This process's shard (:meth:`shard`): ``0`` and ``1`` unless data-parallel.
     """
 
     backend: str = ""
@@ -81,6 +82,7 @@ class BatchLoader(ABC):
         self.classes = classes
         self.image_shape = image_shape
         self._next_epoch = 0
+        self.rank, self.world_size = 0, 1
         if len(self) == 0:
             raise ValueError(
                 f"This loader would yield no batches: {n_samples} images, batch_size={batch_size}, drop_last=True. "
@@ -100,11 +102,40 @@ class BatchLoader(ABC):
         """Make the next iteration produce epoch ``epoch`` (e.g. when resuming from a checkpoint)."""
         self._next_epoch = check_int("epoch", epoch, minimum=0)
 
+    def shard(self, rank: int, world_size: int) -> None:
+        """Yield only shard ``rank`` of ``world_size`` from now on (data-parallel training, e.g. DDP).
+
+        Lightning injects a ``DistributedSampler`` only into torch ``DataLoader`` s, so a loader of this class
+        shards itself: each epoch's order (the same in every process, from ``seed`` and the epoch) is cut to a
+        multiple of ``world_size`` items (fewer than ``world_size`` dropped) and process ``rank`` takes items
+        ``rank, rank + world_size, ...``. Every process gets the same number of batches, so none waits forever
+        for the others at a collective operation. The torch backend only; FFCV's loader orders its items itself.
+
+        Raises:
+            ValueError: ``rank`` not in ``0 .. world_size - 1``, or a shard too small for one batch.
+            NotImplementedError: a loader whose batches do not follow :meth:`order` (FFCV).
+        """
+        world_size = check_int("world_size", world_size, minimum=1)
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < world_size:
+            raise ValueError(f"rank must be an integer in 0 .. {world_size - 1} (world_size={world_size}), got {rank!r}.")
+        if world_size > 1 and self.backend != "torch":
+            raise NotImplementedError(
+                f"Sharding the {self.backend!r} loader over {world_size} processes is not supported; use the torch "
+                "backend for multi-process training."
+            )
+        self.rank, self.world_size = rank, world_size
+        if len(self) == 0:
+            raise ValueError(
+                f"Shard {rank} of {world_size} would yield no batches: {self.n_samples // world_size} images per "
+                f"process, batch_size={self.batch_size}, drop_last=True."
+            )
+
     def __len__(self) -> int:
-        """Number of batches per epoch."""
+        """Number of batches per epoch (of this process's shard)."""
+        n_samples = self.n_samples // self.world_size if self.world_size > 1 else self.n_samples
         if self.drop_last:
-            return self.n_samples // self.batch_size
-        return math.ceil(self.n_samples / self.batch_size)
+            return n_samples // self.batch_size
+        return math.ceil(n_samples / self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
         epoch = self._next_epoch
@@ -115,8 +146,11 @@ class BatchLoader(ABC):
             yield self.transform(images, generator), labels.reshape(-1).to(torch.int64, copy=True)
 
     def order(self, epoch: int) -> np.ndarray:
-        """Positions of the items in the order epoch ``epoch`` visits them (after dropping the last batch)."""
+        """Positions of the items in the order epoch ``epoch`` visits them (this shard's, after dropping the last
+        batch)."""
         order = epoch_order(self.n_samples, self.seed, epoch) if self.shuffle else np.arange(self.n_samples)
+        if self.world_size > 1:
+            order = order[: (self.n_samples // self.world_size) * self.world_size][self.rank :: self.world_size]
         return order[: len(self) * self.batch_size]
 
     @abstractmethod
@@ -126,5 +160,6 @@ class BatchLoader(ABC):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(n_samples={self.n_samples}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-            f"drop_last={self.drop_last}, augmentation={self.transform.augmentation}, seed={self.seed})"
+            f"drop_last={self.drop_last}, augmentation={self.transform.augmentation}, seed={self.seed}"
+            + (f", rank={self.rank}, world_size={self.world_size})" if self.world_size > 1 else ")")
         )

@@ -34,6 +34,9 @@ class TrainingDataModule(L.LightningDataModule):
 
     Validation is deterministic: stored order, no augmentation, no dropped batch.
 
+    Under data-parallel training (``Trainer(devices=n, strategy="ddp")``, ``world_size > 1``) each process gets its
+    shard of every epoch (:meth:`~dynvision_data.BatchLoader.shard`; torch backend).
+
     Args:
         class_dir: Training class folder (e.g. ``<root>/mnist5k/train``); the torch backend reads it.
         train_beton: ``.beton`` with the training part (from :func:`~dynvision_data.write_betons`); needed
@@ -143,6 +146,10 @@ class TrainingDataModule(L.LightningDataModule):
             )
             if training and self._resume_epoch is not None:
                 self._loaders[role].set_epoch(self._resume_epoch)
+            # Data-parallel (DDP): Lightning shards only torch DataLoaders, so shard ours by the trainer's rank.
+            trainer = self.trainer
+            if trainer is not None and trainer.world_size > 1:
+                self._loaders[role].shard(trainer.global_rank, trainer.world_size)
         return self._loaders[role]
 
     @property

@@ -61,8 +61,92 @@ def _run_snakemake(command: list[str]) -> int:
     return subprocess.call(command)
 
 
+#: Snakemake options whose values are config files.
+_CONFIGFILE_OPTIONS = ("--configfile", "--configfiles")
+#: First folders of the workflow's output paths that carry a model identity in their third part.
+_IDENTITY_ROOTS = {"models": 2, "reports": 2, "figures": 2}
+
+
+def check_run_arguments(extra: Sequence[str]) -> None:
+    """Fail early, before Snakemake starts, on config files that are not YAML mappings and on requested paths
+    whose model identity or test spec is malformed (naming the bad part and the expected form)."""
+    from .config import load_yaml
+
+    configfiles: list[str] = []
+    taking = False
+    for word in extra:
+        if word.startswith("-"):
+            name, sep, value = word.partition("=")
+            taking = name in _CONFIGFILE_OPTIONS and not sep
+            if name in _CONFIGFILE_OPTIONS and sep:
+                configfiles.append(value)
+            continue
+        if taking:
+            configfiles.append(word)
+            continue
+        _check_target(word)
+    for path in configfiles:
+        load_yaml(path)
+
+
+def _check_target(target: str) -> None:
+    import re
+
+    from .naming import ARGS_PATTERN, SEED_PATTERN
+    from .specs import HASHED_PATTERN
+
+    parts = target.strip("/").split("/")
+    position = _IDENTITY_ROOTS.get(parts[0])
+    if position is None or len(parts) <= position:
+        return
+    identity = parts[position]
+    head, sep, seed = identity.rpartition("_")
+    match = re.fullmatch(r"([A-Za-z][A-Za-z0-9]*)(.*)", head)
+    if not sep or not match or not re.fullmatch(SEED_PATTERN, seed):
+        raise CommandError(
+            f"requested path {target!r}: {identity!r} is not a model identity; expected "
+            "{model_name}{model_args}_{seed}, e.g. 'DyRCNNx2:rctype=full+tau=5_0001'."
+        )
+    try:
+        parse_args(match.group(2))
+    except ArgsError as error:
+        raise CommandError(f"requested path {target!r}: {error}") from None
+    if parts[0] == "reports" and len(parts) > 5:
+        test = parts[4]
+        if not (re.fullmatch(rf"[a-z]+{ARGS_PATTERN}", test) or re.fullmatch(HASHED_PATTERN, test)):
+            _, _, args = test.partition(":")
+            try:
+                parse_args(":" + args if args else "")
+            except ArgsError as error:
+                raise CommandError(f"requested path {target!r}: test {test!r}: {error}") from None
+            raise CommandError(
+                f"requested path {target!r}: {test!r} is not a test spec; expected {{paradigm}}:key=value+... "
+                "(a lower-case paradigm name) or a hashed name {paradigm}-{10 hex digits}."
+            )
+
+
+def resolve_profiles(extra: Sequence[str]) -> list[str]:
+    """``--profile NAME`` names a packaged profile (``slurm``) unless a folder of that name exists here; other
+    values (paths, profiles in Snakemake's search path) pass through unchanged."""
+    words = list(extra)
+    for index, word in enumerate(words):
+        name, sep, value = word.partition("=")
+        if name != "--profile":
+            continue
+        position = index if sep else index + 1
+        if position >= len(words):
+            break
+        value = value if sep else words[position]
+        packaged = paths.profile_dir(value)
+        if "/" not in value and not Path(value).exists() and (packaged / "config.yaml").is_file():
+            words[position] = f"--profile={packaged}" if sep else str(packaged)
+    return words
+
+
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     """Run the Snakemake workflow: targets and any Snakemake option pass through."""
+    check_run_arguments(extra)
+    extra = resolve_profiles(extra)
     workdir = paths.workdir(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     return _run_snakemake(_snakemake_command(workdir, args.cores, extra))
@@ -195,6 +279,12 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
     from .runtime.test import TestSettings, test_model
 
+    if args.spec_index is not None:
+        from .specs import record_specs
+
+        if not args.identifier:
+            raise CommandError("--spec-index needs --identifier (the test's hashed folder name).")
+        record_specs(args.spec_index, {args.identifier: args.paradigm})
     test_model(
         args.state,
         dataset=args.dataset,
@@ -217,8 +307,8 @@ def cmd_process_test(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_aggregate(args: argparse.Namespace, extra: list[str]) -> int:
     from .runtime.tables import aggregate_tables, write_csv
 
-    write_csv(aggregate_tables(args.outputs), args.outputs_table)
-    write_csv(aggregate_tables(args.responses), args.responses_table)
+    write_csv(aggregate_tables(args.outputs, spec_index=args.spec_index), args.outputs_table)
+    write_csv(aggregate_tables(args.responses, spec_index=args.spec_index), args.responses_table)
     return 0
 
 
@@ -337,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_settings_arguments(test, TestSettings)
     test.add_argument("--sources", help=SOURCES_HELP)
+    test.add_argument("--identifier", help="the test's hashed folder name, recorded in --spec-index")
+    test.add_argument("--spec-index", type=Path, help="JSON index of hashed test folder names (merged, locked)")
 
     process = add("process-test", cmd_process_test, "Turn a test's responses file into a tidy table.")
     process.add_argument("responses", type=Path)
@@ -347,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     aggregate.add_argument("--responses", type=Path, nargs="+", required=True)
     aggregate.add_argument("--outputs-table", type=Path, required=True)
     aggregate.add_argument("--responses-table", type=Path, required=True)
+    aggregate.add_argument("--spec-index", type=Path, help="JSON index of hashed test folder names -> specs")
     return parser
 
 
@@ -377,8 +470,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .runtime.states import StateError
     from .runtime.tables import TableError
     from .runtime.train import TrainingDiverged
+    from .specs import SpecError
 
-    return (StateError, TableError, TrainingDiverged, FileNotFoundError)
+    return (StateError, TableError, TrainingDiverged, SpecError, FileNotFoundError)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ __all__ = [
 LAYERS = ("config_data.yaml", "config_experiments.yaml", "config_workflow.yaml")
 
 #: Keys that hold one name or a list of names and are normalised to lists.
-_LIST_KEYS = ("model_name", "status", "experiment")
+_LIST_KEYS = ("model_name", "status", "experiment", "category")
 
 
 class ConfigError(ValueError):
@@ -146,11 +146,18 @@ def config_sources(
 
 
 def source_of(sources: Mapping[str, str], path: str) -> str:
-    """The source of ``path`` (dotted), looking up the nearest configured parent; :data:`SCHEMA_DEFAULT` if none."""
+    """The source of ``path`` (dotted): its own, else that of the values below it (a mapping such as an experiment;
+    several layers are joined with ``" + "``, lowest layer first), else that of the nearest configured parent, else
+    :data:`SCHEMA_DEFAULT`."""
+    if path in sources:
+        return sources[path]
+    below = list(dict.fromkeys(label for key, label in sources.items() if key.startswith(path + ".")))
+    if below:
+        return " + ".join(below)
     while path:
+        path = path.rpartition(".")[0]
         if path in sources:
             return sources[path]
-        path = path.rpartition(".")[0]
     return SCHEMA_DEFAULT
 
 
@@ -159,17 +166,28 @@ def resolve_config(
     files: Iterable[str | Path] = (),
     *,
     packaged: bool = True,
+    environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Merge the layers, fill defaults, validate and normalise; return the resolved configuration.
 
     ``user`` is the highest layer (e.g. Snakemake's ``config``, which already holds ``--configfile`` and
-    ``--config`` values); ``files`` are YAML files merged below it and above the packaged layers.
+    ``--config`` values); ``files`` are YAML files merged below it and above the packaged layers. The overlay of
+    the execution mode (``execution.modes.<mode>``, mode from ``execution.mode`` or detected in ``environ``, see
+    :mod:`.execution`) goes right above the packaged layers; ``execution.active_mode`` records the mode.
     """
-    merged = _packaged_layers() if packaged else {}
-    for path in files:
-        merged = deep_merge(merged, load_yaml(path))
-    merged = deep_merge(merged, dict(user or {}))
+    base = _packaged_layers() if packaged else {}
+    user_layers = [load_yaml(path) for path in files] + [dict(user or {})]
+    merged = base
+    for layer in user_layers:
+        merged = deep_merge(merged, layer)
     full_schema = schema()
+    mode = _active_mode(_fill_defaults(merged, full_schema, full_schema), environ)
+    if mode is not None:
+        overlay = merged.get("execution", {}).get("modes", {}).get(mode, {})
+        merged = deep_merge(base, overlay if isinstance(overlay, Mapping) else {})
+        for layer in user_layers:
+            merged = deep_merge(merged, layer)
+        merged = deep_merge(merged, {"execution": {"active_mode": mode}})
     filled = _fill_defaults(merged, full_schema, full_schema)
     problems = _schema_problems(filled, full_schema)
     if not problems:
@@ -179,6 +197,16 @@ def resolve_config(
     if problems:
         raise ConfigError("invalid DynVision configuration:\n" + "\n".join(f"  - {p}" for p in problems))
     return filled
+
+
+def _active_mode(config: Mapping[str, Any], environ: Mapping[str, str] | None) -> str | None:
+    """The execution mode, or None when ``execution.mode`` is malformed (the schema check then reports it)."""
+    from .execution import resolve_mode
+
+    try:
+        return resolve_mode(config.get("execution", {}).get("mode", "auto"), environ)
+    except (ValueError, AttributeError):
+        return None
 
 
 # Defaults ----------------------------------------------------------------------------------------------------------
@@ -285,7 +313,12 @@ def _cross_check(config: Mapping[str, Any]) -> list[str]:
     for status in config["status"]:
         if status not in statuses:
             problems.append(f"status: {status!r} is not allowed; choose from {', '.join(statuses)}.")
-    problems += _model_problems(config["model_name"], config["model_args"])
+    categories = sorted(config["categories"])
+    for name in config["category"]:
+        if name not in categories:
+            problems.append(_unknown("category", name, categories, "categories"))
+    swept = {name: config["categories"][name] for name in config["category"] if name in config["categories"]}
+    problems += _model_problems(config["model_name"], {**config["model_args"], **swept})
     return problems
 
 

@@ -22,6 +22,7 @@ from typing import Any
 __all__ = [
     "ARGS_PATTERN",
     "MODEL_ARG_ALIASES",
+    "PARADIGM_ARG_ALIASES",
     "SEED_PATTERN",
     "ArgsError",
     "args_product",
@@ -60,6 +61,17 @@ MODEL_ARG_ALIASES: dict[str, str] = {
     "taugrad": "train_tau",
     "supralin": "supralinearity",
     "retina": "use_retina",
+    "ffonly": "feedforward_only",
+}
+
+#: Short names of paradigm parameters whose keyword has an underscore (a key in a path has none).
+PARADIGM_ARG_ALIASES: dict[str, str] = {
+    "noisetype": "noise_type",
+    "tempmode": "temporal_mode",
+    "noisevoid": "noise_void",
+    "noiseseed": "noise_seed",
+    "patternmode": "pattern_mode",
+    "patternshuffle": "pattern_shuffle",
 }
 
 

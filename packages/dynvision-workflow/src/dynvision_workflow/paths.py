@@ -41,10 +41,12 @@ __all__ = [
     "TEST_OUTPUTS",
     "TEST_RESPONSES",
     "TEST_RESPONSES_TABLE",
+    "TEST_SPEC_INDEX",
     "benchmark_for",
     "config_dir",
     "fill",
     "log_for",
+    "profile_dir",
     "snakefile",
     "workdir",
 ]
@@ -79,6 +81,9 @@ TEST_OUTPUTS = TEST_DIR + "/test_outputs.csv"
 TEST_RESPONSES = TEST_DIR + "/test_responses.safetensors"
 #: Tidy responses table, one row per (sample, time step, area).
 TEST_RESPONSES_TABLE = TEST_DIR + "/test_responses.csv"
+
+#: Hashed test folder name (``{paradigm}-{hash}``, for specs longer than ``test.max_identifier_length``) -> its spec.
+TEST_SPEC_INDEX = "reports/test_specs.json"
 
 # Experiments (all test specs of one experiment for one model, tidy tables with the paradigm parameters as columns) --
 _EXPERIMENT_DIR = "reports/{experiment}/{model_name}{model_args}_{seed}/{data_name}:{data_group}_{status}"
@@ -127,6 +132,11 @@ def workdir(explicit: str | os.PathLike[str] | None = None) -> Path:
 def snakefile() -> Path:
     """The packaged Snakefile (works for wheel and editable installs)."""
     return Path(str(resources.files("dynvision_workflow") / "workflow" / "Snakefile"))
+
+
+def profile_dir(name: str) -> Path:
+    """The packaged Snakemake profile folder ``profiles/<name>`` (e.g. ``slurm``); it may not exist."""
+    return Path(str(resources.files("dynvision_workflow") / "profiles" / name))
 
 
 def config_dir() -> Path:

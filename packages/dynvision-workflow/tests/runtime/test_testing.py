@@ -77,3 +77,22 @@ def test_a_failing_test_leaves_no_outputs(setup, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="interrupted"):
         _run(setup, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_model_overrides_apply_to_the_loaded_model_only(setup, tmp_path):
+    from dynvision_workflow.runtime.states import load_state
+
+    recurrent = _run(setup, tmp_path / "rc", limit_images=16)
+    ffonly = _run(setup, tmp_path / "ff", limit_images=16, model_overrides=":ffonly=true")
+    assert ffonly["accuracy_per_step"] and len(ffonly["accuracy_per_step"]) == len(recurrent["accuracy_per_step"])
+    changed = runtime.apply_model_overrides(load_state(setup[1]), ":ffonly=true+idle=2")
+    assert changed.model_kwargs["feedforward_only"] is True and changed.model_kwargs["idle_timesteps"] == 2
+    assert load_state(setup[1]).model_kwargs.get("feedforward_only", False) is False
+
+
+def test_noise_paradigm_keys_have_short_aliases(setup, tmp_path):
+    spec = "noise:intro=1+noisetype=saltpepper+outro=1+ssnr=0.5+stimulus=2+tempmode=dynamic"
+    paradigm = runtime.make_paradigm(spec)
+    assert paradigm.noise_type == "saltpepper" and paradigm.temporal_mode == "dynamic"
+    summary = _run(setup, tmp_path, paradigm=spec, limit_images=8)
+    assert len(summary["accuracy_per_step"]) == 4

@@ -13,12 +13,21 @@ import pandas as pd
 import pytest
 import torch
 
+from dynvision_workflow.runtime import train as train_module
 from dynvision_workflow.runtime.data import prepare_data
 from dynvision_workflow.runtime.init import init_model
 from dynvision_workflow.runtime.states import load_state
-from dynvision_workflow.runtime.train import TrainingDiverged, TrainSettings, train_model
+from dynvision_workflow.runtime.train import (
+    TrainingDiverged,
+    TrainSettings,
+    dtype_policy,
+    make_loggers,
+    parse_devices,
+    parse_lr_factors,
+    train_model,
+)
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow
 
 MODEL_ARGS = {"channels": [4, 8], "tau": 4}
 SETTINGS = {
@@ -47,6 +56,7 @@ def _train(init: Path, dataset: Path, folder: Path, seed: str = "0001", **overri
     return load_state(output).state_dict
 
 
+@slow
 def test_same_seed_gives_bitwise_identical_weights_and_another_seed_differs(init_state, dataset, tmp_path):
     first = _train(init_state, dataset, tmp_path / "a")
     second = _train(init_state, dataset, tmp_path / "b")
@@ -56,6 +66,7 @@ def test_same_seed_gives_bitwise_identical_weights_and_another_seed_differs(init
     assert any(not torch.equal(first[k], other[k]) for k in first)
 
 
+@slow
 def test_a_run_killed_midway_resumes_and_ends_with_the_same_weights(init_state, dataset, tmp_path):
     reference = _train(init_state, dataset, tmp_path / "uninterrupted")
 
@@ -83,6 +94,7 @@ def test_a_run_killed_midway_resumes_and_ends_with_the_same_weights(init_state, 
     assert sorted(metrics["epoch"].dropna().unique()) == [0, 1, 2]
 
 
+@slow
 def test_a_diverging_loss_stops_training_and_keeps_the_last_good_checkpoint(init_state, dataset, tmp_path, monkeypatch):
     import dynvision_models.system as system
 
@@ -100,3 +112,84 @@ def test_a_diverging_loss_stops_training_and_keeps_the_last_good_checkpoint(init
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["epoch"] == 0
     assert all(torch.isfinite(value).all() for value in checkpoint["state_dict"].values())
+
+
+# ----------------------------------------------------------------------------- precision, devices, loggers
+def test_dtype_policy_keeps_fp32_data_under_mixed_precision_and_names_the_allowed_values() -> None:
+    assert dtype_policy("32") == ("32", "float32", "float32", None)
+    assert dtype_policy("bf16-mixed") == ("bf16-mixed", "float32", "float32", "bfloat16")
+    assert dtype_policy("16-mixed").data == "float32" and dtype_policy("16-mixed").autocast == "float16"
+    with pytest.raises(ValueError, match=r"Unknown precision 'bf16'. Allowed: '32', 'bf16-mixed', '16-mixed'"):
+        dtype_policy("bf16")
+
+
+def test_devices_and_lr_factors_parse_from_their_option_text() -> None:
+    assert parse_devices("auto") == "auto" and parse_devices("2") == 2 and parse_devices("0,1") == [0, 1]
+    with pytest.raises(ValueError, match="devices must be 'auto', a count >= 1 or indices"):
+        parse_devices("two")
+    assert parse_lr_factors("") == {}
+    assert parse_lr_factors("recurrence=0.2+feedback=0.5") == {"recurrence": 0.2, "feedback": 0.5}
+    with pytest.raises(ValueError, match="malformed lr factor 'recurrence' in 'recurrence'"):
+        parse_lr_factors("recurrence")
+
+
+def test_loggers_csv_always_tensorboard_when_installed_wandb_on_request(tmp_path, monkeypatch) -> None:
+    from lightning.pytorch import loggers
+
+    class FakeLogger:
+        def __init__(self, **kwargs) -> None:
+            self.kwargs = kwargs
+
+    monkeypatch.setattr(loggers, "TensorBoardLogger", FakeLogger)
+    monkeypatch.setattr(loggers, "WandbLogger", FakeLogger)
+    monkeypatch.setattr(train_module, "_tensorboard_available", lambda: False)
+    monkeypatch.setattr(train_module, "_wandb_available", lambda: False)
+    assert [type(x).__name__ for x in make_loggers("auto", tmp_path)] == ["CSVLogger"]
+    with pytest.raises(ModuleNotFoundError, match="pip install tensorboard"):
+        make_loggers("tensorboard", tmp_path)
+    with pytest.raises(ModuleNotFoundError, match=r"logger=.wandb. needs the wandb package.*pip install wandb"):
+        make_loggers("wandb", tmp_path)
+    with pytest.raises(ValueError, match=r"Unknown logger .mlflow.. Allowed: 'auto', 'csv', 'tensorboard', 'wandb'"):
+        make_loggers("mlflow", tmp_path)
+    monkeypatch.setattr(train_module, "_tensorboard_available", lambda: True)
+    monkeypatch.setattr(train_module, "_wandb_available", lambda: True)
+    csv, tensorboard = make_loggers("auto", tmp_path)
+    assert tensorboard.kwargs["version"] == "tensorboard" and Path(csv.log_dir) == tmp_path / "training"
+    assert [type(x).__name__ for x in make_loggers("csv", tmp_path)] == ["CSVLogger"]
+    assert [type(x).__name__ for x in make_loggers("wandb", tmp_path)] == ["CSVLogger", "FakeLogger", "FakeLogger"]
+
+
+def test_train_settings_expose_the_new_options_on_the_command_line() -> None:
+    import argparse
+
+    from dynvision_workflow.runtime.settings import add_settings_arguments
+
+    parser = argparse.ArgumentParser()
+    add_settings_arguments(parser, TrainSettings)
+    options = parser.parse_args(
+        ["--devices", "2", "--strategy", "ddp", "--accelerator", "cpu", "--activity-weight", "0.1",
+         "--activity-mode", "balance", "--rest-weight", "0.5", "--lr-factors", "recurrence=0.2", "--logger", "csv"]
+    )
+    settings = TrainSettings.from_namespace(options)
+    assert (settings.devices, settings.strategy, settings.accelerator) == ("2", "ddp", "cpu")
+    assert (settings.activity_weight, settings.activity_mode, settings.rest_weight) == (0.1, "balance", 0.5)
+    assert settings.lr_factors == "recurrence=0.2" and settings.logger == "csv"
+
+
+@slow
+def test_two_process_ddp_on_cpu_shards_the_data_and_saves_once(init_state, dataset, tmp_path):
+    """2-process data-parallel training (gloo on CPU) with the penalties and parameter groups on."""
+    import yaml
+
+    state = _train(
+        init_state, dataset, tmp_path, epochs=1, accelerator="cpu", devices="2", strategy="ddp_spawn",
+        activity_weight=0.01, rest_weight=0.01, lr_factors="recurrence=0.2",
+    )
+    assert all(torch.isfinite(value).all() for value in state.values())
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 2  # 128 images / 2 processes / 32 per batch: each rank ran half
+    config = yaml.safe_load((tmp_path / "trained.pt.config.yaml").read_text())
+    text = str(config)
+    assert "'world_size': 2" in text and "'recurrence'" in text and "'bfloat16'" not in text
+    metrics = pd.read_csv(tmp_path / "training" / "metrics.csv")
+    assert {"val/acc", "val/acc_t01", "train/activity_epoch"} <= set(metrics.columns)

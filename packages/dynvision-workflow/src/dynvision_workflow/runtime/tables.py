@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,30 +117,46 @@ def responses_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _test_parameters(table_path: Path) -> dict[str, Any]:
-    """Paradigm name and parameters from a test's folder name ``{paradigm}{:args}``."""
+def _test_parameters(table_path: Path, index: Mapping[str, str]) -> dict[str, Any]:
+    """Paradigm name and parameters from a test's folder name ``{paradigm}{:args}``, or for a hashed name
+    ``{paradigm}-{hash}`` from the spec the index records for it."""
+    from ..specs import is_hashed
+
     identifier = table_path.parent.name
-    name, _, args = identifier.partition(":")
+    spec = identifier
+    if is_hashed(identifier):
+        if identifier not in index:
+            raise TableError(
+                f"test folder {identifier!r} is a hashed name missing from the test spec index; rerun its test "
+                "(which records it) or pass --spec-index."
+            )
+        spec = index[identifier]
+    name, _, args = spec.partition(":")
     parameters: dict[str, Any] = {"test_identifier": identifier, "paradigm": name}
     for key, value in parse_args(":" + args if args else "").items():
         parameters[f"{key}"] = value
     return parameters
 
 
-def aggregate_tables(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
+def aggregate_tables(
+    paths: Sequence[str | os.PathLike[str]], *, spec_index: str | os.PathLike[str] | None = None
+) -> pd.DataFrame:
     """Concatenate per-test tables of one experiment, adding ``test_identifier``, ``paradigm`` and one column per
     paradigm parameter (its value in that test). A parameter whose name is already a column of the tables gets the
     prefix ``paradigm_`` (e.g. ``paradigm_stimulus``: the stimulus duration in steps, beside the 0/1 ``stimulus``).
     """
     if not paths:
         raise TableError("no test tables to aggregate; the experiment has no tests.")
+    from ..specs import read_index
+
+    index = read_index(spec_index) if spec_index is not None else {}
     frames = []
     for path in paths:
         path = Path(path)
         if not path.is_file():
             raise TableError(f"test table {str(path)!r} does not exist; run the test step first.")
         table = pd.read_csv(path)
-        for key, value in _test_parameters(path).items():
+        for key, value in _test_parameters(path, index).items():
             column = key if key not in table.columns else f"paradigm_{key}"
             table[column] = value
         frames.append(table)

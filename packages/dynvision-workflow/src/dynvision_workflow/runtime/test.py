@@ -29,10 +29,9 @@ from typing import Any
 from .provenance import atomic_path, write_resolved_config
 from .responses import SafetensorsStream
 from .settings import Settings, schema_default
-from .states import build_model, load_state
-from .train import make_paradigm
+from .states import ModelState, build_model, load_state
 
-__all__ = ["TestSettings", "test_model"]
+__all__ = ["TestSettings", "apply_model_overrides", "make_paradigm", "test_model"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +56,13 @@ class TestSettings(Settings):
         },
     )
     threads: int = field(default=schema_default("test", "threads"), metadata={"help": "torch CPU threads"})
+    model_overrides: str = field(
+        default="",
+        metadata={
+            "help": "model keyword arguments changed for this test only, ':key=value+...' (aliases such as ffonly, "
+            "idle accepted), e.g. ':ffonly=true' to test without recurrence"
+        },
+    )
 
 
 def test_model(
@@ -77,7 +83,7 @@ def test_model(
     from dynvision_data import Stats, make_eval_loader
 
     torch.set_num_threads(settings.threads)
-    state = load_state(state_path)
+    state = apply_model_overrides(load_state(state_path), settings.model_overrides)
     model = build_model(state).eval()
     paradigm = make_paradigm(settings.paradigm)
     loader = make_eval_loader(
@@ -175,6 +181,30 @@ def test_model(
         inputs={"state": str(state_path), "dataset": str(dataset)},
     )
     return summary
+
+
+def make_paradigm(spec: str) -> Any:
+    """Build a paradigm from ``name:key=value+...`` (a test spec); short keys (``noisetype``...) are expanded."""
+    from dynvision_data import create_paradigm
+
+    from ..naming import PARADIGM_ARG_ALIASES, expand_aliases, parse_args
+
+    name, _, args = spec.partition(":")
+    return create_paradigm(name, **expand_aliases(parse_args(":" + args if args else ""), PARADIGM_ARG_ALIASES))
+
+
+def apply_model_overrides(state: ModelState, overrides: str) -> ModelState:
+    """The state with model keyword arguments replaced for a test (``':ffonly=true'``); weights are unchanged, so
+    an override must not change the model's parameters (feed-forward only, idle steps, time steps...)."""
+    from dataclasses import replace
+
+    from ..naming import expand_aliases, parse_args
+
+    changes = expand_aliases(parse_args(overrides or ""))
+    if not changes:
+        return state
+    log.info("testing with model arguments changed: %s", changes)
+    return replace(state, model_kwargs={**state.model_kwargs, **changes})
 
 
 def _step_duration_ms(model: Any) -> float:

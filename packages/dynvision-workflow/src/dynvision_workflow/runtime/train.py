@@ -1,13 +1,20 @@
-"""Train step: fit a model from its initial state with Lightning, resumably, and save the trained state."""
+"""Train step: fit a model from its initial state with Lightning, resumably, and save the trained state.
+
+Precision goes through one dtype policy (:func:`dtype_policy`); devices, accelerator and strategy come from the
+settings, so data-parallel training (``--devices 2 --strategy ddp``) runs through Lightning, with the training
+data sharded per process. Metrics are logged to CSV (always), to TensorBoard when it is installed, and to
+Weights & Biases on request (``--logger wandb``).
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..naming import format_seed, parse_args
 from .init import seed_everything
@@ -15,11 +22,146 @@ from .provenance import write_resolved_config
 from .settings import Settings, schema_default
 from .states import build_model, load_state, save_state
 
-__all__ = ["TrainSettings", "TrainingDiverged", "make_paradigm", "split_paradigm", "train_model"]
+__all__ = [
+    "ACTIVITY_MODES",
+    "LOGGERS",
+    "PRECISIONS",
+    "DtypePolicy",
+    "TrainSettings",
+    "TrainingDiverged",
+    "dtype_policy",
+    "make_loggers",
+    "make_paradigm",
+    "parse_devices",
+    "parse_lr_factors",
+    "split_paradigm",
+    "train_model",
+]
 
 log = logging.getLogger(__name__)
 
 _DEFAULT_PARADIGM = schema_default("train", "paradigm")
+
+#: Precisions of :func:`dtype_policy` (Lightning's names).
+PRECISIONS = ("32", "bf16-mixed", "16-mixed")
+#: ``--logger`` choices: ``auto`` = CSV, plus TensorBoard when installed; ``csv``; ``tensorboard`` (CSV and
+#: TensorBoard, which must be installed); ``wandb`` (CSV, TensorBoard when installed, and W&B, which must be).
+LOGGERS = ("auto", "csv", "tensorboard", "wandb")
+#: ``--activity-mode`` choices (:func:`dynvision_models.losses.activity_penalty`; repeated here so that the CLI
+#: does not import torch).
+ACTIVITY_MODES = ("metabolic", "balance")
+
+
+class DtypePolicy(NamedTuple):
+    """Dtypes of one precision setting (names of ``torch`` dtypes, so that this module does not import torch).
+
+    Attributes:
+        precision: Lightning's precision name.
+        model: dtype of the parameters and states.
+        data: dtype of the batches the model receives.
+        autocast: dtype the autocast regions compute in, or ``None`` without autocast.
+    """
+
+    precision: str
+    model: str
+    data: str
+    autocast: str | None
+
+
+def dtype_policy(precision: str) -> DtypePolicy:
+    """The dtypes of ``precision``; the single place that maps a precision setting to dtypes.
+
+    ``"32"``: everything float32. ``"bf16-mixed"`` / ``"16-mixed"``: parameters, states and data stay float32
+    (the optimizer updates float32 master weights; the loaders' float32 batches are not converted); Lightning's
+    autocast runs the matmuls and convolutions in bfloat16 / float16 (on CPU, Lightning runs ``"16-mixed"`` as
+    bfloat16 autocast).
+
+    Raises:
+        ValueError: an unknown precision, naming the allowed ones.
+    """
+    policies = {
+        "32": DtypePolicy("32", "float32", "float32", None),
+        "bf16-mixed": DtypePolicy("bf16-mixed", "float32", "float32", "bfloat16"),
+        "16-mixed": DtypePolicy("16-mixed", "float32", "float32", "float16"),
+    }
+    if precision not in policies:
+        raise ValueError(f"Unknown precision {precision!r}. Allowed: {', '.join(map(repr, PRECISIONS))}.")
+    return policies[precision]
+
+
+def parse_devices(text: str | int) -> int | str | list[int]:
+    """``--devices`` as Lightning takes it: ``"auto"``, a count (``"2"``) or device indices (``"0,1"``)."""
+    value = str(text).strip()
+    if value == "auto":
+        return value
+    try:
+        if "," in value:
+            return [int(part) for part in value.split(",") if part.strip()]
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1 and "," not in value:
+        raise ValueError(f"devices must be 'auto', a count >= 1 or indices such as '0,1'; got {text!r}.")
+    return count
+
+
+def parse_lr_factors(text: str) -> dict[str, float]:
+    """``--lr-factors`` ``"recurrence=0.2+feedback=0.5"`` as ``{"recurrence": 0.2, "feedback": 0.5}`` (``""``: none)."""
+    factors = {}
+    for part in filter(None, text.split("+")):
+        key, sep, value = part.partition("=")
+        try:
+            factors[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise ValueError(
+                f"malformed lr factor {part!r} in {text!r}: expected name=factor joined by '+', "
+                "e.g. 'recurrence=0.2+feedback=0.5'."
+            )
+    return factors
+
+
+def _tensorboard_available() -> bool:
+    """Whether Lightning's TensorBoardLogger can run (``tensorboard`` or ``tensorboardX`` importable)."""
+    return any(importlib.util.find_spec(name) is not None for name in ("tensorboard", "tensorboardX"))
+
+
+def _wandb_available() -> bool:
+    return importlib.util.find_spec("wandb") is not None
+
+
+def make_loggers(kind: str, save_dir: str | os.PathLike[str]) -> list[Any]:
+    """Lightning loggers of ``kind`` (:data:`LOGGERS`), all under ``save_dir/training``.
+
+    The CSV log (``training/metrics.csv``) is always written; TensorBoard logs go to ``training/tensorboard``;
+    W&B runs offline-capable from ``training/wandb``.
+
+    Raises:
+        ValueError: an unknown kind, naming the allowed ones.
+        ModuleNotFoundError: ``tensorboard`` or ``wandb`` asked for but not installed (says how to install it).
+    """
+    from lightning.pytorch import loggers
+
+    if kind not in LOGGERS:
+        raise ValueError(f"Unknown logger {kind!r}. Allowed: {', '.join(map(repr, LOGGERS))}.")
+    save_dir = str(save_dir)
+    result: list[Any] = [loggers.CSVLogger(save_dir=save_dir, name="training", version="")]
+    if kind == "tensorboard" and not _tensorboard_available():
+        raise ModuleNotFoundError(
+            "logger='tensorboard' needs the tensorboard package, which is not installed: pip install tensorboard "
+            "(or use --logger auto/csv)."
+        )
+    if kind != "csv" and _tensorboard_available():
+        result.append(loggers.TensorBoardLogger(save_dir=save_dir, name="training", version="tensorboard"))
+    if kind == "wandb":
+        if not _wandb_available():
+            raise ModuleNotFoundError(
+                "logger='wandb' needs the wandb package, which is not installed: pip install wandb "
+                "(or use --logger auto/csv/tensorboard)."
+            )
+        result.append(loggers.WandbLogger(save_dir=str(Path(save_dir) / "training"), project="dynvision"))
+    return result
 
 
 def _paradigm_text(spec: dict[str, Any]) -> str:
@@ -49,7 +191,29 @@ class TrainSettings(Settings):
     )
     precision: str = field(
         default=schema_default("train", "precision"),
-        metadata={"choices": ["32", "bf16-mixed", "16-mixed"], "help": "Lightning precision"},
+        metadata={"choices": list(PRECISIONS), "help": "Lightning precision (see dtype_policy)"},
+    )
+    accelerator: str = field(
+        default="auto", metadata={"help": "Lightning accelerator: auto, cpu, gpu, cuda, mps"}
+    )
+    devices: str = field(default="1", metadata={"help": "devices: a count, 'auto', or indices such as 0,1"})
+    strategy: str = field(
+        default="auto", metadata={"help": "Lightning strategy: auto, ddp, ddp_spawn, ... (ddp for several devices)"}
+    )
+    logger: str = field(
+        default="auto",
+        metadata={"choices": list(LOGGERS), "help": "auto: CSV + TensorBoard if installed; wandb needs wandb"},
+    )
+    activity_weight: float = field(default=0.0, metadata={"help": "weight of the activity penalty (0: off)"})
+    activity_mode: str = field(
+        default="metabolic",
+        metadata={"choices": list(ACTIVITY_MODES), "help": "activity penalty: metabolic mean|r| or balance |mean r|"},
+    )
+    rest_weight: float = field(
+        default=0.0, metadata={"help": "weight of the return-to-rest penalty after the stimulus (0: off)"}
+    )
+    lr_factors: str = field(
+        default="", metadata={"help": "learning-rate factors by parameter name, e.g. recurrence=0.2+feedback=0.5"}
     )
     limit_images: int | None = field(default=None, metadata={"help": "train on the first N images only"})
     threads: int = field(default=schema_default("train", "threads"), metadata={"help": "torch CPU threads"})
@@ -98,18 +262,21 @@ def train_model(
     import lightning
     import torch
     from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
 
     from dynvision_data import TrainingDataModule
     from dynvision_models.system import TemporalClassifier
 
     from .callbacks import StopOnNonFiniteLoss
 
+    policy = dtype_policy(settings.precision)
+    devices = parse_devices(settings.devices)
+    lr_factors = parse_lr_factors(settings.lr_factors)
+    checkpoints = Path(checkpoints)
+    loggers = make_loggers(settings.logger, checkpoints.parent)
     torch.set_num_threads(settings.threads)
     seed_value = seed_everything(seed)
     state = load_state(init)
-    model = build_model(state)
-    checkpoints = Path(checkpoints)
+    model = build_model(state).to(getattr(torch, policy.model))
     paradigm_name, paradigm_params = split_paradigm(settings.paradigm)
     use_betons = betons is not None and settings.backend != "torch"
     datamodule = TrainingDataModule(
@@ -134,21 +301,28 @@ def train_model(
         weight_decay=settings.weight_decay,
         optimizer=settings.optimizer,
         scheduler=None if settings.scheduler == "none" else settings.scheduler,
+        activity_weight=settings.activity_weight,
+        activity_mode=settings.activity_mode,
+        rest_weight=settings.rest_weight,
+        lr_factors=lr_factors or None,
     )
+    groups = system.parameter_groups()
     last = checkpoints / "last.ckpt"
     resume_from = last if last.is_file() else None
     log_dir = checkpoints.parent / "training"
     if resume_from is not None:
         log.info("resuming from %s", resume_from)
-        _set_aside_metrics(log_dir)
+        if _is_main_process():
+            _set_aside_metrics(log_dir)
     trainer = lightning.Trainer(
         max_epochs=settings.epochs,
-        accelerator="auto",
-        devices=1,
-        precision=settings.precision,
+        accelerator=settings.accelerator,
+        devices=devices,
+        strategy=settings.strategy,
+        precision=policy.precision,
         gradient_clip_val=settings.gradient_clip or None,
         deterministic=True,
-        logger=CSVLogger(save_dir=str(checkpoints.parent), name="training", version=""),
+        logger=loggers,
         callbacks=[
             ModelCheckpoint(dirpath=str(checkpoints), filename="{epoch}", save_last=True, save_top_k=1),
             StopOnNonFiniteLoss(last),
@@ -159,6 +333,9 @@ def train_model(
         log_every_n_steps=10,
     )
     trainer.fit(system, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+    if not trainer.is_global_zero:
+        # Other DDP processes (strategy "ddp" runs this function in each) leave the outputs to rank 0.
+        return Path(output)
     _merge_metrics(log_dir)
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
     log.info("finished training: %s", metrics)
@@ -171,12 +348,27 @@ def train_model(
     write_resolved_config(
         output,
         command="dynvision train",
-        parameters={"model_name": state.model_name, "model_kwargs": state.model_kwargs, **asdict(settings)},
+        parameters={
+            "model_name": state.model_name,
+            "model_kwargs": state.model_kwargs,
+            **asdict(settings),
+            "dtype_policy": policy._asdict(),
+            "world_size": trainer.world_size,
+            "parameter_groups": {
+                name: {"lr_factor": group["lr_factor"], "lr": group["lr"], "tensors": len(group["parameters"])}
+                for name, group in groups.items()
+            },
+        },
         sources=settings.sources(given or set(), declared),
         seed=format_seed(seed),
         inputs={"init": str(init), "dataset": str(dataset), "betons": str(betons)},
     )
     return Path(output)
+
+
+def _is_main_process() -> bool:
+    """Rank 0 of a launched data-parallel run (``RANK`` / ``LOCAL_RANK`` unset or 0), before the Trainer exists."""
+    return all(os.environ.get(name, "0") == "0" for name in ("RANK", "LOCAL_RANK"))
 
 
 class TrainingDiverged(RuntimeError):

@@ -21,6 +21,7 @@ rule plot_responses:
         "../envs/dynvision.yaml"
     threads: 1
     resources:
+        disk_mb=1000,
         mem_mb=2000,
         runtime=10,
     shell:
@@ -47,6 +48,7 @@ rule plot_accuracy:
         "../envs/dynvision.yaml"
     threads: 1
     resources:
+        disk_mb=1000,
         mem_mb=2000,
         runtime=10,
     shell:

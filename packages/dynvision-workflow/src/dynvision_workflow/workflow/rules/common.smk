@@ -16,7 +16,13 @@ from dynvision_workflow.config import (
     source_of,
 )
 from dynvision_workflow.naming import ARGS_PATTERN, SEED_PATTERN, encode_args
-from dynvision_workflow.targets import all_figures, canonical_args
+from dynvision_workflow.specs import HASHED_PATTERN, is_hashed, record_specs
+from dynvision_workflow.targets import (
+    all_figures,
+    category_figures,
+    experiment_tests,
+    model_overrides,
+)
 
 min_version("9.0")
 
@@ -34,6 +40,11 @@ SOURCES = config_sources(
     workflow.config_settings.configfiles, dict(workflow.config_settings.config)
 )
 
+# A configurable wrapper around every job's shell command (e.g. to run it in a container): executor_start +
+# command + executor_close. Snakemake's own strict-mode prefix stays first.
+shell.prefix("set -euo pipefail; " + config["execution"]["executor_start"])
+shell.suffix(config["execution"]["executor_close"])
+
 # Jobs call the `dynvision` console script of the interpreter that runs this workflow, even when its environment
 # is not activated (e.g. `.venv/bin/dynvision demo`).
 put_scripts_on_path()
@@ -47,7 +58,7 @@ wildcard_constraints:
     data_group=r"[a-z0-9]+",
     status=r"init|trained",
     experiment=r"[a-z0-9]+",
-    test_identifier=rf"[a-z]+{ARGS_PATTERN}",
+    test_identifier=rf"[a-z]+{ARGS_PATTERN}|{HASHED_PATTERN}",
     figure=r"[a-z]+",
 
 
@@ -90,13 +101,52 @@ def uses_ffcv():
     return config["data"]["backend"] in ("auto", "ffcv")
 
 
+# Every configured test, computed once: experiment -> [(folder name, spec)], and each hashed folder name's spec.
+EXPERIMENT_TESTS = {
+    name: experiment_tests(config, name) for name in config["experiments"]
+}
+HASHED_SPECS = {
+    identifier: spec
+    for tests in EXPERIMENT_TESTS.values()
+    for identifier, spec in tests
+    if identifier != spec
+}
+
+
 def test_identifiers(experiment):
-    """One identifier per parameter combination of an experiment: `{paradigm}{args}`."""
-    spec = config["experiments"][experiment]
-    return [f"{spec['paradigm']}{args}" for args in canonical_args(spec["args"])]
+    """One folder name per parameter combination of an experiment: `{paradigm}{args}` or its hashed name."""
+    if experiment not in EXPERIMENT_TESTS:
+        raise WorkflowError(
+            f"experiment {experiment!r} (in a requested path) is not defined; defined experiments: "
+            f"{', '.join(sorted(EXPERIMENT_TESTS))}. Add it under `experiments:` in a config file."
+        )
+    return [identifier for identifier, _ in EXPERIMENT_TESTS[experiment]]
 
 
-# Input functions ----------------------------------------------------------------------------------------------------
+def spec_of(identifier):
+    """The full spec `{paradigm}{args}` of a test folder name (hashed names are looked up in the configuration)."""
+    if not is_hashed(identifier):
+        return identifier
+    try:
+        return HASHED_SPECS[identifier]
+    except KeyError:
+        raise WorkflowError(
+            f"test folder {identifier!r} is a hashed name that no configured experiment produces; hashed names of "
+            f"the configuration: {', '.join(sorted(HASHED_SPECS)) or '(none)'}."
+        ) from None
+
+
+# Input functions (called once per job: keep them cheap; per-configuration work is done above) -----------------
+
+
+def get_dataset_inputs(wildcards):
+    """No inputs; stops the DAG, before any job runs, when a requested path names a dataset that is not defined."""
+    if wildcards.data_name not in config["datasets"]:
+        raise WorkflowError(
+            f"dataset {wildcards.data_name!r} (in a requested path) is not defined; defined datasets: "
+            f"{', '.join(sorted(config['datasets']))}. Add it under `datasets:` in a config file."
+        )
+    return []
 
 
 def get_training_data(wildcards):
@@ -132,6 +182,16 @@ def get_all_figures(wildcards):
     return all_figures(config)
 
 
+def get_category_figures(wildcards):
+    """Every experiment's figures on the models of each category sweep in `category` (see `categories`)."""
+    if not config["category"]:
+        raise WorkflowError(
+            "all_experiments needs categories to sweep: --config category=[rctype,tau]; defined categories: "
+            f"{', '.join(sorted(config['categories'])) or '(none)'}."
+        )
+    return category_figures(config)
+
+
 # Parameter functions: the settings each runtime command receives, as shell-quoted options -------------------------
 
 
@@ -141,18 +201,19 @@ def get_data_options(wildcards):
     )
 
 
-def get_training_split(wildcards):
-    return paths.fill(paths.RAW_SPLIT, data_name=wildcards.data_name, split="train")
-
-
-def get_test_split(wildcards):
-    return paths.fill(paths.RAW_SPLIT, data_name=wildcards.data_name, split="test")
-
-
 def get_beton_options(wildcards):
     return options(
         seed=config["data"]["split_seed"], val_fraction=config["data"]["val_fraction"]
     )
+
+
+def get_train_gpus(wildcards):
+    """GPUs a training job requests from the scheduler: `train.devices` when it is a count on a GPU accelerator."""
+    train = config["train"]
+    devices = str(train["devices"])
+    if train["accelerator"] in ("gpu", "cuda") and devices.isdigit():
+        return int(devices)
+    return 0
 
 
 def get_model_options(wildcards):
@@ -179,6 +240,14 @@ def get_train_options(wildcards):
         scheduler="train.scheduler",
         gradient_clip="train.gradient_clip",
         precision="train.precision",
+        accelerator="train.accelerator",
+        devices="train.devices",
+        strategy="train.strategy",
+        logger="train.logger",
+        activity_weight="train.activity_weight",
+        activity_mode="train.activity_mode",
+        rest_weight="train.rest_weight",
+        lr_factors="train.lr_factors",
         limit_images="train.limit_images",
         threads="train.threads",
         num_workers="data.num_workers",
@@ -201,6 +270,15 @@ def get_train_options(wildcards):
             scheduler=train["scheduler"],
             gradient_clip=train["gradient_clip"],
             precision=train["precision"],
+            accelerator=train["accelerator"],
+            devices=train["devices"],
+            strategy=train["strategy"],
+            logger=train["logger"],
+            activity_weight=train["activity_weight"],
+            activity_mode=train["activity_mode"],
+            rest_weight=train["rest_weight"],
+            lr_factors="+".join(f"{k}={v}" for k, v in train["lr_factors"].items())
+            or None,
             limit_images=train["limit_images"],
             threads=train["threads"],
             num_workers=data["num_workers"],
@@ -221,12 +299,17 @@ def get_test_options(wildcards):
         limit_images="test.limit_images",
         resolution="test.response_resolution",
         threads="test.threads",
+        model_overrides=f"experiments.{wildcards.experiment}.model_overrides",
     )
+    identifier = wildcards.test_identifier
     return (
         sources
         + " "
         + options(
-            paradigm=wildcards.test_identifier,
+            paradigm=spec_of(identifier),
+            model_overrides=model_overrides(config, wildcards.experiment) or None,
+            identifier=identifier if is_hashed(identifier) else None,
+            spec_index=paths.TEST_SPEC_INDEX if is_hashed(identifier) else None,
             batch_size=test["batch_size"],
             limit_images=test["limit_images"],
             resolution=test["response_resolution"],

@@ -3,6 +3,8 @@
 
 rule get_data:
     """Materialise a dataset as class folders data/raw/{data_name}/{train,test}/{class}/*.png."""
+    input:
+        get_dataset_inputs,
     output:
         folder=directory(paths.RAW_DATASET),
         ready=paths.RAW_READY,
@@ -14,6 +16,7 @@ rule get_data:
         "../envs/dynvision.yaml"
     threads: 1
     resources:
+        disk_mb=1000,
         mem_mb=2000,
         runtime=30,
     params:
@@ -39,10 +42,11 @@ rule build_betons:
         "../envs/dynvision.yaml"
     threads: 2
     resources:
+        disk_mb=1000,
         mem_mb=4000,
         runtime=60,
     params:
-        source=get_training_split,
+        source=pattern_with(paths.RAW_SPLIT, split="train"),
         options=get_beton_options,
     shell:
         "dynvision build-betons {params.source:q} --train {output.train:q} --val {output.val:q} "

@@ -15,10 +15,11 @@ rule init_model:
         "../envs/dynvision.yaml"
     threads: 1
     resources:
+        disk_mb=1000,
         mem_mb=2000,
         runtime=10,
     params:
-        dataset=get_training_split,
+        dataset=pattern_with(paths.RAW_SPLIT, split="train"),
         options=get_model_options,
     shell:
         "dynvision init {params.options} --dataset {params.dataset:q} --output {output.state:q} > {log:q} 2>&1"
@@ -39,11 +40,12 @@ rule train_model:
         "../envs/dynvision.yaml"
     threads: 2
     resources:
+        disk_mb=1000,
         mem_mb=8000,
         runtime=240,
-        gpu=0,
+        gpu=get_train_gpus,
     params:
-        dataset=get_training_split,
+        dataset=pattern_with(paths.RAW_SPLIT, split="train"),
         checkpoints=paths.CHECKPOINT_DIR,
         model=get_model_options,
         options=get_train_options,

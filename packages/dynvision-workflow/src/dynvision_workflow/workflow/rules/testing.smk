@@ -17,10 +17,11 @@ rule test_model:
         "../envs/dynvision.yaml"
     threads: 2
     resources:
+        disk_mb=1000,
         mem_mb=8000,
         runtime=60,
     params:
-        dataset=get_test_split,
+        dataset=pattern_with(paths.RAW_SPLIT, split="test"),
         options=get_test_options,
     shell:
         "dynvision test {input.state:q} --dataset {params.dataset:q} --outputs {output.outputs:q} "
@@ -41,6 +42,7 @@ rule process_test:
         "../envs/dynvision.yaml"
     threads: 1
     resources:
+        disk_mb=1000,
         mem_mb=4000,
         runtime=30,
     shell:
@@ -62,8 +64,12 @@ rule aggregate_experiment:
         "../envs/dynvision.yaml"
     threads: 1
     resources:
+        disk_mb=1000,
         mem_mb=4000,
         runtime=30,
+    params:
+        spec_index=paths.TEST_SPEC_INDEX,
     shell:
         "dynvision aggregate --outputs {input.outputs:q} --responses {input.responses:q} "
-        "--outputs-table {output.outputs:q} --responses-table {output.responses:q} > {log:q} 2>&1"
+        "--outputs-table {output.outputs:q} --responses-table {output.responses:q} "
+        "--spec-index {params.spec_index:q} > {log:q} 2>&1"
