@@ -193,3 +193,15 @@ def test_two_process_ddp_on_cpu_shards_the_data_and_saves_once(init_state, datas
     assert "'world_size': 2" in text and "'recurrence'" in text and "'bfloat16'" not in text
     metrics = pd.read_csv(tmp_path / "training" / "metrics.csv")
     assert {"val/acc", "val/acc_t01", "train/activity_epoch"} <= set(metrics.columns)
+
+
+def test_training_and_test_paradigms_accept_the_same_short_keys():
+    from dynvision_workflow.runtime import test as testing
+    from dynvision_workflow.runtime.train import make_paradigm, split_paradigm
+
+    assert split_paradigm("noise:noisetype=uniform+ssnr=0.5+stimulus=4") == (
+        "noise",
+        {"noise_type": "uniform", "ssnr": 0.5, "stimulus": 4},
+    )
+    assert testing.make_paradigm is make_paradigm  # one parser for both steps
+    assert make_paradigm("noise:noisetype=uniform+ssnr=0.5+stimulus=4").n_timesteps == 4

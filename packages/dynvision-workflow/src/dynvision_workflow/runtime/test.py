@@ -30,6 +30,7 @@ from .provenance import atomic_path, write_resolved_config
 from .responses import SafetensorsStream
 from .settings import Settings, schema_default
 from .states import ModelState, build_model, load_state
+from .train import make_paradigm
 
 __all__ = ["TestSettings", "apply_model_overrides", "make_paradigm", "test_model"]
 
@@ -181,16 +182,6 @@ def test_model(
         inputs={"state": str(state_path), "dataset": str(dataset)},
     )
     return summary
-
-
-def make_paradigm(spec: str) -> Any:
-    """Build a paradigm from ``name:key=value+...`` (a test spec); short keys (``noisetype``...) are expanded."""
-    from dynvision_data import create_paradigm
-
-    from ..naming import PARADIGM_ARG_ALIASES, expand_aliases, parse_args
-
-    name, _, args = spec.partition(":")
-    return create_paradigm(name, **expand_aliases(parse_args(":" + args if args else ""), PARADIGM_ARG_ALIASES))
 
 
 def apply_model_overrides(state: ModelState, overrides: str) -> ModelState:

@@ -229,13 +229,16 @@ class TrainSettings(Settings):
 
 
 def split_paradigm(text: str) -> tuple[str, dict[str, Any]]:
-    """``name:key=value+...`` (as in a test's folder name) as the paradigm's name and parameters."""
+    """``name:key=value+...`` (as in a test's folder name) as the paradigm's name and parameters; short keys
+    (``noisetype``...: :data:`~dynvision_workflow.naming.PARADIGM_ARG_ALIASES`) become the parameter names."""
+    from ..naming import PARADIGM_ARG_ALIASES, expand_aliases
+
     name, _, args = text.partition(":")
-    return name, parse_args(":" + args if args else "")
+    return name, expand_aliases(parse_args(":" + args if args else ""), PARADIGM_ARG_ALIASES)
 
 
 def make_paradigm(text: str) -> Any:
-    """Build a paradigm from ``name:key=value+...`` (as in a test's folder name)."""
+    """Build a paradigm from ``name:key=value+...`` (a training paradigm or a test spec), aliases expanded."""
     from dynvision_data import create_paradigm
 
     name, params = split_paradigm(text)
