@@ -45,7 +45,7 @@ from torch import nn
 from ..engine.temporal import TemporalModel, common_kwargs
 from ..layers.area import RecurrentArea
 from ..registry import register_model
-from .cornet import read_state_dict, reject_kwargs
+from .cornet import describe_key_problems, read_state_dict, reject_kwargs
 
 __all__ = [
     "ALEXNET_AREAS",
@@ -277,16 +277,7 @@ class AlexNet(TemporalModel):
             if k in state and k not in optional and state[k].shape != local[v].shape
         )
         if missing or unexpected or mismatched:
-            problems = []
-            if missing:
-                problems.append(f"missing keys ({len(missing)}): {', '.join(missing)}")
-            if unexpected:
-                problems.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
-            if mismatched:
-                problems.append(
-                    f"shape mismatches ({len(mismatched)}): "
-                    + ", ".join(f"{k} (checkpoint {c}, model {m})" for k, c, m in mismatched)
-                )
+            problems = describe_key_problems(missing, unexpected, mismatched)
             advice = ""
             if any(k in _LAST_LAYER for k, _, _ in mismatched):
                 advice = (

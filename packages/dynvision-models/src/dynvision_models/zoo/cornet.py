@@ -54,6 +54,7 @@ __all__ = [
     "check_input_shape",
     "check_positive_int",
     "conv_output_size",
+    "describe_key_problems",
     "load_official_state_dict",
     "read_state_dict",
     "reject_kwargs",
@@ -179,6 +180,24 @@ def check_area_names(requested: Iterable[str] | None, area_names: tuple[str, ...
     return names
 
 
+def describe_key_problems(
+    missing: Sequence[str], unexpected: Sequence[str], mismatched: Sequence[tuple[str, Any, Any]]
+) -> list[str]:
+    """One phrase per kind of checkpoint problem: missing keys, unexpected keys, ``(key, checkpoint shape, model
+    shape)`` mismatches (by official key name), for the error of an official-checkpoint loader."""
+    problems = []
+    if missing:
+        problems.append(f"missing keys ({len(missing)}): {', '.join(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
+    if mismatched:
+        problems.append(
+            f"shape mismatches ({len(mismatched)}): "
+            + ", ".join(f"{k} (checkpoint {c}, model {m})" for k, c, m in mismatched)
+        )
+    return problems
+
+
 def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
     """Output length of a convolution or pooling (no dilation, floor mode) along one spatial axis."""
     return (size + 2 * padding - kernel_size) // stride + 1
@@ -263,16 +282,7 @@ def load_official_state_dict(
         if k in state and state[k].shape != local_state[official_to_local[k]].shape
     )
     if missing or unexpected or mismatched:
-        problems = []
-        if missing:
-            problems.append(f"missing keys ({len(missing)}): {', '.join(missing)}")
-        if unexpected:
-            problems.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
-        if mismatched:
-            problems.append(
-                f"shape mismatches ({len(mismatched)}): "
-                + ", ".join(f"{k} (checkpoint {c}, model {m})" for k, c, m in mismatched)
-            )
+        problems = describe_key_problems(missing, unexpected, mismatched)
         advice = list(hints)
         if any(is_classifier(k) for k, _, _ in mismatched) or (
             strict_classifier and any(is_classifier(k) for k in missing)
