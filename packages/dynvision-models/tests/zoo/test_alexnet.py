@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import io
+import math
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,14 @@ import torch.nn.functional as F
 
 from dynvision_models import create_model
 from dynvision_models.engine.temporal import TemporalModel
-from dynvision_models.zoo.alexnet import ALEXNET_AREAS, OFFICIAL_KEY_MAP, UNSUPPORTED_KWARGS, AlexNet
+from dynvision_models.layers.recurrence import SelfRecurrence
+from dynvision_models.zoo.alexnet import (
+    ALEXNET_AREAS,
+    OFFICIAL_KEY_MAP,
+    UNSUPPORTED_KWARGS,
+    AlexNet,
+    FixedSelfRecurrence,
+)
 
 # Tiny but valid: the 11x11/4 stem and three 3/2 max-pools need >= 63 px. conv1 15x15, conv2 7x7, conv3-5 3x3.
 SMALL = {"n_classes": 5, "input_shape": (3, 64, 64)}
@@ -245,3 +254,85 @@ def test_engine_kwargs_not_named_by_alexnet_are_passed_on() -> None:
     for key, value in extra.items():
         if hasattr(model, key):
             assert getattr(model, key) == value, key
+
+
+# -------------------------------------------------------------------------------- fixed_self_weight
+def test_fixed_self_weight_is_an_untrained_self_connection() -> None:
+    model = _model(fixed_self_weight=0.5, n_timesteps=2, dropout=0.0)
+    assert model.recurrence_type == "self" and model.fixed_self_weight == 0.5
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert not [n for n in trainable if ".recurrence" in n]
+    model.requires_grad_(True)  # a buffer: unfreezing everything does not make it trainable
+    assert not [n for n, p in model.named_parameters() if ".recurrence" in n]
+    for name, area in model.areas.items():
+        assert isinstance(area.recurrence, FixedSelfRecurrence), name
+        assert area.recurrence.weight.shape == (1, area.out_channels, 1, 1)
+        assert torch.equal(area.recurrence.weight, torch.full_like(area.recurrence.weight, 0.5)), name
+    # Every trainable parameter still gets a gradient (the contract of test_every_model).
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    model(x).pow(2).mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
+    assert not missing
+    assert all(area.recurrence.weight.grad is None for area in model.areas.values())
+
+
+@pytest.mark.parametrize("weight", [0.5, -0.1])
+def test_fixed_self_weight_by_hand(weight: float) -> None:
+    """dt = tau (alpha = 1), zero biases (the engine's init): r_k(1) = (1 + k w) r_k(0) in area k = 1 .. 5.
+
+    Step 0 has no past rate: the feedforward sweep ``r(0)``. At step 1 area 1 gets ``u + w relu(u)``, i.e.
+    ``(1 + w) r(0)``; a bias-free area whose input is scaled by ``c > 0`` has its drive scaled by ``c``, so
+    area ``k`` gets ``(1 + (k - 1) w) u + w relu(u)``, i.e. ``(1 + k w) r(0)`` (while ``1 + k w > 0``).
+    """
+    model = _model(fixed_self_weight=weight, n_timesteps=2, dropout=0.0).eval()
+    plain = _model(n_timesteps=2, dropout=0.0).eval()
+    plain.load_state_dict(model.state_dict(), strict=False)  # same weights, no recurrence
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logits, rates = model.forward_intermediates(x)
+        plain_logits, plain_rates = plain.forward_intermediates(x)
+        u = model.areas["conv1"].ff(x)
+    torch.testing.assert_close(rates["conv1"][:, 0], torch.relu(u))
+    torch.testing.assert_close(rates["conv1"][:, 1], (1 + weight) * torch.relu(u))
+    for k, area in enumerate(ALEXNET_AREAS, start=1):
+        assert rates[area][:, 0].any(), area
+        torch.testing.assert_close(rates[area][:, 0], plain_rates[area][:, 0])
+        torch.testing.assert_close(rates[area][:, 1], (1 + k * weight) * rates[area][:, 0])
+        torch.testing.assert_close(plain_rates[area][:, 1], plain_rates[area][:, 0])  # no recurrence
+    torch.testing.assert_close(logits[:, 0], plain_logits[:, 0])
+    assert not torch.allclose(logits[:, 1], plain_logits[:, 1])
+
+
+def test_fixed_self_weight_survives_state_dict_round_trips(official: dict[str, torch.Tensor]) -> None:
+    model = create_model("AlexNet", fixed_self_weight=0.5, n_timesteps=2, dropout=0.0, **SMALL)
+    assert model.model_kwargs["fixed_self_weight"] == 0.5
+    rebuilt = create_model(model.model_name, **model.model_kwargs)
+    assert rebuilt.fixed_self_weight == 0.5 and rebuilt.recurrence_type == "self"
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    buffer.seek(0)
+    rebuilt.load_state_dict(torch.load(buffer, weights_only=True))  # strict: the same keys
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt.eval()(x), model.eval()(x), rtol=0, atol=0)
+    # Same keys and shapes as a trainable "self" recurrence, so states load both ways.
+    trainable = _model(recurrence_type="self", n_timesteps=2)
+    assert isinstance(trainable.areas["conv1"].recurrence, SelfRecurrence)
+    trainable.load_state_dict(model.state_dict())
+    assert torch.equal(trainable.areas["conv3"].recurrence.weight, model.areas["conv3"].recurrence.weight)
+    # Official weights leave the fixed self-connection as it is.
+    model.load_official_state_dict(official)
+    assert all(torch.all(area.recurrence.weight == 0.5) for area in model.areas.values())
+
+
+def test_fixed_self_weight_rejects_bad_values_and_other_recurrence_types() -> None:
+    for bad in (math.nan, math.inf, "0.5", True, [0.5]):
+        with pytest.raises(ValueError, match="fixed_self_weight must be a finite number"):
+            _model(fixed_self_weight=bad)
+    with pytest.raises(
+        ValueError,
+        match=r"fixed_self_weight=0.5 .* recurrence_type='full': use recurrence_type='self' or 'none'",
+    ):
+        _model(fixed_self_weight=0.5, recurrence_type="full")
+    assert _model(fixed_self_weight=1, recurrence_type="self").fixed_self_weight == 1.0
+    assert _model(fixed_self_weight=None, recurrence_type="full").fixed_self_weight is None

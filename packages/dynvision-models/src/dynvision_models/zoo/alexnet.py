@@ -26,7 +26,16 @@ feedforward AlexNet applied to every frame, one classification per step. ``tau >
 (``h`` relaxes towards ``u`` with ``alpha < 1`` per step); ``recurrence_type`` (any registered type, e.g.
 ``"full"`` or ``"self"``) adds lateral recurrence with a ``recurrence_kernel_size`` kernel (default 3x3 in every
 area, also in conv1 whose feedforward kernel is 11x11). Upstream DynVision's AlexNet also had ``dt=1`` and
-zero delays; its ``fixed_self_weight`` option is not reproduced here.
+zero delays.
+
+``fixed_self_weight=w`` (as upstream) makes the lateral recurrence of every area a fixed self-connection: each
+unit receives its own past rate times ``w``, ``R(r) = w r`` (:class:`FixedSelfRecurrence`). The weight is a
+buffer, not a parameter: it is never trained (no gradient, not in ``model.parameters()``), and it is saved and
+loaded with the state dict under the key of a trainable ``"self"`` recurrence (``areas.<area>.recurrence.weight``,
+shape ``(1, C, 1, 1)``). It implies ``recurrence_type="self"``: the default ``"none"`` becomes ``"self"``, and any
+other type is a ``ValueError``. With ``dt = tau`` and ``recurrence_target="output"``, a conv1 unit with positive
+drive ``u`` from a static image then has the rate ``u`` at the first step and ``(1 + w) u`` at the next
+(``w > -1``).
 
 Initialisation: convs Kaiming-normal (``fan_in``, ReLU gain) with zero bias (as every engine area), the
 classifier PyTorch's default ``Linear`` init (as torchvision), recurrent weights uniform in
@@ -36,22 +45,26 @@ classifier PyTorch's default ``Linear`` init (as torchvision), recurrent weights
 from __future__ import annotations
 
 import inspect
+import math
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from ..engine.temporal import TemporalModel, common_kwargs
 from ..layers.area import RecurrentArea
 from ..registry import register_model
-from .cornet import describe_key_problems, read_state_dict, reject_kwargs
+from ._contract import describe_key_problems, read_state_dict, reject_kwargs
 
 __all__ = [
     "ALEXNET_AREAS",
     "OFFICIAL_KEY_MAP",
     "UNSUPPORTED_KWARGS",
     "AlexNet",
+    "FixedSelfRecurrence",
 ]
 
 #: Areas of AlexNet in feedforward order.
@@ -97,6 +110,49 @@ UNSUPPORTED_KWARGS: dict[str, str] = {
 }
 # Every kwarg of the engine's constructor.
 _ENGINE_KWARGS = tuple(n for n in inspect.signature(TemporalModel.__init__).parameters if n != "self")
+# Recurrence types that fixed_self_weight can be combined with ("none" then means "self").
+_FIXED_SELF_TYPES = ("self", "none")
+
+
+class FixedSelfRecurrence(nn.Module):
+    """Fixed self-connection: each unit feeds back onto itself with one constant, untrained weight ``w``.
+
+    ``R(r) = w r``. The weight is a buffer (``weight``, shape ``(1, C, 1, 1)`` like the trainable ``"self"``
+    recurrence's parameter, so state dicts fit both ways): no gradient, no optimiser step, saved and loaded with
+    the state dict.
+
+    Args:
+        channels: channels ``C`` of the area's rate.
+        weight: the fixed weight ``w``.
+    """
+
+    weight: Tensor
+
+    def __init__(self, channels: int, weight: float) -> None:
+        super().__init__()
+        self.register_buffer("weight", torch.full((1, channels, 1, 1), float(weight)))
+
+    def forward(self, r: Tensor) -> Tensor:
+        """``r``: past rate ``(B, C, H, W)`` -> ``w * r`` of the same shape."""
+        return r * self.weight
+
+
+def _check_fixed_self_weight(value: object, recurrence_type: object) -> float | None:
+    """``fixed_self_weight`` as a float (``None`` if not given), or a ``ValueError`` saying what is allowed."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+        raise ValueError(
+            f"fixed_self_weight must be a finite number (the constant weight of each unit's self-connection) "
+            f"or None, got {value!r}."
+        )
+    if recurrence_type not in _FIXED_SELF_TYPES:
+        raise ValueError(
+            f"fixed_self_weight={value!r} fixes a self-connection and cannot be combined with "
+            f"recurrence_type={recurrence_type!r}: use recurrence_type='self' or 'none' (the default, which then "
+            "means 'self') with fixed_self_weight, or fixed_self_weight=None for a trainable recurrence."
+        )
+    return float(value)
 
 
 @register_model()
@@ -122,6 +178,11 @@ class AlexNet(TemporalModel):
         recurrence_init_scale: recurrent weights start uniform in ``±recurrence_init_scale``.
         dropout: dropout probability before each of the first two classifier layers (torchvision: 0.5).
             Dropout is active in training mode only, independently at every step.
+        fixed_self_weight: if given (a finite number), the lateral recurrence of every area is a fixed,
+            untrained self-connection of this weight (:class:`FixedSelfRecurrence`, as upstream's option); it
+            implies ``recurrence_type="self"`` (``"none"`` becomes ``"self"``; other types raise
+            ``ValueError``). ``recurrence_init_scale`` then does not apply. Default ``None``: the recurrence
+            of ``recurrence_type``, trainable.
         train_tau, t_feedforward, recurrence_target, integration, solver, idle_timesteps, tbptt_steps,
         feedforward_only, supralinearity, bias, use_retina, adaptation: as in
             :class:`~dynvision_models.engine.TemporalModel` (``recurrence_target="middle"`` is rejected:
@@ -163,6 +224,7 @@ class AlexNet(TemporalModel):
         recurrence_kernel_size: int = 3,
         recurrence_init_scale: float = 1e-3,
         dropout: float = 0.5,
+        fixed_self_weight: float | None = None,
         **unsupported: object,
     ) -> None:
         namespace = dict(locals())
@@ -181,8 +243,12 @@ class AlexNet(TemporalModel):
         dropout = float(dropout)
         if not 0.0 <= dropout <= 1.0:
             raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}.")
+        fixed_self_weight = _check_fixed_self_weight(fixed_self_weight, recurrence_type)
+        if fixed_self_weight is not None:
+            namespace["recurrence_type"] = "self"
         super().__init__(readout="flatten", **common_kwargs(namespace))
         self.dropout = dropout
+        self.fixed_self_weight = fixed_self_weight
         self.recurrence_kernel_size = recurrence_kernel_size
         self.recurrence_init_scale = recurrence_init_scale
 
@@ -209,6 +275,8 @@ class AlexNet(TemporalModel):
             )
             # RecurrentArea pads by kernel // 2; torchvision's 11x11 stem pads by 2 (the others agree).
             area.ff.padding = (padding, padding)
+            if fixed_self_weight is not None:
+                area.recurrence = FixedSelfRecurrence(width, fixed_self_weight)
             areas[name] = area
             in_channels = width
         self._build(areas)
@@ -242,7 +310,7 @@ class AlexNet(TemporalModel):
 
         Keys: ``features.{0,3,6,8,10}.{weight,bias}`` (conv1 .. conv5) and ``classifier.{1,4,6}.{weight,bias}``;
         an optional ``{"state_dict": ...}`` wrapper and ``"module."`` prefixes are accepted. Parameters that
-        the official model lacks (recurrence, learnt tau) keep their current values. Nothing is loaded unless
+        the official model lacks (recurrence, learnt tau, a fixed self-weight) keep their current values. Nothing is loaded unless
         everything fits.
 
         Args:
@@ -321,4 +389,5 @@ class AlexNet(TemporalModel):
         return (
             f"{super().extra_repr()}, recurrence_kernel_size={self.recurrence_kernel_size}, "
             f"dropout={self.dropout}"
+            + ("" if self.fixed_self_weight is None else f", fixed_self_weight={self.fixed_self_weight}")
         )

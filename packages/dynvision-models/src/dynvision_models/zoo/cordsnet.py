@@ -59,8 +59,9 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
 from ..registry import register_model
-from .cornet import (
+from ._contract import (
     COMMON_KWARG_REASONS,
+    area_index,
     check_area_names,
     check_input_sequence,
     check_input_shape,
@@ -280,12 +281,7 @@ class CordsNet(nn.Module):
         A stimulus change at step ``t0`` first changes ``area`` at ``t0 + first_driven_step(area)``; before
         that the area follows its spontaneous dynamics.
         """
-        try:
-            return self._arrival[self.area_names.index(area)]
-        except ValueError:
-            raise ValueError(
-                f"Unknown area {area!r}. Areas of this model: {', '.join(self.area_names)}."
-            ) from None
+        return self._arrival[area_index(area, self.area_names)]
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(B, T, n_classes)`` for ``x`` of shape ``(B, T, C, H, W)`` or static ``(B, C, H, W)``."""

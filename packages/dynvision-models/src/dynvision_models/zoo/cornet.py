@@ -27,14 +27,12 @@ step has the spatial size computed from ``input_shape`` (the official code hard-
 sequence ``(B, T, C, H, W)`` shows frame ``t`` to V1 at step ``t`` (the official model takes one static
 image).
 
-This module also holds the small helpers shared with :mod:`dynvision_models.zoo.cordsnet` for input
-validation, the rejection of common temporal kwargs that a published model does not have, and
-official-checkpoint loading.
+Input checks, kwarg rejection and official-checkpoint loading follow the zoo's contract
+(:mod:`dynvision_models.zoo._contract`).
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -43,21 +41,23 @@ import torch
 from torch import Tensor, nn
 
 from ..registry import register_model
+from ._contract import (
+    COMMON_KWARG_REASONS,
+    area_index,
+    check_area_names,
+    check_input_sequence,
+    check_input_shape,
+    check_positive_int,
+    conv_output_size,
+    load_official_state_dict,
+    read_state_dict,
+    reject_kwargs,
+)
 
 __all__ = [
-    "COMMON_KWARG_REASONS",
     "CORNET_RT_AREAS",
     "CORblockRT",
     "CorNetRT",
-    "check_area_names",
-    "check_input_sequence",
-    "check_input_shape",
-    "check_positive_int",
-    "conv_output_size",
-    "describe_key_problems",
-    "load_official_state_dict",
-    "read_state_dict",
-    "reject_kwargs",
 ]
 
 #: Areas of CORnet-RT in feedforward order.
@@ -66,241 +66,6 @@ CORNET_RT_AREAS = ("V1", "V2", "V4", "IT")
 _CORNET_RT_SPECS = ((64, 7, 4), (128, 3, 2), (256, 3, 2), (512, 3, 2))
 # GroupNorm groups of both norms of every block (official: nn.GroupNorm(32, out_channels)).
 _GROUPS = 32
-
-# Common kwargs of the temporal models (engine/temporal.py) with why a published model cannot honour them;
-# each model overrides the entries it does support. Listed explicitly so that a config written for DyRCNN
-# fails loudly.
-_NOT_PUBLISHED = "not part of the published model"
-COMMON_KWARG_REASONS: dict[str, str] = {
-    "dt": "the published model runs in abstract steps without an integration time step",
-    "tau": "the published model has no membrane time constant",
-    "train_tau": "the published model has no time constant to learn",
-    "t_feedforward": "inter-area delays are fixed by the published update (one step)",
-    "t_recurrence": "the recurrent delay is fixed by the published update (one step)",
-    "t_skip": "skip delays are fixed by the published update",
-    "t_feedback": "the published model has no feedback connections",
-    "recurrence_type": "the published recurrence is a fixed full 3x3 convolution",
-    "recurrence_target": "the published model fixes where the recurrence enters",
-    "integration": "the published recurrence is additive",
-    "solver": "the published update is fixed",
-    "skip": "the published connectivity is fixed",
-    "feedback": "the published model has no feedback connections",
-    "skip_mode": "the published connectivity is fixed",
-    "feedback_mode": "the published model has no feedback connections",
-    "idle_timesteps": "the published model starts from a zero state with the stimulus at step 0",
-    "tbptt_steps": _NOT_PUBLISHED,
-    "feedforward_only": _NOT_PUBLISHED,
-    "supralinearity": "the published rate nonlinearity is a plain ReLU",
-    "bias": "the published biases are fixed",
-    "use_retina": _NOT_PUBLISHED,
-    "adaptation": _NOT_PUBLISHED,
-    "readout": "the published readout (global average pool, Linear) is fixed",
-}
-
-
-# ------------------------------------------------------------------------------------------ shared helpers
-def reject_kwargs(
-    model_name: str, unsupported: Mapping[str, object], accepted: Iterable[str], reasons: Mapping[str, str]
-) -> None:
-    """Raise a clear ``TypeError`` for constructor kwargs the model does not take (no-op if there are none).
-
-    Args:
-        model_name: class name used in the message.
-        unsupported: the kwargs collected by the constructor's ``**kwargs``.
-        accepted: the kwargs the constructor does take (listed in the message).
-        reasons: known kwarg name -> why this model does not take it (common temporal kwargs).
-    """
-    if not unsupported:
-        return
-    accepted = tuple(accepted)
-    lines = []
-    for key in unsupported:
-        if key in reasons:
-            lines.append(f"{key!r}: {reasons[key]}")
-        else:
-            close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
-            lines.append(f"{key!r}: unknown" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    raise TypeError(
-        f"{model_name} does not take the keyword argument(s) {', '.join(map(repr, unsupported))} ("
-        + "; ".join(lines)
-        + f"). Allowed kwargs: {', '.join(accepted)}."
-    )
-
-
-def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
-    """``value`` if it is an ``int`` (not a ``bool``) ``>= minimum``; otherwise a ``ValueError`` naming it."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return value
-
-
-def check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
-    """``input_shape`` as a ``(C, H, W)`` tuple of positive ints, or a ``ValueError``."""
-    shape = tuple(input_shape)
-    if len(shape) != 3 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
-        raise ValueError(
-            f"input_shape must be (channels, height, width) of positive integers, got {input_shape!r}."
-        )
-    return shape  # type: ignore[return-value]
-
-
-def check_input_sequence(x: Tensor, input_shape: tuple[int, int, int], n_timesteps: int) -> Tensor:
-    """Validate ``x`` and return it as ``(B, T, C, H, W)``; a static ``(B, C, H, W)`` is expanded, not copied.
-
-    The messages are those of the temporal engine's input check, so all models of the zoo fail alike.
-    """
-    if x.dim() == 4:
-        frame_shape = tuple(x.shape[1:])
-    elif x.dim() == 5:
-        frame_shape = tuple(x.shape[2:])
-    else:
-        raise ValueError(
-            f"Expected input (batch, time, channels, height, width) or a static image (batch, channels, "
-            f"height, width) with (channels, height, width)={input_shape}; got shape {tuple(x.shape)}."
-        )
-    if frame_shape != input_shape:
-        raise ValueError(
-            f"Input frames have (channels, height, width)={frame_shape} (input shape {tuple(x.shape)}), but "
-            f"the model was built for input_shape={input_shape}. Resize the data or rebuild the model "
-            "with a matching input_shape."
-        )
-    if x.dim() == 4:
-        return x.unsqueeze(1).expand(x.shape[0], n_timesteps, *frame_shape)
-    if x.shape[1] < 1:
-        raise ValueError(f"Input has no time steps: shape {tuple(x.shape)}.")
-    return x
-
-
-def check_area_names(requested: Iterable[str] | None, area_names: tuple[str, ...]) -> tuple[str, ...]:
-    """The areas to record (all if ``requested`` is ``None``), or a ``ValueError`` naming the unknown ones."""
-    names = area_names if requested is None else tuple(requested)
-    unknown = [a for a in names if a not in area_names]
-    if unknown:
-        raise ValueError(f"Unknown area(s) {unknown}. Areas of this model: {', '.join(area_names)}.")
-    return names
-
-
-def describe_key_problems(
-    missing: Sequence[str], unexpected: Sequence[str], mismatched: Sequence[tuple[str, Any, Any]]
-) -> list[str]:
-    """One phrase per kind of checkpoint problem: missing keys, unexpected keys, ``(key, checkpoint shape, model
-    shape)`` mismatches (by official key name), for the error of an official-checkpoint loader."""
-    problems = []
-    if missing:
-        problems.append(f"missing keys ({len(missing)}): {', '.join(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
-    if mismatched:
-        problems.append(
-            f"shape mismatches ({len(mismatched)}): "
-            + ", ".join(f"{k} (checkpoint {c}, model {m})" for k, c, m in mismatched)
-        )
-    return problems
-
-
-def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
-    """Output length of a convolution or pooling (no dilation, floor mode) along one spatial axis."""
-    return (size + 2 * padding - kernel_size) // stride + 1
-
-
-def read_state_dict(
-    source: str | os.PathLike | Mapping[str, Any], map_location: Any = "cpu"
-) -> dict[str, Tensor]:
-    """A flat ``{key: tensor}`` from a checkpoint file or mapping, unwrapped, without ``"module."`` prefixes.
-
-    Accepts ``{"state_dict": {...}, ...}`` (training checkpoints such as CORnet's, which also hold the epoch
-    and optimiser) and keys prefixed with ``"module."`` by ``nn.DataParallel`` / ``DistributedDataParallel``.
-    Files are read with ``torch.load(weights_only=True)``: tensors and plain containers only, no pickled code.
-    """
-    if isinstance(source, str | os.PathLike):
-        loaded = torch.load(source, map_location=map_location, weights_only=True)
-        where = f"checkpoint file {os.fspath(source)!r}"
-    else:
-        loaded = source
-        where = "the given state dict"
-    if isinstance(loaded, Mapping) and isinstance(loaded.get("state_dict"), Mapping):
-        loaded = loaded["state_dict"]
-    if not isinstance(loaded, Mapping):
-        raise ValueError(
-            f"Expected a state dict (a mapping of names to tensors) in {where}, got {type(loaded)}."
-        )
-    state: dict[str, Tensor] = {}
-    for key, value in loaded.items():
-        if not isinstance(value, Tensor):
-            raise ValueError(f"Entry {key!r} of {where} is a {type(value).__name__}, not a tensor.")
-        name = str(key)
-        while name.startswith("module."):
-            name = name[len("module.") :]
-        state[name] = value
-    return state
-
-
-def load_official_state_dict(
-    model: nn.Module,
-    state: Mapping[str, Tensor],
-    official_to_local: Mapping[str, str],
-    *,
-    model_label: str,
-    classifier_prefix: str = "classifier.",
-    strict_classifier: bool = True,
-    hints: Sequence[str] = (),
-) -> None:
-    """Load ``state`` (official key names) into ``model`` through ``official_to_local``, or fail saying why.
-
-    Every key of ``model.state_dict()`` must be a value of ``official_to_local``. All problems are collected
-    and reported at once, in the official key names: keys the model needs that the checkpoint lacks,
-    checkpoint keys the model does not know, and shape mismatches (checkpoint vs model). Nothing is loaded
-    unless all fit.
-
-    Args:
-        model: the model to fill.
-        state: the checkpoint's state dict (see :func:`read_state_dict`).
-        official_to_local: official key -> the model's key, for every parameter and buffer of the model.
-        model_label: how to name the official model in messages (e.g. ``"CORnet-RT"``).
-        classifier_prefix: prefix of the model's classifier keys.
-        strict_classifier: if ``False``, the checkpoint's classifier is not loaded and the model keeps its own
-            freshly initialised classifier (e.g. for another ``n_classes``); if ``True`` it must fit.
-        hints: extra sentences appended to the error (e.g. which constructor kwargs the checkpoint needs).
-    """
-    local_keys = set(model.state_dict())
-    mapped = set(official_to_local.values())
-    if mapped != local_keys:  # a bug in the model's key map, not in the checkpoint
-        raise AssertionError(
-            f"Key map of {type(model).__name__} is incomplete: {sorted(local_keys ^ mapped)}."
-        )
-
-    def is_classifier(official: str) -> bool:
-        return official_to_local[official].startswith(classifier_prefix)
-
-    expected = {k for k in official_to_local if strict_classifier or not is_classifier(k)}
-    local_state = model.state_dict()
-    missing = sorted(k for k in expected if k not in state)
-    unexpected = sorted(k for k in state if k not in official_to_local)
-    mismatched = sorted(
-        (k, tuple(state[k].shape), tuple(local_state[official_to_local[k]].shape))
-        for k in expected
-        if k in state and state[k].shape != local_state[official_to_local[k]].shape
-    )
-    if missing or unexpected or mismatched:
-        problems = describe_key_problems(missing, unexpected, mismatched)
-        advice = list(hints)
-        if any(is_classifier(k) for k, _, _ in mismatched) or (
-            strict_classifier and any(is_classifier(k) for k in missing)
-        ):
-            advice.append(
-                "The classifier does not fit: pass strict_classifier=False to keep the model's freshly "
-                "initialised classifier, or build the model with the checkpoint's n_classes."
-            )
-        raise ValueError(
-            f"The state dict does not match the official {model_label} layout expected by "
-            f"{type(model).__name__}: " + "; ".join(problems) + "." + "".join(f" {a}" for a in advice)
-        )
-    translated = {official_to_local[k]: state[k] for k in expected}
-    result = model.load_state_dict(translated, strict=strict_classifier)
-    # With strict_classifier=False only the classifier may be left out; anything else is a bug of the key map.
-    leftover = [k for k in result.missing_keys if not k.startswith(classifier_prefix)]
-    if leftover or result.unexpected_keys:
-        raise AssertionError(f"Unexpected load result: {result}.")
 
 
 # ---------------------------------------------------------------------------------------------- CORnet-RT
@@ -419,12 +184,7 @@ class CorNetRT(nn.Module):
         Each inter-area connection delays by one step. A stimulus change at step ``t0`` first changes ``area``
         at ``t0 + first_driven_step(area)``.
         """
-        try:
-            return self.area_names.index(area)
-        except ValueError:
-            raise ValueError(
-                f"Unknown area {area!r}. Areas of this model: {', '.join(self.area_names)}."
-            ) from None
+        return area_index(area, self.area_names)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(B, T, n_classes)`` for ``x`` of shape ``(B, T, C, H, W)`` or static ``(B, C, H, W)``."""

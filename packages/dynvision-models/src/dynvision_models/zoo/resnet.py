@@ -32,6 +32,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..registry import register_model
+from ._contract import (
+    area_index,
+    check_area_names,
+    check_input_sequence,
+    check_input_shape,
+    check_positive_int,
+)
 
 __all__ = [
     "CIFAR_SHORTCUTS",
@@ -52,12 +59,6 @@ __all__ = [
 
 #: Shortcut options of the CIFAR ResNets: "A" zero-padding identity, "B" 1x1 conv projection.
 CIFAR_SHORTCUTS = ("A", "B")
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-    return value
 
 
 def _conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -178,16 +179,9 @@ class TemporalFeedforwardModel(nn.Module):
 
     def __init__(self, *, n_classes: int, input_shape: Sequence[int], n_timesteps: int) -> None:
         super().__init__()
-        self.n_classes = _check_positive_int("n_classes", n_classes)
-        self.n_timesteps = _check_positive_int("n_timesteps", n_timesteps)
-        shape = tuple(input_shape)
-        if len(shape) != 3 or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
-        ):
-            raise ValueError(
-                f"input_shape must be (channels, height, width) of positive integers, got {input_shape!r}."
-            )
-        self.input_shape: tuple[int, int, int] = shape  # type: ignore[assignment]
+        self.n_classes = check_positive_int("n_classes", n_classes)
+        self.n_timesteps = check_positive_int("n_timesteps", n_timesteps)
+        self.input_shape = check_input_shape(input_shape)
         self.areas = nn.ModuleDict()
         self.pool_after = nn.ModuleDict()
         self.area_names: tuple[str, ...] = ()
@@ -205,8 +199,7 @@ class TemporalFeedforwardModel(nn.Module):
     # ------------------------------------------------------------------ public API
     def first_driven_step(self, area: str) -> int:
         """Index of the first step at which a stimulus shown from step 0 reaches ``area``: 0 (no delays)."""
-        if area not in self.area_names:
-            raise ValueError(f"Unknown area {area!r}. Areas of this model: {', '.join(self.area_names)}.")
+        area_index(area, self.area_names)
         return 0
 
     def forward(self, x: Tensor) -> Tensor:
@@ -229,10 +222,7 @@ class TemporalFeedforwardModel(nn.Module):
             ``(B, T, C_a, H_a, W_a)``, the output of that area (after its ReLU, before any pooling) for every
             frame. For a static image both are stride-0 views over ``T``.
         """
-        names = self.area_names if areas is None else tuple(areas)
-        unknown = [a for a in names if a not in self.area_names]
-        if unknown:
-            raise ValueError(f"Unknown area(s) {unknown}. Areas of this model: {', '.join(self.area_names)}.")
+        names = check_area_names(areas, self.area_names)
         frames, batch, n_steps = self._as_frames(x)
         logits, recorded = self._run(frames, names)
         static = x.dim() == 4
@@ -242,27 +232,10 @@ class TemporalFeedforwardModel(nn.Module):
     # ------------------------------------------------------------------ internals
     def _as_frames(self, x: Tensor) -> tuple[Tensor, int, int]:
         """Validate ``x``; return ``(frames (N, C, H, W), B, T)``, ``N = B * T`` (``B`` if static)."""
-        if x.dim() == 4:
-            frame_shape = tuple(x.shape[1:])
-        elif x.dim() == 5:
-            frame_shape = tuple(x.shape[2:])
-        else:
-            raise ValueError(
-                "Expected input (batch, time, channels, height, width) or a static image (batch, channels, "
-                f"height, width) with (channels, height, width)={self.input_shape}; "
-                f"got shape {tuple(x.shape)}."
-            )
-        if frame_shape != self.input_shape:
-            raise ValueError(
-                f"Input frames have (channels, height, width)={frame_shape} (input shape {tuple(x.shape)}), "
-                f"but the model was built for input_shape={self.input_shape}. Resize the data or rebuild the "
-                "model with a matching input_shape."
-            )
-        if x.dim() == 4:
+        sequence = check_input_sequence(x, self.input_shape, self.n_timesteps)
+        if x.dim() == 4:  # a static image is computed once; _unfold expands its outputs over T
             return x, x.shape[0], self.n_timesteps
-        if x.shape[1] < 1:
-            raise ValueError(f"Input has no time steps: shape {tuple(x.shape)}.")
-        return x.reshape(-1, *frame_shape), x.shape[0], x.shape[1]
+        return sequence.reshape(-1, *self.input_shape), x.shape[0], x.shape[1]
 
     @staticmethod
     def _unfold(y: Tensor, batch: int, n_steps: int, static: bool) -> Tensor:
