@@ -43,8 +43,10 @@ def test_outputs_table_is_tidy_and_complete(finished_run):
     report = workdir / "reports/response" / MODEL / "mnist5k:all_trained"
     table = pd.read_csv(report / SPEC / "test_outputs.csv")
     assert list(table.columns) == [
-        "sample", "step", "time_ms", "label", "guess", "correct", "confidence", "label_rank", "stimulus"
+        "sample", "step", "time_ms", "label", "guess", "correct", "confidence", "label_rank", "stimulus",
+        "paradigm", "intro", "paradigm_stimulus", "outro", "blank",
     ]
+    assert (table["paradigm"] == "duration").all() and (table[["intro", "paradigm_stimulus", "outro"]] == [1, 3, 2]).all().all()
     assert ((table["label_rank"] == 0) == (table["correct"] == 1)).all()
     assert table["label_rank"].between(0, 9).all()
     assert len(table) == 96 * 6  # limit_images x (intro + stimulus + outro)

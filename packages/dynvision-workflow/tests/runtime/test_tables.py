@@ -60,3 +60,26 @@ def test_aggregate_of_nothing_or_missing_raises(tmp_path):
         aggregate_tables([])
     with pytest.raises(TableError, match="does not exist"):
         aggregate_tables([tmp_path / "x" / "t.csv"])
+
+
+def test_aggregate_keeps_the_columns_a_test_recorded_and_adds_no_duplicates(tmp_path):
+    paths = []
+    for contrast in (0.2, 0.8):
+        folder = tmp_path / f"contrast:contrast={contrast}+stimulus=3"
+        folder.mkdir()
+        pd.DataFrame({"sample": [0, 1], "stimulus": [1, 0], "paradigm": "contrast", "intro": 2,
+                      "paradigm_stimulus": 3, "outro": 3, "blank": 0.0, "contrast": contrast}).to_csv(
+            folder / "t.csv", index=False)
+        paths.append(folder / "t.csv")
+    table = aggregate_tables(paths)
+    assert list(table.columns) == ["sample", "stimulus", "paradigm", "intro", "paradigm_stimulus", "outro", "blank",
+                                   "contrast", "test_identifier"]
+    assert list(table["contrast"]) == [0.2, 0.2, 0.8, 0.8]
+
+
+def test_aggregate_refuses_a_table_of_another_paradigm(tmp_path):
+    folder = tmp_path / "duration:stimulus=3"
+    folder.mkdir()
+    pd.DataFrame({"sample": [0], "paradigm": ["contrast"]}).to_csv(folder / "t.csv", index=False)
+    with pytest.raises(TableError, match="records paradigm"):
+        aggregate_tables([folder / "t.csv"])

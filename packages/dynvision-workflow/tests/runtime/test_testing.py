@@ -65,13 +65,14 @@ def test_a_failing_test_leaves_no_outputs(setup, tmp_path, monkeypatch):
     def failing_after_one_batch(text):
         paradigm = original(text)
 
-        def present(images, labels):
-            calls["n"] += 1
-            if calls["n"] > 1:
-                raise RuntimeError("interrupted")
-            return paradigm(images, labels)
+        class Failing(type(paradigm)):
+            def __call__(self, images, labels):
+                calls["n"] += 1
+                if calls["n"] > 1:
+                    raise RuntimeError("interrupted")
+                return super().__call__(images, labels)
 
-        return present
+        return Failing(**paradigm.config())
 
     monkeypatch.setattr(runtime, "make_paradigm", failing_after_one_batch)
     with pytest.raises(RuntimeError, match="interrupted"):
@@ -96,3 +97,71 @@ def test_noise_paradigm_keys_have_short_aliases(setup, tmp_path):
     assert paradigm.noise_type == "saltpepper" and paradigm.temporal_mode == "dynamic"
     summary = _run(setup, tmp_path, paradigm=spec, limit_images=8)
     assert len(summary["accuracy_per_step"]) == 4
+
+
+def test_the_outputs_table_carries_the_paradigm_parameters(setup, tmp_path):
+    from dynvision_workflow.runtime.tables import OUTPUT_COLUMNS
+
+    spec = "contrast:contrast=0.4+intro=1+outro=2+stimulus=3"
+    _run(setup, tmp_path, paradigm=spec, limit_images=8)
+    table = pd.read_csv(tmp_path / "test_outputs.csv")
+    assert list(table.columns) == [*OUTPUT_COLUMNS, "paradigm", "intro", "paradigm_stimulus", "outro", "blank",
+                                   "contrast"]
+    assert len(table) == 8 * 6
+    assert set(table["paradigm"]) == {"contrast"} and set(table["contrast"]) == {0.4}
+    assert set(table["intro"]) == {1} and set(table["paradigm_stimulus"]) == {3} and set(table["outro"]) == {2}
+    assert set(table["blank"]) == {0.0}
+    assert list(table["stimulus"][:6]) == [0, 1, 1, 1, 0, 0]  # the 0/1 column is untouched
+
+
+def test_noise_parameters_are_columns_under_their_short_names(setup, tmp_path):
+    spec = "noise:intro=1+noisetype=uniform+outro=1+rt=1+ssnr=0.5+stimulus=2+tempmode=dynamic"
+    _run(setup, tmp_path, paradigm=spec, limit_images=4)
+    table = pd.read_csv(tmp_path / "test_outputs.csv")
+    assert set(table["noisetype"]) == {"uniform"} and set(table["tempmode"]) == {"dynamic"}
+    assert set(table["ssnr"]) == {0.5} and set(table["rt"]) == {1}  # a common option that is not its default
+    assert "noise_type" not in table.columns and "pattern" not in table.columns
+
+
+def test_aggregation_keeps_one_column_per_parameter(setup, tmp_path):
+    from dynvision_workflow.runtime.tables import aggregate_tables
+
+    paths = []
+    for contrast in (0.2, 0.8):
+        folder = tmp_path / f"contrast:contrast={contrast}+intro=1+outro=2+stimulus=3"
+        _run(setup, folder, paradigm=folder.name, limit_images=4)
+        paths.append(folder / "test_outputs.csv")
+    alone = pd.read_csv(paths[0])
+    table = aggregate_tables(paths)
+    assert list(table.columns) == [*alone.columns, "test_identifier"]
+    assert not any(column.endswith(("_x", "_y")) or column.startswith("paradigm_paradigm") for column in table)
+    assert len(table.columns) == len(set(table.columns))
+    assert sorted(set(table["contrast"])) == [0.2, 0.8] and set(table["paradigm_stimulus"]) == {3}
+    assert table.groupby("contrast")["test_identifier"].nunique().tolist() == [1, 1]
+
+
+def test_a_paradigm_longer_than_the_model_allows_is_refused_before_writing(setup, tmp_path, monkeypatch):
+    from dynvision_workflow.runtime import states
+
+    def bounded(state):
+        model = states.build_model(state)
+        model.max_timesteps = model.n_timesteps  # a model that cannot run past the steps it was built for
+        return model
+
+    monkeypatch.setattr(runtime, "build_model", bounded)
+    spec = "duration:intro=2+outro=8+stimulus=10"
+    with pytest.raises(ValueError) as error:
+        _run(setup, tmp_path, paradigm=spec)
+    message = str(error.value)
+    assert spec in message and "needs 20 time steps" in message and "n_timesteps=10" in message
+    assert "Shorten the paradigm" in message and "tsteps=20" in message
+    assert list(tmp_path.iterdir()) == []  # no table, responses or resolved config
+    # A paradigm that fits runs as usual.
+    _run(setup, tmp_path, limit_images=4)
+    assert (tmp_path / "test_outputs.csv").is_file()
+
+
+def test_temporal_models_run_paradigms_longer_than_their_n_timesteps(setup, tmp_path):
+    spec = "duration:intro=2+outro=8+stimulus=10"  # 20 steps; the model is built with n_timesteps=10
+    summary = _run(setup, tmp_path, paradigm=spec, limit_images=4)
+    assert len(summary["accuracy_per_step"]) == 20

@@ -21,14 +21,43 @@ from ..naming import parse_args
 from .provenance import atomic_path
 
 __all__ = [
+    "OUTPUT_COLUMNS",
+    "RESPONSE_COLUMNS",
     "TableError",
     "aggregate_tables",
+    "paradigm_columns",
+    "parameter_column",
     "read_responses",
     "responses_table",
     "write_csv",
 ]
 
 RESPONSE_COLUMNS = ["sample", "step", "time_ms", "area", "response", "response_std", "stimulus"]
+#: Measurement columns of a test's outputs table (``test_outputs.csv``, see :mod:`.test`), in order; the paradigm's
+#: columns (:func:`paradigm_columns`) follow them.
+OUTPUT_COLUMNS = ["sample", "step", "time_ms", "label", "guess", "correct", "confidence", "label_rank", "stimulus"]
+#: Names a paradigm parameter cannot take as a column: it gets the prefix ``paradigm_`` instead.
+_TAKEN = frozenset(OUTPUT_COLUMNS) | frozenset(RESPONSE_COLUMNS) | {"paradigm", "test_identifier"}
+
+
+def parameter_column(key: str) -> str:
+    """The column of paradigm parameter ``key`` in test tables: its short alias where it has one (``noise_type``
+    -> ``noisetype``, as in test folder names), prefixed ``paradigm_`` where that name is a measurement column
+    (``stimulus``, the duration in steps, -> ``paradigm_stimulus``, beside the 0/1 ``stimulus``)."""
+    from ..naming import PARADIGM_ARG_ALIASES
+
+    short = {long: alias for alias, long in PARADIGM_ARG_ALIASES.items()}.get(key, key)
+    return f"paradigm_{short}" if short in _TAKEN else short
+
+
+def paradigm_columns(paradigm: Any) -> dict[str, Any]:
+    """The paradigm columns of a test's outputs table: ``paradigm`` (its registered name), then one column per
+    parameter (:meth:`~dynvision_data.Paradigm.params`, defaults included, in the paradigm's order) and per common
+    option that differs from its default (``rt``, ``pattern``...), named by :func:`parameter_column`."""
+    columns: dict[str, Any] = {"paradigm": paradigm.name}
+    for key, value in paradigm.config().items():
+        columns[parameter_column(key)] = value
+    return columns
 
 
 class TableError(ValueError):
@@ -134,7 +163,7 @@ def _test_parameters(table_path: Path, index: Mapping[str, str]) -> dict[str, An
     name, _, args = spec.partition(":")
     parameters: dict[str, Any] = {"test_identifier": identifier, "paradigm": name}
     for key, value in parse_args(":" + args if args else "").items():
-        parameters[f"{key}"] = value
+        parameters[parameter_column(key)] = value  # keys are short already (no '_' in test identifiers)
     return parameters
 
 
@@ -142,8 +171,12 @@ def aggregate_tables(
     paths: Sequence[str | os.PathLike[str]], *, spec_index: str | os.PathLike[str] | None = None
 ) -> pd.DataFrame:
     """Concatenate per-test tables of one experiment, adding ``test_identifier``, ``paradigm`` and one column per
-    paradigm parameter (its value in that test). A parameter whose name is already a column of the tables gets the
-    prefix ``paradigm_`` (e.g. ``paradigm_stimulus``: the stimulus duration in steps, beside the 0/1 ``stimulus``).
+    paradigm parameter (its value in that test) from the test's folder name (or the spec index for hashed names).
+    Columns are named by :func:`parameter_column`, as in a test's outputs table: a parameter named like a
+    measurement column gets the prefix ``paradigm_`` (e.g. ``paradigm_stimulus``: the stimulus duration in steps,
+    beside the 0/1 ``stimulus``); keys keep the short aliases of folder names (``noisetype``). A column the table
+    already has (the outputs table of ``dynvision test`` records the paradigm and all its parameters) is kept as it
+    is, so each parameter is one column; a table whose ``paradigm`` disagrees with its folder raises.
     """
     if not paths:
         raise TableError("no test tables to aggregate; the experiment has no tests.")
@@ -156,8 +189,14 @@ def aggregate_tables(
         if not path.is_file():
             raise TableError(f"test table {str(path)!r} does not exist; run the test step first.")
         table = pd.read_csv(path)
-        for key, value in _test_parameters(path, index).items():
-            column = key if key not in table.columns else f"paradigm_{key}"
-            table[column] = value
+        parameters = _test_parameters(path, index)
+        if "paradigm" in table.columns and len(table) and set(table["paradigm"].astype(str)) != {parameters["paradigm"]}:
+            raise TableError(
+                f"test table {str(path)!r} records paradigm {sorted(set(table['paradigm'].astype(str)))} but its "
+                f"folder {parameters['test_identifier']!r} names {parameters['paradigm']!r}; rerun its test."
+            )
+        for column, value in parameters.items():
+            if column not in table.columns:  # else recorded by the test itself: one column per parameter
+                table[column] = value
         frames.append(table)
     return pd.concat(frames, ignore_index=True)

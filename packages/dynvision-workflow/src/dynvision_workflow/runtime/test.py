@@ -8,7 +8,11 @@ Outputs (both written atomically):
     ``label`` the image's true class index (at every step), ``guess`` the arg-max class, ``correct`` (0/1),
     ``confidence`` softmax probability of the guess, ``label_rank`` the 0-based rank of the true class among all
     classes by classifier output (0 when the guess is right; top-k correct is ``label_rank < k``), ``stimulus``
-    (0/1) whether the stimulus is on screen.
+    (0/1) whether the stimulus is on screen (:data:`~.tables.OUTPUT_COLUMNS`); then the paradigm, constant within
+    the file (:func:`~.tables.paradigm_columns`): ``paradigm`` its registered name and one column per parameter
+    (defaults included) and per common option that differs from its default, named as in test folder names
+    (short aliases such as ``noisetype``; ``paradigm_stimulus`` for the stimulus duration in steps, beside the 0/1
+    ``stimulus``).
 
 ``test_responses.safetensors``: at ``layer`` resolution, for each area ``<area>.mean`` and ``<area>.std``, float32
     ``(n_samples, n_steps)``: mean and standard deviation of the area's activity over its units (channels x space);
@@ -32,7 +36,7 @@ from .settings import Settings, schema_default
 from .states import ModelState, build_model, load_state
 from .train import make_paradigm
 
-__all__ = ["TestSettings", "apply_model_overrides", "make_paradigm", "test_model"]
+__all__ = ["TestSettings", "apply_model_overrides", "check_paradigm_fits", "make_paradigm", "test_model"]
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +87,15 @@ def test_model(
 
     from dynvision_data import Stats, make_eval_loader
 
+    from .tables import OUTPUT_COLUMNS, paradigm_columns
+
     torch.set_num_threads(settings.threads)
     state = apply_model_overrides(load_state(state_path), settings.model_overrides)
     model = build_model(state).eval()
     paradigm = make_paradigm(settings.paradigm)
+    # Before any output is opened: a paradigm the model cannot run leaves nothing behind.
+    check_paradigm_fits(paradigm, model, spec=settings.paradigm, model_name=state.model_name)
+    constants = paradigm_columns(paradigm)
     loader = make_eval_loader(
         dataset,
         classes=state.data["classes"],
@@ -146,8 +155,11 @@ def test_model(
                         "confidence": confidence.reshape(-1).cpu().numpy(),
                         "label_rank": label_rank.reshape(-1).to(torch.int32).cpu().numpy(),
                         "stimulus": np.tile(stimulus, batch),
-                    }
+                    },
+                    columns=OUTPUT_COLUMNS,
                 )
+                for column, value in constants.items():
+                    table[column] = value
                 table.to_csv(handle, header=n_seen == 0, index=False, float_format="%.6g")
                 stream.write("sample", n_seen, np.arange(n_seen, n_seen + batch, dtype=np.int64))
                 for area, rates in activity.items():
@@ -182,6 +194,32 @@ def test_model(
         inputs={"state": str(state_path), "dataset": str(dataset)},
     )
     return summary
+
+
+def check_paradigm_fits(paradigm: Any, model: Any, *, spec: str, model_name: str = "") -> None:
+    """Raise ``ValueError`` if ``model`` cannot run all the steps of ``paradigm`` (its spec ``spec``).
+
+    The temporal models of dynvision-models unroll any number of steps: a ``(B, T, C, H, W)`` input sets ``T`` and
+    ``n_timesteps`` is only how long a static image is shown (the workflow tests 20- to 42-step paradigms on
+    models built with the default ``n_timesteps=10``). So a paradigm longer than ``n_timesteps`` is run, not
+    refused. A model whose step count is bounded (e.g. learnt per-step or positional parameters) declares the
+    bound as ``max_timesteps``; the paradigm must then fit it (:meth:`~dynvision_data.Paradigm.check_fits`), and
+    the error names the paradigm, its step count, the model's ``n_timesteps`` and the way out.
+    """
+    limit = getattr(model, "max_timesteps", None)
+    if limit is None:
+        return
+    try:
+        paradigm.check_fits(int(limit))
+    except ValueError as error:
+        built = getattr(model, "n_timesteps", None)
+        name = model_name or type(model).__name__
+        raise ValueError(
+            f"test paradigm {spec!r} ({paradigm.name}) needs {paradigm.n_timesteps} time steps, but model {name} "
+            f"(n_timesteps={built}) runs at most {limit} steps; nothing was written. Shorten the paradigm's phases "
+            f"to at most {limit} steps in all, or build the model with more steps (model argument "
+            f"tsteps={paradigm.n_timesteps}, i.e. n_timesteps). ({error})"
+        ) from None
 
 
 def apply_model_overrides(state: ModelState, overrides: str) -> ModelState:
