@@ -43,13 +43,18 @@ def _check_shapes(logits: Tensor, labels: Tensor) -> None:
         )
 
 
-def temporal_cross_entropy(logits: Tensor, labels: Tensor, ignore_index: int = IGNORE_INDEX) -> Tensor:
+def temporal_cross_entropy(
+    logits: Tensor, labels: Tensor, ignore_index: int = IGNORE_INDEX, *, check_valid: bool = True
+) -> Tensor:
     """Cross-entropy averaged over all valid (batch, time) entries.
 
     Args:
         logits: ``(B, T, n_classes)``.
         labels: ``(B, T)`` class indices; ``ignore_index`` entries are skipped.
         ignore_index: label value of unscored steps.
+        check_valid: raise when no entry is valid. The check reads one value back from the device; pass
+            ``False`` where that is not allowed (inside a CUDA graph capture); the loss is then NaN for a batch
+            without valid entries.
 
     Returns:
         Scalar mean loss over the valid entries.
@@ -59,9 +64,8 @@ def temporal_cross_entropy(logits: Tensor, labels: Tensor, ignore_index: int = I
             blanks cannot train a classifier).
     """
     _check_shapes(logits, labels)
-    valid = labels != ignore_index
     # One host sync per batch; it turns a silent NaN loss into an actionable error.
-    if not bool(valid.any()):
+    if check_valid and not bool((labels != ignore_index).any()):
         raise ValueError(
             f"No valid time step in this batch: every label is ignore_index={ignore_index} (labels shape "
             f"{tuple(labels.shape)}). Check the stimulus paradigm and label masking so that some steps are scored."

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dynvision_models import create_model
+from dynvision_models import create_model, list_recurrence_types
 from dynvision_models.engine import delay_to_steps
 from dynvision_models.layers.connections import Connection
 from dynvision_models.zoo import DyRCNN
@@ -612,11 +612,12 @@ def test_run_rejects_a_state_of_another_batch_size() -> None:
         model.run(torch.randn(3, 2, 3, 16, 16), state)
 
 
-@pytest.mark.parametrize("tbptt", [0, 2])
-def test_checkpointed_steps_give_the_same_outputs_and_gradients(tbptt: int) -> None:
+@pytest.mark.parametrize(("tbptt", "segment"), [(0, True), (2, True), (0, 4), (3, 2), (0, 6)])
+def test_checkpointed_steps_give_the_same_outputs_and_gradients(tbptt: int, segment: int) -> None:
+    """Segments of 1, 2, 4 and 6 steps, also across truncation windows and a last segment that is shorter."""
     x = torch.randn(2, 6, 3, 16, 16)
     grads = []
-    for checkpoint_steps in (False, True):
+    for checkpoint_steps in (False, segment):
         model = _rich_model(checkpoint_steps=checkpoint_steps, tbptt_steps=tbptt, train_tau=True)
         logits = model(x)
         logits.square().mean().backward()
@@ -627,16 +628,47 @@ def test_checkpointed_steps_give_the_same_outputs_and_gradients(tbptt: int) -> N
         torch.testing.assert_close(grads[1][1][name], grad, msg=name)
 
 
-def test_checkpointed_steps_record_the_same_rates() -> None:
+@pytest.mark.parametrize("segment", [True, 3])
+def test_checkpointed_steps_record_the_same_rates(segment: int) -> None:
     x = torch.randn(2, 5, 3, 16, 16)
     _, plain = _rich_model().forward_intermediates(x)
-    _, checkpointed = _rich_model(checkpoint_steps=True).forward_intermediates(x)
+    _, checkpointed = _rich_model(checkpoint_steps=segment).forward_intermediates(x)
     for area, rate in plain.items():
         torch.testing.assert_close(checkpointed[area], rate)
 
 
 def test_checkpoint_and_compile_flags_are_checked() -> None:
-    with pytest.raises(ValueError, match="checkpoint_steps must be True or False, got 1"):
-        create_model("DyRCNNx2", **TINY, checkpoint_steps=1)
+    assert create_model("DyRCNNx2", **TINY, checkpoint_steps=True).checkpoint_steps == 1
+    assert create_model("DyRCNNx2", **TINY, checkpoint_steps=False).checkpoint_steps == 0
+    with pytest.raises(ValueError, match="checkpoint_steps must be an integer >= 0, got -1"):
+        create_model("DyRCNNx2", **TINY, checkpoint_steps=-1)
+    with pytest.raises(ValueError, match=r"checkpoint_steps must be an integer >= 0, got 2\.5"):
+        create_model("DyRCNNx2", **TINY, checkpoint_steps=2.5)
     with pytest.raises(ValueError, match="compile_step must be True or False, got 'yes'"):
         create_model("DyRCNNx2", **TINY, compile_step="yes")
+
+
+@pytest.mark.parametrize("recurrence_type", list_recurrence_types())
+def test_channels_last_changes_only_the_layout(recurrence_type: str) -> None:
+    """Default channels-last weights: rates come out NHWC, values and gradients as with the default layout."""
+    x = torch.randn(2, 5, 3, 16, 16)
+    results: list = []
+    layouts: dict[bool, list[bool]] = {False: [], True: []}
+    for channels_last in (False, True):
+        model = _rich_model(channels_last=channels_last, recurrence_type=recurrence_type, feedback=True)
+        model.areas["V2"].ff.register_forward_hook(
+            lambda _m, _i, out, key=channels_last: layouts[key].append(
+                out.is_contiguous(memory_format=torch.channels_last)
+            )
+        )
+        logits, rates = model.forward_intermediates(x)
+        logits.square().mean().backward()
+        results.append((logits, rates, {n: p.grad for n, p in model.named_parameters()}))
+    (plain, plain_rates, plain_grads), (nhwc, nhwc_rates, nhwc_grads) = results
+    # V2's drive at each step it is driven: NCHW with the default layout, NHWC with channels-last weights.
+    assert layouts[True] and all(layouts[True]) and not any(layouts[False])
+    torch.testing.assert_close(nhwc, plain, rtol=1e-4, atol=1e-5)
+    for area, rate in plain_rates.items():
+        torch.testing.assert_close(nhwc_rates[area], rate, rtol=1e-4, atol=1e-5, msg=area)
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(nhwc_grads[name], grad, rtol=1e-3, atol=1e-5, msg=name)

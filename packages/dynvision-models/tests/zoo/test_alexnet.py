@@ -297,7 +297,8 @@ def test_fixed_self_weight_by_hand(weight: float) -> None:
     for k, area in enumerate(ALEXNET_AREAS, start=1):
         assert rates[area][:, 0].any(), area
         torch.testing.assert_close(rates[area][:, 0], plain_rates[area][:, 0])
-        torch.testing.assert_close(rates[area][:, 1], (1 + k * weight) * rates[area][:, 0])
+        # Five stacked convolutions of a scaled input: float32 rounding, relative ~1e-5.
+        torch.testing.assert_close(rates[area][:, 1], (1 + k * weight) * rates[area][:, 0], rtol=1e-5, atol=1e-4)
         torch.testing.assert_close(plain_rates[area][:, 1], plain_rates[area][:, 0])  # no recurrence
     torch.testing.assert_close(logits[:, 0], plain_logits[:, 0])
     assert not torch.allclose(logits[:, 1], plain_logits[:, 1])

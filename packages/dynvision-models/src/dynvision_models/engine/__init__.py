@@ -1,7 +1,8 @@
-"""Temporal engine: the time loop (:class:`TemporalModel`) and the solvers chosen by name."""
+"""Temporal engine: the time loop (:class:`TemporalModel`), the solvers chosen by name, CUDA-graph replay."""
 
 from __future__ import annotations
 
+from .cuda_graphs import GraphedForward, GraphedTrainStep, graph_loss
 from .solvers import Drive, EulerSolver, Solver, get_solver, list_solvers, register_solver
 from .temporal import CONNECTION_MODES, READOUTS, TemporalModel, common_kwargs, delay_to_steps
 
@@ -10,11 +11,14 @@ __all__ = [
     "READOUTS",
     "Drive",
     "EulerSolver",
+    "GraphedForward",
+    "GraphedTrainStep",
     "Solver",
     "TemporalModel",
     "common_kwargs",
     "delay_to_steps",
     "get_solver",
+    "graph_loss",
     "list_solvers",
     "register_solver",
 ]

@@ -183,8 +183,9 @@ class DyRCNNx2(DyRCNN):
         use_retina: bool = False,
         adaptation: Sequence[float] | None = None,
         readout: str = "avgpool",
-        checkpoint_steps: bool = False,
+        checkpoint_steps: int | bool = 0,
         compile_step: bool = False,
+        channels_last: bool = True,
         channels: Sequence[int] | None = None,
         norm: str | None = None,
     ) -> None:
@@ -244,8 +245,9 @@ class DyRCNNx4(DyRCNN):
         use_retina: bool = False,
         adaptation: Sequence[float] | None = None,
         readout: str = "avgpool",
-        checkpoint_steps: bool = False,
+        checkpoint_steps: int | bool = 0,
         compile_step: bool = False,
+        channels_last: bool = True,
         channels: Sequence[int] | None = None,
         norm: str | None = None,
     ) -> None:
@@ -305,8 +307,9 @@ class DyRCNNx8(DyRCNN):
         use_retina: bool = False,
         adaptation: Sequence[float] | None = None,
         readout: str = "avgpool",
-        checkpoint_steps: bool = False,
+        checkpoint_steps: int | bool = 0,
         compile_step: bool = False,
+        channels_last: bool = True,
         channels: Sequence[int] | None = None,
         norm: str | None = None,
     ) -> None:
