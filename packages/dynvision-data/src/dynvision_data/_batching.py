@@ -109,20 +109,14 @@ class BatchLoader(ABC):
         shards itself: each epoch's order (the same in every process, from ``seed`` and the epoch) is cut to a
         multiple of ``world_size`` items (fewer than ``world_size`` dropped) and process ``rank`` takes items
         ``rank, rank + world_size, ...``. Every process gets the same number of batches, so none waits forever
-        for the others at a collective operation. The torch backend only; FFCV's loader orders its items itself.
+        for the others at a collective operation. Both backends follow :meth:`order`, so their shards are equal.
 
         Raises:
             ValueError: ``rank`` not in ``0 .. world_size - 1``, or a shard too small for one batch.
-            NotImplementedError: a loader whose batches do not follow :meth:`order` (FFCV).
         """
         world_size = check_int("world_size", world_size, minimum=1)
         if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < world_size:
             raise ValueError(f"rank must be an integer in 0 .. {world_size - 1} (world_size={world_size}), got {rank!r}.")
-        if world_size > 1 and self.backend != "torch":
-            raise NotImplementedError(
-                f"Sharding the {self.backend!r} loader over {world_size} processes is not supported; use the torch "
-                "backend for multi-process training."
-            )
         self.rank, self.world_size = rank, world_size
         if len(self) == 0:
             raise ValueError(

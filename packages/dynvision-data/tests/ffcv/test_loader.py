@@ -113,6 +113,31 @@ def test_ffcv_and_torch_yield_identical_validation_batches_in_stored_order(valid
     assert all(torch.equal(a[0], b[0]) for a, b in zip(first, second, strict=True))
 
 
+@pytest.fixture(scope="module")
+def sharded(betons):
+    """Rank 0 and rank 1 of two data-parallel processes, FFCV and torch backends each."""
+    pairs = []
+    for rank in range(2):
+        ffcv, torch_ = _pair(betons.train, batch_size=BATCH, augmentation=AUGMENTATION)
+        ffcv.shard(rank, 2)
+        torch_.shard(rank, 2)
+        pairs.append((ffcv, torch_))
+    return pairs
+
+
+@pytest.mark.parametrize("epoch", [0, 1])
+def test_ffcv_shards_equal_the_torch_shards_and_split_each_epoch(sharded, betons, epoch: int) -> None:
+    labels = ClassFolderDataset(betons.class_dir).labels
+    train, _ = split_indices(labels, 0.25, seed=3)
+    orders = []
+    for ffcv, _ in sharded:
+        batches = _assert_identical((ffcv, _), epoch)
+        assert len(batches) == 2  # 90 images -> 45 per process -> two full batches of 16
+        assert _labels(batches) == labels[train][ffcv.order(epoch)].tolist()
+        orders.append(set(ffcv.order(epoch).tolist()))
+    assert not orders[0] & orders[1]  # no image in both processes
+
+
 def test_set_epoch_replays_the_same_ffcv_epoch(augmented) -> None:
     ffcv, _ = augmented
     first = _assert_identical(augmented, 3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,11 +21,12 @@ __all__ = ["FFCVBatchLoader"]
 class FFCVBatchLoader(BatchLoader):
     """:class:`~dynvision_data.BatchLoader` over a ``.beton`` file.
 
-    FFCV only decodes the uint8 pixels (raw, or JPEG for large images) and labels and orders them (``RANDOM`` order with ``seed`` and
-    the epoch, which equals :func:`~dynvision_data.epoch_order` over the items or the ``indices`` subset, or
-    ``SEQUENTIAL``); augmentation and
-    normalisation run in the shared torch :class:`~dynvision_data.transforms.BatchTransform`, so batches
-    equal the torch backend's. The first epoch of each loader spends a moment JIT-compiling.
+    FFCV only decodes the uint8 pixels (raw, or JPEG for large images) and labels; it visits them in
+    :meth:`order` (a custom FFCV traversal order: :func:`~dynvision_data.epoch_order` of ``seed`` and the epoch over
+    the items or the ``indices`` subset, or stored order, and this process's shard after :meth:`shard`).
+    Augmentation and normalisation run in the shared torch :class:`~dynvision_data.transforms.BatchTransform`, so
+    batches equal the torch backend's, sharded or not. The first epoch of each loader spends a moment
+    JIT-compiling.
     """
 
     backend = "ffcv"
@@ -44,7 +46,7 @@ class FFCVBatchLoader(BatchLoader):
     ) -> None:
         require_ffcv()
         from ffcv.fields.decoders import IntDecoder, NDArrayDecoder, SimpleRGBImageDecoder
-        from ffcv.loader import Loader, OrderOption
+        from ffcv.loader import Loader
         from ffcv.transforms import ToTensor
 
         self.path = Path(path)
@@ -69,7 +71,7 @@ class FFCVBatchLoader(BatchLoader):
             str(self.path),
             batch_size=self.batch_size,
             num_workers=max(1, workers),
-            order=OrderOption.RANDOM if shuffle else OrderOption.SEQUENTIAL,
+            order=_follow(self),
             seed=order_seed(self.seed),
             drop_last=drop_last,
             indices=self.indices,
@@ -93,3 +95,28 @@ class FFCVBatchLoader(BatchLoader):
             # would make a later fork (e.g. by FFCV's writer) unsafe.
             iterator.close()
             iterator.join(timeout=5.0)
+
+
+def _follow(owner: FFCVBatchLoader) -> Any:
+    """An FFCV traversal order that visits the items in ``owner.order(epoch)``.
+
+    FFCV's own ``RANDOM`` order shards only through ``torch.distributed`` (a ``DistributedSampler`` with its own
+    permutation); following :meth:`~dynvision_data.BatchLoader.order` instead keeps one definition of each
+    epoch's order for both backends, sharded or not. FFCV 1.0's ``Loader`` accepts a ``TraversalOrder`` instance
+    and calls it with the loader, so the instance binds itself there.
+    """
+    from ffcv.traversal_order.base import TraversalOrder
+
+    class FollowOrder(TraversalOrder):
+        def __init__(self) -> None:  # bound in __call__, when FFCV's Loader exists
+            self.sampler = None
+
+        def __call__(self, loader: Any) -> FollowOrder:
+            self.loader, self.indices, self.seed, self.distributed = loader, loader.indices, loader.seed, False
+            return self
+
+        def sample_order(self, epoch: int) -> np.ndarray:
+            # Positions in the items (or the ``indices`` subset) -> sample ids in the .beton.
+            return self.indices[owner.order(epoch)]
+
+    return FollowOrder()
