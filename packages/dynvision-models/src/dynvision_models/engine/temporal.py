@@ -64,6 +64,7 @@ __all__ = [
     "READOUTS",
     "TemporalModel",
     "TemporalState",
+    "check_input_sequence",
     "common_kwargs",
     "delay_to_steps",
 ]
@@ -95,6 +96,33 @@ def delay_to_steps(name: str, value: float, dt: float) -> int:
             f"Use {below:g} or {above:g} ms, or change dt."
         )
     return int(nearest)
+
+
+def check_input_sequence(x: Tensor, input_shape: tuple[int, int, int], n_timesteps: int) -> Tensor:
+    """Validate ``x`` and return it as ``(B, T, C, H, W)``; a static ``(B, C, H, W)`` is expanded, not copied.
+
+    Every model of the zoo checks its input with this function, so all fail alike.
+    """
+    if x.dim() == 4:
+        frame_shape = tuple(x.shape[1:])
+    elif x.dim() == 5:
+        frame_shape = tuple(x.shape[2:])
+    else:
+        raise ValueError(
+            f"Expected input (batch, time, channels, height, width) or a static image (batch, channels, "
+            f"height, width) with (channels, height, width)={input_shape}; got shape {tuple(x.shape)}."
+        )
+    if frame_shape != input_shape:
+        raise ValueError(
+            f"Input frames have (channels, height, width)={frame_shape} (input shape {tuple(x.shape)}), but "
+            f"the model was built for input_shape={input_shape}. Resize the data or rebuild the model "
+            "with a matching input_shape."
+        )
+    if x.dim() == 4:
+        return x.unsqueeze(1).expand(x.shape[0], n_timesteps, *frame_shape)
+    if x.shape[1] < 1:
+        raise ValueError(f"Input has no time steps: shape {tuple(x.shape)}.")
+    return x
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:
@@ -700,27 +728,7 @@ class TemporalModel(nn.Module):
     # ------------------------------------------------------------------ internals
     def _as_sequence(self, x: Tensor) -> Tensor:
         """Validate ``x`` and return it as ``(B, T, C, H, W)`` (a static image is expanded, not copied)."""
-        if x.dim() == 4:
-            frame_shape = tuple(x.shape[1:])
-        elif x.dim() == 5:
-            frame_shape = tuple(x.shape[2:])
-        else:
-            raise ValueError(
-                f"Expected input (batch, time, channels, height, width) or a static image (batch, channels, "
-                f"height, width) with (channels, height, width)={self.input_shape}; "
-                f"got shape {tuple(x.shape)}."
-            )
-        if frame_shape != self.input_shape:
-            raise ValueError(
-                f"Input frames have (channels, height, width)={frame_shape} (input shape "
-                f"{tuple(x.shape)}), but the model was built for input_shape={self.input_shape}. Resize the "
-                "data or rebuild the model with a matching input_shape."
-            )
-        if x.dim() == 4:
-            return x.unsqueeze(1).expand(x.shape[0], self.n_timesteps, *frame_shape)
-        if x.shape[1] < 1:
-            raise ValueError(f"Input has no time steps: shape {tuple(x.shape)}.")
-        return x
+        return check_input_sequence(x, self.input_shape, self.n_timesteps)
 
     def _alphas_now(self) -> tuple[float | Tensor, ...]:
         """``dt / tau`` of each area; recomputed from ``log_tau`` at every call when ``train_tau``."""

@@ -24,6 +24,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..engine.temporal import check_input_sequence
+
 __all__ = [
     "COMMON_KWARG_REASONS",
     "area_index",
@@ -112,33 +114,6 @@ def check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
             f"input_shape must be (channels, height, width) of positive integers, got {input_shape!r}."
         )
     return shape  # type: ignore[return-value]
-
-
-def check_input_sequence(x: Tensor, input_shape: tuple[int, int, int], n_timesteps: int) -> Tensor:
-    """Validate ``x`` and return it as ``(B, T, C, H, W)``; a static ``(B, C, H, W)`` is expanded, not copied.
-
-    The messages are those of the temporal engine's input check, so all models of the zoo fail alike.
-    """
-    if x.dim() == 4:
-        frame_shape = tuple(x.shape[1:])
-    elif x.dim() == 5:
-        frame_shape = tuple(x.shape[2:])
-    else:
-        raise ValueError(
-            f"Expected input (batch, time, channels, height, width) or a static image (batch, channels, "
-            f"height, width) with (channels, height, width)={input_shape}; got shape {tuple(x.shape)}."
-        )
-    if frame_shape != input_shape:
-        raise ValueError(
-            f"Input frames have (channels, height, width)={frame_shape} (input shape {tuple(x.shape)}), but "
-            f"the model was built for input_shape={input_shape}. Resize the data or rebuild the model "
-            "with a matching input_shape."
-        )
-    if x.dim() == 4:
-        return x.unsqueeze(1).expand(x.shape[0], n_timesteps, *frame_shape)
-    if x.shape[1] < 1:
-        raise ValueError(f"Input has no time steps: shape {tuple(x.shape)}.")
-    return x
 
 
 def check_area_names(requested: Iterable[str] | None, area_names: tuple[str, ...]) -> tuple[str, ...]:
