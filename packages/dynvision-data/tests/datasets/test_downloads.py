@@ -257,3 +257,82 @@ def test_corrupt_cached_file_is_reported_not_used(tmp_path: Path) -> None:
     (cache / "cifar-10-python.tar.gz").write_bytes(b"not the archive")
     with pytest.raises(ChecksumError, match=r"Cached file .*cifar-10-python\.tar\.gz has MD5 .*Delete it"):
         fetch_file("cifar10", "cifar-10-python.tar.gz", cache)
+
+
+# ----------------------------------------------------------------------------- HTTP: ranges and interruptions
+class _Server:
+    """A local HTTP server (127.0.0.1, no network) over one file: honours ``Range`` or not, and can cut the
+    first response short after ``cut`` bytes, as a dropped connection does. Records each request's Range."""
+
+    def __init__(self, payload: bytes, *, ranges: bool = True, cut: int | None = None) -> None:
+        import http.server
+        import threading
+
+        self.payload, self.ranges, self.cut, self.requests = payload, ranges, cut, []
+        self.sent = 0
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                wanted = self.headers.get("Range")
+                server.requests.append(wanted)
+                start = int(wanted.split("=")[1].rstrip("-")) if wanted and server.ranges else 0
+                body = server.payload[start:]
+                self.send_response(206 if start else 200)
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(server.payload) - 1}/{len(server.payload)}")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if server.cut is not None:
+                    body, server.cut = body[: server.cut], None  # this time only: then close mid-body
+                self.wfile.write(body)
+                server.sent += len(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> bytes:
+    mirror = tmp_path / "mirror"
+    _write_idx_set(mirror, n_train=200)
+    _trust(monkeypatch, "mnist", mirror, IDX_FILES)
+    return (mirror / IDX_FILES[0]).read_bytes()
+
+
+def test_an_interrupted_http_download_is_resumed_with_a_range_request(tmp_path: Path, archive: bytes) -> None:
+    server = _Server(archive, cut=len(archive) // 3)
+    cache = tmp_path / "cache"
+    try:
+        with pytest.raises(DownloadError, match=r"Could not obtain train-images-idx3-ubyte\.gz"):
+            fetch_file("mnist", IDX_FILES[0], cache, mirrors=[server.url])
+        part = cache / f"{IDX_FILES[0]}.part"
+        assert part.stat().st_size == len(archive) // 3  # what arrived is kept, under the .part name only
+        assert not (cache / IDX_FILES[0]).exists()
+        path = fetch_file("mnist", IDX_FILES[0], cache, mirrors=[server.url])
+    finally:
+        server.close()
+    assert path.read_bytes() == archive and not part.exists()
+    assert server.requests == [None, f"bytes={len(archive) // 3}-"]
+    assert server.sent == len(archive)  # the second request sent only the rest
+
+
+def test_a_server_that_ignores_ranges_restarts_the_download(tmp_path: Path, archive: bytes) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / f"{IDX_FILES[0]}.part").write_bytes(archive[:100])
+    server = _Server(archive, ranges=False)
+    try:
+        path = fetch_file("mnist", IDX_FILES[0], cache, mirrors=[server.url])
+    finally:
+        server.close()
+    assert server.requests == ["bytes=100-"]  # asked to resume, got the whole file (200) and started over
+    assert path.read_bytes() == archive

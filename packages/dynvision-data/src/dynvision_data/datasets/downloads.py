@@ -134,8 +134,18 @@ def _download(url: str, part: Path) -> None:
         request.add_header("Range", f"bytes={offset}-")
     with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
         resumed = offset and getattr(response, "status", None) == 206
+        length = response.headers.get("Content-Length") if hasattr(response, "headers") else None
         with open(part, "ab" if resumed else "wb") as handle:
+            start = handle.tell()
             shutil.copyfileobj(response, handle, _CHUNK)
+            received = handle.tell() - start
+    # http.client returns a short body without an error when the connection drops mid-transfer: check the
+    # length, so that the partial file is kept (and resumed next time) instead of failing its checksum.
+    if length is not None and length.isdigit() and received < int(length):
+        raise OSError(
+            f"the connection closed after {received} of {int(length)} bytes; the {part.stat().st_size} bytes "
+            f"received so far are kept in {part} and the next attempt resumes from there"
+        )
 
 
 def fetch_file(
