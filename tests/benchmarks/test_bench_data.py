@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 from dynvision_data import (
     Augmentation,
     ClassFolderDataset,
+    Timeline,
     create_paradigm,
     load_stats,
     make_loader,
@@ -181,6 +182,12 @@ PARADIGM_CASES = {
         {"intro": 0, "stimulus": 1, "outro": 0},
         {"intro": 2, "stimulus": 10, "outro": 8},
     ),
+    # the same as a Timeline (``lazy=True``): the image, the blank and the mask; the model picks each frame
+    "duration-with-blanks-lazy": (
+        "duration",
+        {"intro": 0, "stimulus": 1, "outro": 0},
+        {"intro": 2, "stimulus": 10, "outro": 8},
+    ),
     # the same, writing into one caller-owned buffer (``out=``) instead of a fresh tensor every batch
     "duration-with-blanks-out": (
         "duration",
@@ -202,8 +209,11 @@ def test_paradigm_speed(benchmark, case: str, n_steps: int) -> None:
     kwargs: dict[str, Any] = {}
     if case.endswith("-out"):
         kwargs["out"] = torch.empty(BATCH, n_steps, 3, SIZE, SIZE)
+    if case.endswith("-lazy"):
+        kwargs["lazy"] = True
     frames, step_labels, stimulus = paradigm(images, labels, **kwargs)
-    view = frames.data_ptr() == images.data_ptr()  # a broadcast view of the images, not a copy
+    # A broadcast view of the images (or a Timeline holding them), not a copy.
+    view = (frames.image if isinstance(frames, Timeline) else frames).data_ptr() == images.data_ptr()
     benchmark.extra_info.update(
         n_steps=n_steps,
         frames_view=view,
@@ -215,5 +225,8 @@ def test_paradigm_speed(benchmark, case: str, n_steps: int) -> None:
     )
     _record_throughput(benchmark, BATCH)
     assert frames.shape == (BATCH, n_steps, 3, SIZE, SIZE) and step_labels.shape == (BATCH, n_steps)
+    if isinstance(frames, Timeline):
+        frames = frames.materialize()
     assert torch.equal(frames[:, int(stimulus.int().argmax())], images)
-    assert view == (case == "repetition" or case == "duration-all-on" or (n_steps == 1 and not kwargs))
+    lazy = case.endswith("-lazy")
+    assert view == (case in ("repetition", "duration-all-on") or (n_steps == 1 and "out" not in kwargs) or lazy)

@@ -11,6 +11,7 @@ from dynvision_data import (
     Augmentation,
     Presentation,
     TestDataModule,
+    Timeline,
     TrainingDataModule,
     load_stats,
     make_eval_loader,
@@ -108,11 +109,17 @@ def test_loaders_are_make_loader_with_the_module_settings(class_folder: Path) ->
 def test_after_transfer_a_batch_becomes_a_presentation(class_folder: Path) -> None:
     data = _module(class_folder)
     images, labels = next(iter(data.train_dataloader()))
-    frames, step_labels, stimulus = data.on_after_batch_transfer((images, labels), 0)
-    assert frames.shape == (16, 4, 3, 8, 8) and step_labels.shape == (16, 4) and stimulus.shape == (4,)
-    assert stimulus.tolist() == [False, True, True, False]
-    assert torch.equal(frames[:, 1], images) and frames[:, 0].eq(0.0).all()
+    data.lazy = True
+    timeline, step_labels, stimulus = data.on_after_batch_transfer((images, labels), 0)
+    # Blank steps with lazy=True: a Timeline (the image, the blank, the mask), not written-out frames.
+    assert isinstance(timeline, Timeline) and timeline.image is images and timeline.shape == (16, 4, 3, 8, 8)
+    assert step_labels.shape == (16, 4) and stimulus.shape == (4,)
+    assert stimulus.tolist() == [False, True, True, False] and torch.equal(timeline.shown, stimulus)
     assert step_labels[:, 0].eq(IGNORE_INDEX).all() and torch.equal(step_labels[:, 2], labels)
+    data.lazy = False
+    frames, again, _ = data.on_after_batch_transfer((images, labels), 0)
+    assert frames.shape == (16, 4, 3, 8, 8) and torch.equal(frames, timeline.materialize())
+    assert torch.equal(frames[:, 1], images) and frames[:, 0].eq(0.0).all() and torch.equal(again, step_labels)
 
 
 def test_state_dict_resumes_the_training_epoch_sequence(class_folder: Path) -> None:

@@ -272,3 +272,19 @@ def test_validation_logs_accuracy_per_time_step(tmp_path) -> None:
         torch.testing.assert_close(metrics[f"val/acc_t{t:02d}"], expected)
     (result,) = trainer.test(system, loader, verbose=False)
     assert {"test/acc", "test/acc_t03"} <= set(result)
+
+
+@pytest.mark.parametrize("tbptt", [0, 3])
+def test_a_timeline_batch_trains_like_its_written_frames(tbptt: int) -> None:
+    """A paradigm's lazy Timeline (image, blank, mask) in a batch: same loss and gradients as the frames."""
+    from types import SimpleNamespace
+
+    _, labels, mask = _tbptt_batch()
+    image = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    timeline = SimpleNamespace(image=image, shown=mask, blank=0.0)
+    frames = torch.stack([image if on else torch.zeros_like(image) for on in mask.tolist()], dim=1)
+    lazy_loss, lazy_grads = _windowed_gradients(_tbptt_model(tbptt), (timeline, labels, mask))
+    loss, grads = _windowed_gradients(_tbptt_model(tbptt), (frames, labels, mask))
+    torch.testing.assert_close(lazy_loss, loss)
+    for name, grad in grads.items():
+        torch.testing.assert_close(lazy_grads[name], grad, msg=name)

@@ -55,6 +55,10 @@ class TrainingDataModule(L.LightningDataModule):
         paradigm_params: The paradigm's parameters, in steps (e.g. ``{"intro": 1, "stimulus": 5, "outro": 4}``).
         num_workers: FFCV decoding threads (default: usable cores).
         limit: Train on a seeded subset of this many training images (validation is unchanged); ``None``: all.
+        lazy: Present timelines with blank steps as a :class:`~dynvision_data.Timeline` (the image, the blank
+            and the mask; the model picks each step's frame) instead of writing ``(B, T, C, H, W)`` frames.
+            dynvision-models' models and ``TemporalClassifier`` accept both; off by default, since a
+            LightningModule of your own may expect tensors.
     """
 
     def __init__(
@@ -75,6 +79,7 @@ class TrainingDataModule(L.LightningDataModule):
         paradigm_params: Mapping[str, Any] | None = None,
         num_workers: int | None = None,
         limit: int | None = None,
+        lazy: bool = False,
     ) -> None:
         super().__init__()
         # Hyperparameters go into checkpoints; plain strings keep them loadable by torch.load(weights_only=True),
@@ -92,6 +97,7 @@ class TrainingDataModule(L.LightningDataModule):
         self.val_batch_size = check_int("val_batch_size", val_batch_size or batch_size, minimum=1)
         self.augmentation = Augmentation(flip=bool(flip), translate=translate)
         self.paradigm: Paradigm = create_paradigm(paradigm, **dict(paradigm_params or {}))
+        self.lazy = bool(lazy)
         self.num_workers = num_workers
         self.backend = backend
         if (train_beton is None) != (val_beton is None):
@@ -166,7 +172,7 @@ class TrainingDataModule(L.LightningDataModule):
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Presentation:
         """Turn ``(images, labels)`` into ``Presentation(frames, labels, stimulus)`` on the batch's device."""
         images, labels = batch
-        return self.paradigm(images, labels)
+        return self.paradigm(images, labels, lazy=self.lazy)
 
     def state_dict(self) -> dict[str, Any]:
         """Checkpointed state: the next training epoch, so a resumed run continues the same epoch sequence."""
@@ -200,6 +206,7 @@ class TestDataModule(L.LightningDataModule):
         limit: Test only a seeded subset of this many images (a warning and a log line say so); ``None``: all.
         n_timesteps: The model's number of steps, if fixed: the paradigm must fit
             (:meth:`~dynvision_data.Paradigm.check_fits`).
+        lazy: As in :class:`TrainingDataModule`: timelines with blank steps as a :class:`~dynvision_data.Timeline`.
     """
 
     __test__ = False  # not a pytest test class despite its name
@@ -215,6 +222,7 @@ class TestDataModule(L.LightningDataModule):
         batch_size: int = 256,
         limit: int | None = None,
         n_timesteps: int | None = None,
+        lazy: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(stats, Stats):
@@ -229,6 +237,7 @@ class TestDataModule(L.LightningDataModule):
         self.paradigm: Paradigm = create_paradigm(paradigm, **dict(paradigm_params or {}))
         if n_timesteps is not None:
             self.paradigm.check_fits(n_timesteps)
+        self.lazy = bool(lazy)
         self._loader: BatchLoader | None = None
 
     @property
@@ -267,7 +276,7 @@ class TestDataModule(L.LightningDataModule):
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Presentation:
         """Turn ``(images, labels)`` into ``Presentation(frames, labels, stimulus)`` on the batch's device."""
         images, labels = batch
-        return self.paradigm(images, labels)
+        return self.paradigm(images, labels, lazy=self.lazy)
 
 
 class _EpochResetLoader:

@@ -3,7 +3,8 @@
 Batch contract (what a DataModule must yield; stimulus paradigms are applied before the batch arrives here):
 
 - ``(frames, labels)`` or ``(frames, labels, stimulus_mask)``;
-- ``frames``: ``(B, T, C, H, W)``, or a static image ``(B, C, H, W)`` that the model shows for its
+- ``frames``: ``(B, T, C, H, W)``, a timeline (image, blank and mask; :mod:`.engine.timeline`), or a static
+  image ``(B, C, H, W)`` that the model shows for its
   ``n_timesteps`` steps;
 - ``labels``: ``(B, T)`` class index per step with ``-1`` (``ignore_index``) for unscored steps, or ``(B,)`` (the
   same label at every step of the model output);
@@ -47,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .engine.timeline import FrameTimeline, as_timeline
 from .losses import (
     ACTIVITY_MODES,
     IGNORE_INDEX,
@@ -80,8 +82,12 @@ def unpack_batch(batch: Any) -> tuple[Tensor, Tensor, Tensor | None]:
     if isinstance(batch, Sequence) and not isinstance(batch, str | bytes) and len(batch) in (2, 3):
         frames, labels = batch[0], batch[1]
         mask = batch[2] if len(batch) == 3 else None
-        if isinstance(frames, Tensor) and isinstance(labels, Tensor) and (mask is None or isinstance(mask, Tensor)):
-            return frames, labels, mask
+        timeline = as_timeline(frames)  # the engine's FrameTimeline: shape, dim() and frames by step
+        movie = frames if timeline is None else timeline
+        if isinstance(movie, Tensor | FrameTimeline) and isinstance(labels, Tensor) and (
+            mask is None or isinstance(mask, Tensor)
+        ):
+            return movie, labels, mask  # type: ignore[return-value]
     description = (
         f"a {type(batch).__name__} of {len(batch)} items" if isinstance(batch, Sequence) else type(batch).__name__
     )

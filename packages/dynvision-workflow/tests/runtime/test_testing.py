@@ -66,11 +66,11 @@ def test_a_failing_test_leaves_no_outputs(setup, tmp_path, monkeypatch):
         paradigm = original(text)
 
         class Failing(type(paradigm)):
-            def __call__(self, images, labels):
+            def __call__(self, images, labels, **kwargs):
                 calls["n"] += 1
                 if calls["n"] > 1:
                     raise RuntimeError("interrupted")
-                return super().__call__(images, labels)
+                return super().__call__(images, labels, **kwargs)
 
         return Failing(**paradigm.config())
 

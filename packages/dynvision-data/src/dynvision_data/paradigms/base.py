@@ -28,6 +28,7 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
 import numpy as np
@@ -40,6 +41,7 @@ __all__ = [
     "IGNORE_INDEX",
     "Paradigm",
     "Presentation",
+    "Timeline",
     "create_paradigm",
     "list_paradigms",
     "register_paradigm",
@@ -61,6 +63,36 @@ COMMON_OPTIONS: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True)
+class Timeline:
+    """Frames ``(B, T, C, H, W)`` that show ``image`` where ``shown`` is true and ``blank`` elsewhere, never written.
+
+    What :meth:`Paradigm.__call__` returns as ``frames`` with ``lazy=True`` when the timeline has blank steps:
+    presenting a batch then costs the same at any ``T``. dynvision-models' models take it as input directly (they
+    pick each step's frame); anything else can call :meth:`materialize`.
+
+    Attributes:
+        image: ``(B, C, H, W)``, what stimulus steps show (after the paradigm's changes, e.g. contrast).
+        shown: bool ``(T,)`` on the image's device: ``True`` at stimulus steps.
+        blank: the blank steps' pixel value (normalised units).
+    """
+
+    image: torch.Tensor
+    shown: torch.Tensor
+    blank: float
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((self.image.shape[0], self.shown.numel(), *self.image.shape[1:]))
+
+    def dim(self) -> int:
+        return 5
+
+    def materialize(self, out: torch.Tensor | None = None) -> torch.Tensor:
+        """The frames as one ``(B, T, C, H, W)`` tensor (into ``out`` if given)."""
+        return timeline_frames(self.image, self.shown.cpu(), self.blank, out=out)
+
+
 class Presentation(NamedTuple):
     """A batch presented over time. A plain tuple ``(frames, labels, stimulus)`` to code that does not import this package.
 
@@ -74,9 +106,11 @@ class Presentation(NamedTuple):
             :data:`IGNORE_INDEX` (-1) elsewhere. A broadcast view of the input labels when every step is
             labelled (read-only, like ``frames``), else a fresh tensor.
         stimulus: bool ``(T,)``: ``True`` at steps that show the stimulus.
+
+    With ``lazy=True`` a timeline with blank steps gives ``frames`` as a :class:`Timeline` instead.
     """
 
-    frames: torch.Tensor
+    frames: torch.Tensor | Timeline
     labels: torch.Tensor
     stimulus: torch.Tensor
 
@@ -221,6 +255,7 @@ class Paradigm(ABC):
         *,
         batch_index: int | None = None,
         out: torch.Tensor | None = None,
+        lazy: bool = False,
     ) -> Presentation:
         """Present a batch.
 
@@ -234,6 +269,10 @@ class Paradigm(ABC):
                 fresh tensor (on CPU, first-touch page faults are most of the cost of a 60 MiB
                 presentation); the caller decides when the previous frames are no longer needed (nothing is
                 reused implicitly).
+            lazy: Where the frames are the paradigm's stimulus image at some steps and the blank at the
+                others (every paradigm but noise with noise), return them as a :class:`Timeline` instead of
+                writing them out: the cost no longer grows with ``T``. Frames that are a broadcast view anyway
+                stay one.
 
         Returns:
             A :class:`Presentation` on the images' device (``frames`` may be a broadcast view of ``images``,
@@ -248,7 +287,11 @@ class Paradigm(ABC):
         on, label_on = self.timeline(batch_index)
         if out is not None:
             _check_out(out, images, on.numel())
-        frames = self.render(images, on, batch_index, out=out)
+        shown = self.lazy_frames(images, batch_index) if lazy and out is None and not bool(on.all()) else None
+        if shown is not None:
+            frames: torch.Tensor | Timeline = Timeline(shown, on.to(images.device), self.blank)
+        else:
+            frames = self.render(images, on, batch_index, out=out)
         device = images.device
         labels = labels.to(torch.int64).view(-1, 1)
         if bool(label_on.all()):  # every step labelled: a broadcast view, like the frames
@@ -275,6 +318,11 @@ class Paradigm(ABC):
             self._timeline_cache = (key, masks)
         on, label_on = self._timeline_cache[1]
         return on.clone(), label_on.clone()
+
+    def lazy_frames(self, images: torch.Tensor, batch_index: int) -> torch.Tensor | None:
+        """What stimulus steps show, when every frame is that or the blank (then a :class:`Timeline` can stand
+        for the frames); ``None`` when :meth:`render` must write the frames (e.g. noise that changes per step)."""
+        return self.stimulus_frames(images)
 
     def render(
         self, images: torch.Tensor, on: torch.Tensor, batch_index: int, out: torch.Tensor | None = None

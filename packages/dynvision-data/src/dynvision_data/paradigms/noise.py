@@ -159,6 +159,10 @@ class NoiseParadigm(Paradigm):
         state = np.random.SeedSequence([self.noise_seed, batch_index, 2]).generate_state(2, np.uint32)
         return torch.Generator(device=device).manual_seed(int(state[0]) << 32 | int(state[1]))
 
+    def lazy_frames(self, images: torch.Tensor, batch_index: int) -> torch.Tensor | None:
+        # Without noise (ssnr = 1) the frames are the image or the blank; noisy frames are written out.
+        return images if self.ssnr == 1.0 else None
+
     def render(
         self, images: torch.Tensor, on: torch.Tensor, batch_index: int, out: torch.Tensor | None = None
     ) -> torch.Tensor:

@@ -58,6 +58,7 @@ from ..layers.recurrence import check_recurrence_type
 from ..layers.retina import Retina
 from ..layers.supralinearity import SupraLinearity
 from .solvers import get_solver
+from .timeline import FrameTimeline, as_timeline
 
 __all__ = [
     "CONNECTION_MODES",
@@ -98,11 +99,19 @@ def delay_to_steps(name: str, value: float, dt: float) -> int:
     return int(nearest)
 
 
-def check_input_sequence(x: Tensor, input_shape: tuple[int, int, int], n_timesteps: int) -> Tensor:
+def check_input_sequence(
+    x: Tensor | Any, input_shape: tuple[int, int, int], n_timesteps: int, *, lazy: bool = False
+) -> Tensor | FrameTimeline:
     """Validate ``x`` and return it as ``(B, T, C, H, W)``; a static ``(B, C, H, W)`` is expanded, not copied.
 
-    Every model of the zoo checks its input with this function, so all fail alike.
+    ``x`` may also be a timeline (an image, a blank and a ``(T,)`` mask; :mod:`.timeline`): returned as a
+    :class:`~dynvision_models.engine.timeline.FrameTimeline` with ``lazy=True`` (the engine picks each step's
+    frame), else written out. Every model of the zoo checks its input with this function, so all fail alike.
     """
+    timeline = as_timeline(x)
+    if timeline is not None:
+        check_input_sequence(timeline.image, input_shape, n_timesteps)
+        return timeline if lazy else timeline.materialize()
     if x.dim() == 4:
         frame_shape = tuple(x.shape[1:])
     elif x.dim() == 5:
@@ -611,7 +620,8 @@ class TemporalModel(nn.Module):
         return self._arrival[index]
 
     def forward(self, x: Tensor) -> Tensor:
-        """Logits ``(B, T, n_classes)`` for ``x`` of shape ``(B, T, C, H, W)`` or static ``(B, C, H, W)``."""
+        """Logits ``(B, T, n_classes)`` for ``x`` of shape ``(B, T, C, H, W)``, static ``(B, C, H, W)``, or a
+        timeline (an image shown at some steps and a blank at the others, never written out; :mod:`.timeline`)."""
         return torch.cat(list(self.windows(x)), dim=1)
 
     def forward_intermediates(
@@ -728,7 +738,7 @@ class TemporalModel(nn.Module):
     # ------------------------------------------------------------------ internals
     def _as_sequence(self, x: Tensor) -> Tensor:
         """Validate ``x`` and return it as ``(B, T, C, H, W)`` (a static image is expanded, not copied)."""
-        return check_input_sequence(x, self.input_shape, self.n_timesteps)
+        return check_input_sequence(x, self.input_shape, self.n_timesteps, lazy=True)  # type: ignore[return-value]
 
     def _alphas_now(self) -> tuple[float | Tensor, ...]:
         """``dt / tau`` of each area; recomputed from ``log_tau`` at every call when ``train_tau``."""
@@ -745,7 +755,9 @@ class TemporalModel(nn.Module):
         retina = self.retina
         per_frame_retina = False
         if retina is not None:
-            if x.stride(1) == 0:
+            if isinstance(x, FrameTimeline):
+                x = x.map_frames(retina)  # the image and the blank, filtered once each
+            elif x.stride(1) == 0:
                 # A static image (a view repeated over time): filter it once, show the result at every step.
                 filtered = retina(x[:, 0])
                 x = filtered.unsqueeze(1).expand(batch, n_steps, *filtered.shape[1:])

@@ -206,7 +206,7 @@ class TemporalFeedforwardModel(nn.Module):
         """Logits ``(B, T, n_classes)`` for ``x`` of shape ``(B, T, C, H, W)`` or static ``(B, C, H, W)``."""
         frames, batch, n_steps = self._as_frames(x)
         logits, _ = self._run(frames, ())
-        return self._unfold(logits, batch, n_steps, x.dim() == 4)
+        return self._unfold(logits, batch, n_steps, isinstance(x, Tensor) and x.dim() == 4)
 
     def forward_intermediates(
         self, x: Tensor, areas: Iterable[str] | None = None
@@ -225,7 +225,7 @@ class TemporalFeedforwardModel(nn.Module):
         names = check_area_names(areas, self.area_names)
         frames, batch, n_steps = self._as_frames(x)
         logits, recorded = self._run(frames, names)
-        static = x.dim() == 4
+        static = isinstance(x, Tensor) and x.dim() == 4
         responses = {name: self._unfold(recorded[name], batch, n_steps, static) for name in names}
         return self._unfold(logits, batch, n_steps, static), responses
 
@@ -233,9 +233,9 @@ class TemporalFeedforwardModel(nn.Module):
     def _as_frames(self, x: Tensor) -> tuple[Tensor, int, int]:
         """Validate ``x``; return ``(frames (N, C, H, W), B, T)``, ``N = B * T`` (``B`` if static)."""
         sequence = check_input_sequence(x, self.input_shape, self.n_timesteps)
-        if x.dim() == 4:  # a static image is computed once; _unfold expands its outputs over T
+        if isinstance(x, Tensor) and x.dim() == 4:  # a static image is computed once; _unfold expands it over T
             return x, x.shape[0], self.n_timesteps
-        return sequence.reshape(-1, *self.input_shape), x.shape[0], x.shape[1]
+        return sequence.reshape(-1, *self.input_shape), sequence.shape[0], sequence.shape[1]
 
     @staticmethod
     def _unfold(y: Tensor, batch: int, n_steps: int, static: bool) -> Tensor:

@@ -125,7 +125,7 @@ def test_model(
     ):
         try:
             for images, labels in loader:
-                frames, _, on = paradigm(images, labels)
+                frames, _, on = paradigm(images, labels, lazy=True)  # a timeline where there are blanks
                 logits, activity = model.forward_intermediates(frames)
                 batch, steps = logits.shape[:2]
                 probabilities = logits.float().softmax(dim=-1)

@@ -296,6 +296,7 @@ def train_model(
         paradigm_params=paradigm_params,
         num_workers=settings.num_workers,
         seed=seed_value,
+        lazy=True,  # blank steps as a timeline: the models pick each step's frame, nothing T-sized is written
         limit=settings.limit_images,
     )
     system = TemporalClassifier(
