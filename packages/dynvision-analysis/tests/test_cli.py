@@ -162,7 +162,7 @@ def test_curve_measure_then_summary(tmp_path, interval_csv):
     result = pd.read_csv(summary)
     assert list(result["area"]) == ["V1", "IT"]
     assert list(result["isi_ms"]) == [20.0, 20.0]
-    assert result["interval"].eq("95% bootstrap CI").all()
+    assert result["error_bars"].eq("95% bootstrap CI").all()
 
 
 def test_a_one_presentation_table_names_the_missing_presentation(tmp_path, responses_csv, capsys):

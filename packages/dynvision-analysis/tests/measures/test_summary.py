@@ -25,7 +25,7 @@ def observations() -> pd.DataFrame:
 
 def test_mean_sem_and_bounds_in_tidy_form(observations):
     result = summarize(observations, ["latency_ms", "peak"], by=("area",))
-    assert list(result.columns) == ["area", "measure", "mean", "sem", "n", "low", "high", "interval"]
+    assert list(result.columns) == ["area", "measure", "mean", "sem", "n", "low", "high", "error_bars"]
     assert list(result["area"]) == ["V1", "V1", "IT", "IT"]
     assert list(result["measure"]) == ["latency_ms", "peak", "latency_ms", "peak"]
     v1 = result.iloc[0]
@@ -33,14 +33,14 @@ def test_mean_sem_and_bounds_in_tidy_form(observations):
     assert (v1["mean"], v1["n"]) == (13.0, 4)
     assert v1["sem"] == pytest.approx(sem)
     assert (v1["low"], v1["high"]) == pytest.approx((13.0 - sem, 13.0 + sem))
-    assert v1["interval"] == "±1 SEM"
+    assert v1["error_bars"] == "±1 SEM"
     # The NaN latency of IT is left out of n.
     assert result.iloc[2]["n"] == 3
 
 
 def test_no_grouping_summarizes_every_row(observations):
     result = summarize(observations, "peak")
-    assert list(result.columns) == ["measure", "mean", "sem", "n", "low", "high", "interval"]
+    assert list(result.columns) == ["measure", "mean", "sem", "n", "low", "high", "error_bars"]
     assert result["mean"].item() == 4.5
 
 
@@ -58,7 +58,7 @@ def test_bootstrap_is_seeded_and_close_to_the_normal_interval():
     pd.testing.assert_frame_equal(first, again)
     other = summarize(table, "x", by=("g",), ci="bootstrap", n_boot=4000, seed=8)
     assert not np.array_equal(first["low"], other["low"])
-    assert list(first["interval"]) == ["95% bootstrap CI"] * 2
+    assert list(first["error_bars"]) == ["95% bootstrap CI"] * 2
     # For a mean of many normal values the percentile interval is close to mean ± 1.96 SEM.
     half_width = (first["high"] - first["low"]) / 2
     np.testing.assert_allclose(half_width, 1.96 * first["sem"], rtol=0.1)
@@ -106,3 +106,11 @@ def test_bad_arguments_are_refused(observations):
         summarize(observations, "onset")
     with pytest.raises(TableError, match="empty table"):
         summarize(observations.iloc[:0], "peak")
+
+
+def test_a_swept_parameter_named_interval_can_be_a_grouping_key() -> None:
+    """The error-bar description has its own column name, so it does not clash with an ``interval`` sweep."""
+    table = pd.DataFrame({"interval": [2, 2, 4, 4], "accuracy": [0.5, 0.7, 0.8, 1.0]})
+    result = summarize(table, "accuracy", by=["interval"])
+    assert list(result["interval"]) == [2, 4] and result["mean"].tolist() == pytest.approx([0.6, 0.9])
+    assert set(result["error_bars"]) == {"±1 SEM"}

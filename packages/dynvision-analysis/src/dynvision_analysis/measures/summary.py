@@ -3,10 +3,11 @@
 :func:`summarize` turns any tidy table of observations (e.g. one peak latency per area and sample, or one
 accuracy per seed) into one row per group and measure, ready for a figure:
 
-    *by, measure, mean, sem, n, low, high, interval
+    *by, measure, mean, sem, n, low, high, error_bars
 
 ``low``/``high`` are the bounds a figure draws: mean ∓ SEM for ``ci="sem"``, the percentile bootstrap
-interval for ``ci="bootstrap"``; ``interval`` says which, in words, so a plot can label its error bars.
+interval for ``ci="bootstrap"``; ``error_bars`` says which, in words, so a plot can label them (a column of its
+own name, so that a swept parameter such as ``interval`` can be a grouping key).
 
 Aggregating over several levels (samples within seeds, seeds within a recurrence type) is two calls: first
 average over samples per seed, then summarize the seed means, so that the seeds are the observations:
@@ -114,7 +115,7 @@ def summarize(
     Returns
     -------
     pandas.DataFrame
-        Columns ``*by, measure, mean, sem, n, low, high, interval``, sorted by group (areas in hierarchy
+        Columns ``*by, measure, mean, sem, n, low, high, error_bars``, sorted by group (areas in hierarchy
         order) and measure, in the unit of each value.
     """
     what = "summarize"
@@ -152,8 +153,8 @@ def summarize(
     if ci == "bootstrap":
         assert isinstance(table, pd.DataFrame)
         result = _with_bootstrap(table, result, keys, names, level=level, n_boot=n_boot, seed=seed)
-    result = result.assign(interval=_interval_name(ci, level)).drop(columns=["__all__"], errors="ignore")
-    result = result[[*keys, "measure", "mean", "sem", "n", "low", "high", "interval"]]
+    result = result.assign(error_bars=_interval_name(ci, level)).drop(columns=["__all__"], errors="ignore")
+    result = result[[*keys, "measure", "mean", "sem", "n", "low", "high", "error_bars"]]
     return sort_groups(result, [*keys, "measure"])
 
 

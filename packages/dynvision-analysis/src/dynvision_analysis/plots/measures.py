@@ -27,7 +27,7 @@ from ._common import (
 
 __all__ = ["plot_dynamics", "plot_measure", "plot_performance"]
 
-_SUMMARY_COLUMNS = ("measure", "mean", "sem", "n", "low", "high", "interval")
+_SUMMARY_COLUMNS = ("measure", "mean", "sem", "n", "low", "high", "error_bars")
 #: ``gid`` of a reference line (chance, linear prediction, full recovery).
 GUIDE_GID = "guide"
 
