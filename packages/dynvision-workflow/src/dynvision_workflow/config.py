@@ -322,14 +322,101 @@ def _cross_check(config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _model_problems(model_names: Iterable[str], model_args: Mapping[str, Any]) -> list[str]:
-    """Unknown model names, and model arguments (aliases expanded) that a model's constructor does not take."""
+#: Packaged manifest of the model registry (names -> constructor parameter names) with a digest of the
+#: dynvision_models sources that define it: checking model names and arguments then needs no torch import (about
+#: 1.2 s of every workflow start). Regenerate with :func:`write_model_manifest` after changing a model.
+MODEL_MANIFEST = "model_manifest.json"
+#: dynvision_models sources that register models or define the registry (besides each constructor's own file).
+_REGISTRY_SOURCES = ("__init__.py", "registry.py", "zoo/**/*.py")
+
+
+def _models_root() -> Path | None:
+    """dynvision_models' package folder, found without importing it."""
+    from importlib.util import find_spec
+
+    spec = find_spec("dynvision_models")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _models_source_digest(extra: Iterable[str] = ()) -> str | None:
+    """SHA-256 over the dynvision_models sources that decide its registry: :data:`_REGISTRY_SOURCES` and ``extra``
+    (paths relative to the package, e.g. a base class whose ``__init__`` a model inherits); None if one is missing."""
+    import hashlib
+
+    root = _models_root()
+    if root is None:
+        return None
+    files = {path.relative_to(root).as_posix() for pattern in _REGISTRY_SOURCES for path in root.glob(pattern)}
+    digest = hashlib.sha256()
+    for name in sorted(files | set(extra)):
+        path = root / name
+        if not path.is_file():
+            return None
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _constructor_files() -> list[str]:
+    """Files (relative to dynvision_models) that define the registered constructors' signatures."""
+    import inspect
+
+    from dynvision_models.registry import _MODEL_REGISTRY
+
+    root = _models_root()
+    files = set()
+    for factory in _MODEL_REGISTRY.values():
+        function = inspect.unwrap(factory.__init__ if inspect.isclass(factory) else factory)
+        filename = getattr(getattr(function, "__code__", None), "co_filename", None)
+        if root is not None and filename is not None and Path(filename).is_relative_to(root):
+            files.add(Path(filename).relative_to(root).as_posix())
+    return sorted(files)
+
+
+def live_model_catalogue() -> dict[str, list[str]]:
+    """Registered model names -> their constructor parameter names, from dynvision_models (imports torch)."""
     from dynvision_models import list_models, model_parameters
 
+    return {name: list(model_parameters(name)) for name in list_models()}
+
+
+def write_model_manifest(path: str | Path | None = None) -> Path:
+    """(Re)write the packaged model manifest from the live registry; run after changing dynvision_models' models:
+    ``python -c "from dynvision_workflow.config import write_model_manifest; write_model_manifest()"``."""
+    import json
+
+    target = Path(path) if path is not None else Path(__file__).with_name(MODEL_MANIFEST)
+    models = live_model_catalogue()
+    files = _constructor_files()
+    manifest = {"source_digest": _models_source_digest(files), "files": files, "models": models}
+    target.write_text(json.dumps(manifest, indent=1) + "\n")
+    return target
+
+
+@cache
+def model_catalogue() -> dict[str, list[str]]:
+    """Registered model names -> constructor parameter names: the packaged manifest when it was written from the
+    installed dynvision_models sources (same digest), else the live registry (which imports torch)."""
+    import json
+
+    try:
+        manifest = json.loads(Path(__file__).with_name(MODEL_MANIFEST).read_text())
+        files, models, digest = manifest["files"], manifest["models"], manifest["source_digest"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return live_model_catalogue()
+    if digest is None or not isinstance(models, dict) or digest != _models_source_digest(files):
+        return live_model_catalogue()
+    return {str(name): list(params) for name, params in models.items()}
+
+
+def _model_problems(model_names: Iterable[str], model_args: Mapping[str, Any]) -> list[str]:
+    """Unknown model names, and model arguments (aliases expanded) that a model's constructor does not take."""
     from .naming import MODEL_ARG_ALIASES
 
     problems = []
-    registered = list_models()
+    catalogue = model_catalogue()
+    registered = sorted(catalogue)
     for name in model_names:
         if name not in registered:
             hint = difflib.get_close_matches(name, registered, n=1)
@@ -340,7 +427,7 @@ def _model_problems(model_names: Iterable[str], model_args: Mapping[str, Any]) -
                 "@register_model in an imported module)."
             )
             continue
-        accepted = set(model_parameters(name))
+        accepted = set(catalogue[name])
         for key in model_args:
             if MODEL_ARG_ALIASES.get(key, key) in accepted:
                 continue

@@ -1,5 +1,6 @@
 """Configuration, wildcard constraints and input functions shared by every rule file."""
 
+import functools
 import json
 import shlex
 
@@ -8,6 +9,11 @@ from snakemake.utils import min_version
 
 from dynvision_workflow import paths
 from dynvision_workflow.cli import put_scripts_on_path
+from dynvision_workflow.execution import (
+    constant_system_tmpdir,
+    log_run_info_once,
+    tune_gc_for_large_dags,
+)
 from dynvision_workflow.runtime.provenance import write_run_config
 from dynvision_workflow.config import (
     ConfigError,
@@ -49,6 +55,13 @@ shell.suffix(config["execution"]["executor_close"])
 # is not activated (e.g. `.venv/bin/dynvision demo`).
 put_scripts_on_path()
 
+# Snakemake logs a dry run's job-stats table before and after the job list; print it once.
+log_run_info_once()
+# Snakemake evaluates its default `tmpdir=system_tmpdir` expression once per job; use its value (the same).
+constant_system_tmpdir(workflow)
+# A DAG of thousands of jobs is millions of objects: collect garbage cycles less often (1-2 s of a 5,000-job run).
+tune_gc_for_large_dags()
+
 
 wildcard_constraints:
     model_name=r"[A-Za-z][A-Za-z0-9]*",
@@ -81,13 +94,19 @@ def options(**values):
     return shlex.join(words)
 
 
+@functools.lru_cache(maxsize=None)
+def configured_source(key):
+    """Where the configured value at a dotted key path came from (memoised: SOURCES is fixed for a run)."""
+    return source_of(SOURCES, key)
+
+
 def option_sources(**keys):
     """``--sources`` option: for each runtime option, where its configured value came from (JSON)."""
     return shlex.join(
         [
             "--sources",
             json.dumps(
-                {option: source_of(SOURCES, key) for option, key in keys.items()}
+                {option: configured_source(key) for option, key in keys.items()}
             ),
         ]
     )
@@ -292,22 +311,27 @@ def get_train_options(wildcards):
 
 
 def get_test_options(wildcards):
+    """Options of a test job; they depend only on the experiment and the test (one computation per test spec)."""
+    return test_options(wildcards.experiment, wildcards.test_identifier)
+
+
+@functools.lru_cache(maxsize=None)
+def test_options(experiment, identifier):
     test = config["test"]
     sources = option_sources(
-        paradigm=f"experiments.{wildcards.experiment}",
+        paradigm=f"experiments.{experiment}",
         batch_size="test.batch_size",
         limit_images="test.limit_images",
         resolution="test.response_resolution",
         threads="test.threads",
-        model_overrides=f"experiments.{wildcards.experiment}.model_overrides",
+        model_overrides=f"experiments.{experiment}.model_overrides",
     )
-    identifier = wildcards.test_identifier
     return (
         sources
         + " "
         + options(
             paradigm=spec_of(identifier),
-            model_overrides=model_overrides(config, wildcards.experiment) or None,
+            model_overrides=model_overrides(config, experiment) or None,
             identifier=identifier if is_hashed(identifier) else None,
             spec_index=paths.TEST_SPEC_INDEX if is_hashed(identifier) else None,
             batch_size=test["batch_size"],
