@@ -127,12 +127,16 @@ COMPILE_STEPS = 8
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("implementation", ["eager", "compiled-step"])
+@pytest.mark.parametrize("implementation", ["eager", "eager-nchw", "compiled-step"])
 def test_dyrcnnx4_compiled_step_speed(
     benchmark, model: DyRCNNx4, compiled_model: DyRCNNx4, implementation: str
 ) -> None:
+    """Compiled step against eager with the default channels-last weights and with PyTorch's NCHW layout."""
     x = torch.randn(BATCH, COMPILE_STEPS, *INPUT_SHAPE, generator=torch.Generator().manual_seed(2))
-    run = compiled_model if implementation == "compiled-step" else model
+    run = {"compiled-step": compiled_model, "eager": model}.get(implementation)
+    if run is None:
+        run = create_model("DyRCNNx4", input_shape=INPUT_SHAPE, n_timesteps=N_STEPS, channels_last=False).eval()
+        run.load_state_dict(model.state_dict())
 
     def forward() -> Tensor:
         with torch.no_grad():

@@ -1,4 +1,6 @@
-"""Analysis: figures from the experiments' tidy tables (dynvision-analysis, no torch)."""
+"""Analysis: figures from the experiments' tidy tables, training logs and model weights (dynvision-analysis)."""
+
+# Per experiment ------------------------------------------------------------------------------------------------
 
 
 rule plot_responses:
@@ -24,8 +26,10 @@ rule plot_responses:
         disk_mb=1000,
         mem_mb=2000,
         runtime=10,
+    params:
+        options=get_responses_options,
     shell:
-        "dynvision-analysis plot-responses {input.table:q} -o {output.figure:q} > {log:q} 2>&1"
+        "dynvision-analysis plot-responses {input.table:q} {params.options} -o {output.figure:q} > {log:q} 2>&1"
 
 
 rule plot_accuracy:
@@ -51,5 +55,200 @@ rule plot_accuracy:
         disk_mb=1000,
         mem_mb=2000,
         runtime=10,
+    params:
+        options=get_accuracy_options,
     shell:
-        "dynvision-analysis plot-accuracy {input.table:q} -o {output.figure:q} > {log:q} 2>&1"
+        "dynvision-analysis plot-accuracy {input.table:q} {params.options} -o {output.figure:q} > {log:q} 2>&1"
+
+
+rule plot_confusion:
+    """Plot the confusion matrix (true label x guess) of an experiment, pooled over its steps with a stimulus."""
+    input:
+        table=paths.AGGREGATED_OUTPUTS,
+    output:
+        figure=report(
+            pattern_with(paths.FIGURE, figure="confusion"),
+            caption="../report/confusion.rst",
+            category="Confusion",
+        ),
+    log:
+        paths.log_for(pattern_with(paths.FIGURE, figure="confusion")),
+    benchmark:
+        paths.benchmark_for(pattern_with(paths.FIGURE, figure="confusion"))
+    group:
+        "plots"
+    conda:
+        "../envs/dynvision.yaml"
+    threads: 1
+    resources:
+        disk_mb=1000,
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "dynvision-analysis plot-confusion {input.table:q} --where stimulus=1 -o {output.figure:q} > {log:q} 2>&1"
+
+
+rule combine_performance:
+    """Stack an experiment's outputs table with its feedforward-only variant's (column `connections`)."""
+    input:
+        unpack(get_performance_tables),
+    output:
+        table=analysis_targets.PERFORMANCE_TABLE,
+    log:
+        paths.log_for(analysis_targets.PERFORMANCE_TABLE),
+    benchmark:
+        paths.benchmark_for(analysis_targets.PERFORMANCE_TABLE)
+    conda:
+        "../envs/dynvision.yaml"
+    threads: 1
+    resources:
+        disk_mb=1000,
+        mem_mb=2000,
+        runtime=10,
+    params:
+        tables=get_performance_combine_options,
+    shell:
+        "python -m dynvision_workflow.runtime.combine --column connections {params.tables} "
+        "--output {output.table:q} > {log:q} 2>&1"
+
+
+rule plot_performance:
+    """Plot peak accuracy against an experiment's swept parameter, with and without recurrence."""
+    input:
+        table=analysis_targets.PERFORMANCE_TABLE,
+    output:
+        figure=report(
+            pattern_with(paths.FIGURE, figure="performance"),
+            caption="../report/performance.rst",
+            category="Performance",
+        ),
+    log:
+        paths.log_for(pattern_with(paths.FIGURE, figure="performance")),
+    benchmark:
+        paths.benchmark_for(pattern_with(paths.FIGURE, figure="performance"))
+    group:
+        "plots"
+    conda:
+        "../envs/dynvision.yaml"
+    threads: 1
+    resources:
+        disk_mb=1000,
+        mem_mb=2000,
+        runtime=10,
+    params:
+        options=get_performance_options,
+    shell:
+        "dynvision-analysis plot-performance {input.table:q} {params.options} -o {output.figure:q} > {log:q} 2>&1"
+
+
+# Across experiments -----------------------------------------------------------------------------------------------
+
+
+rule plot_dynamics:
+    """Plot temporal summation (duration), latency (contrast) and recovery (interval) of one model state."""
+    input:
+        unpack(get_dynamics_tables),
+    output:
+        figure=report(
+            analysis_targets.DYNAMICS_FIGURE,
+            caption="../report/dynamics.rst",
+            category="Dynamics",
+        ),
+    log:
+        paths.log_for(analysis_targets.DYNAMICS_FIGURE),
+    benchmark:
+        paths.benchmark_for(analysis_targets.DYNAMICS_FIGURE)
+    group:
+        "plots"
+    conda:
+        "../envs/dynvision.yaml"
+    threads: 1
+    resources:
+        disk_mb=1000,
+        mem_mb=4000,
+        runtime=20,
+    params:
+        tables=get_dynamics_options,
+    shell:
+        "dynvision-analysis plot-dynamics {params.tables} -o {output.figure:q} > {log:q} 2>&1"
+
+
+# Per model --------------------------------------------------------------------------------------------------------
+
+
+rule plot_training:
+    """Plot a trained model's training curves (loss, accuracy per epoch) from its Lightning CSV log."""
+    input:
+        state=pattern_with(paths.MODEL_STATE, status="trained"),
+    output:
+        figure=report(
+            analysis_targets.TRAINING_FIGURE,
+            caption="../report/training.rst",
+            category="Training",
+        ),
+    log:
+        paths.log_for(analysis_targets.TRAINING_FIGURE),
+    benchmark:
+        paths.benchmark_for(analysis_targets.TRAINING_FIGURE)
+    group:
+        "plots"
+    conda:
+        "../envs/dynvision.yaml"
+    threads: 1
+    resources:
+        disk_mb=1000,
+        mem_mb=2000,
+        runtime=10,
+    params:
+        # Written by `dynvision train` beside the checkpoints; the trained state is its completion marker.
+        metrics=analysis_targets.TRAINING_METRICS,
+    shell:
+        "dynvision-analysis plot-training {params.metrics:q} -o {output.figure:q} > {log:q} 2>&1"
+
+
+rule write_weights_table:
+    """Write a model state's connection weights as a tidy table: connection type, area, parameter, value."""
+    input:
+        state=paths.MODEL_STATE,
+    output:
+        table=analysis_targets.WEIGHTS_TABLE,
+    log:
+        paths.log_for(analysis_targets.WEIGHTS_TABLE),
+    benchmark:
+        paths.benchmark_for(analysis_targets.WEIGHTS_TABLE)
+    conda:
+        "../envs/dynvision.yaml"
+    threads: 1
+    resources:
+        disk_mb=1000,
+        mem_mb=4000,
+        runtime=10,
+    shell:
+        "python -m dynvision_workflow.runtime.weights {input.state:q} --output {output.table:q} > {log:q} 2>&1"
+
+
+rule plot_weights:
+    """Plot a model state's weight distributions by connection type, one panel per area."""
+    input:
+        table=analysis_targets.WEIGHTS_TABLE,
+    output:
+        figure=report(
+            analysis_targets.WEIGHTS_FIGURE,
+            caption="../report/weights.rst",
+            category="Weights",
+        ),
+    log:
+        paths.log_for(analysis_targets.WEIGHTS_FIGURE),
+    benchmark:
+        paths.benchmark_for(analysis_targets.WEIGHTS_FIGURE)
+    group:
+        "plots"
+    conda:
+        "../envs/dynvision.yaml"
+    threads: 1
+    resources:
+        disk_mb=1000,
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "dynvision-analysis plot-weights {input.table:q} -o {output.figure:q} > {log:q} 2>&1"
