@@ -346,7 +346,8 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"{text!r} is not a boolean; use true or false.")
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (also used by the runtime commands' parsers)."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer.")

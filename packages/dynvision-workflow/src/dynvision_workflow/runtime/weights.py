@@ -121,14 +121,9 @@ def write_weights_table(
     return written
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from ..cli import positive_int
+
     parser = argparse.ArgumentParser(
         prog="python -m dynvision_workflow.runtime.weights",
         description="Write a tidy table of a model state's connection weights (for dynvision-analysis plot-weights).",
@@ -136,9 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("state", type=Path, help="model state file (init.pt, trained.pt)")
     parser.add_argument("--output", "-o", type=Path, required=True, help="weights table (.csv)")
     parser.add_argument(
-        "--max-rows", type=_positive_int, default=1_000_000, help="one row per weight up to this many (1000000)"
+        "--max-rows", type=positive_int, default=1_000_000, help="one row per weight up to this many (1000000)"
     )
-    parser.add_argument("--bins", type=_positive_int, default=200, help="histogram bins per parameter beyond it")
+    parser.add_argument("--bins", type=positive_int, default=200, help="histogram bins per parameter beyond it")
     return parser
 
 
