@@ -24,6 +24,7 @@ __all__ = [
     "MODEL_ARG_ALIASES",
     "PARADIGM_ARG_ALIASES",
     "SEED_PATTERN",
+    "UPSTREAM_PARADIGM_ALIASES",
     "ArgsError",
     "args_product",
     "encode_args",
@@ -72,6 +73,14 @@ PARADIGM_ARG_ALIASES: dict[str, str] = {
     "noiseseed": "noise_seed",
     "patternmode": "pattern_mode",
     "patternshuffle": "pattern_shuffle",
+}
+#: Upstream DynVision's short names of paradigm parameters, accepted wherever a paradigm is given
+#: (``duration:stim=10``); table columns and parameter names use ours (``stimulus``, ``ssnr``, ``blank``, ``steps``).
+UPSTREAM_PARADIGM_ALIASES: dict[str, str] = {
+    "stim": "stimulus",
+    "noiselevel": "ssnr",
+    "voidinput": "blank",
+    "repeat": "steps",
 }
 
 

@@ -55,6 +55,16 @@ def test_aggregate_adds_paradigm_parameters_from_folder_names(tmp_path):
     assert list(table["stimulus"]) == [1, 0, 1, 0]
 
 
+def test_aggregate_names_upstream_spellings_by_our_columns(tmp_path):
+    """A folder named with upstream DynVision's short keys (stim, noiselevel) gets our columns."""
+    folder = tmp_path / "noise:noiselevel=0.3+stim=2"
+    folder.mkdir()
+    pd.DataFrame({"sample": [0], "stimulus": [1]}).to_csv(folder / "t.csv", index=False)
+    table = aggregate_tables([folder / "t.csv"])
+    assert table.loc[0, "ssnr"] == 0.3 and table.loc[0, "paradigm_stimulus"] == 2
+    assert "stim" not in table.columns and "noiselevel" not in table.columns
+
+
 def test_aggregate_of_nothing_or_missing_raises(tmp_path):
     with pytest.raises(TableError, match="no test tables"):
         aggregate_tables([])

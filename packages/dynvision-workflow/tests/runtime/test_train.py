@@ -203,5 +203,14 @@ def test_training_and_test_paradigms_accept_the_same_short_keys():
         "noise",
         {"noise_type": "uniform", "ssnr": 0.5, "stimulus": 4},
     )
+    # Upstream DynVision's spellings too (stim, noiselevel, voidinput, repeat); an alias with its long name is an error.
+    assert split_paradigm("duration:intro=2+stim=5+voidinput=-1") == (
+        "duration",
+        {"intro": 2, "stimulus": 5, "blank": -1},
+    )
+    assert split_paradigm("noise:noiselevel=0.3")[1] == {"ssnr": 0.3}
+    assert make_paradigm("repetition:repeat=7").n_timesteps == 7
+    with pytest.raises(ValueError, match="'stimulus' is given twice"):
+        split_paradigm("duration:stim=5+stimulus=6")
     assert testing.make_paradigm is make_paradigm  # one parser for both steps
     assert make_paradigm("noise:noisetype=uniform+ssnr=0.5+stimulus=4").n_timesteps == 4

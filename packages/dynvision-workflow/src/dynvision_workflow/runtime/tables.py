@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..naming import parse_args
+from ..naming import UPSTREAM_PARADIGM_ALIASES, parse_args
 from .provenance import atomic_path
 
 __all__ = [
@@ -163,7 +163,8 @@ def _test_parameters(table_path: Path, index: Mapping[str, str]) -> dict[str, An
     name, _, args = spec.partition(":")
     parameters: dict[str, Any] = {"test_identifier": identifier, "paradigm": name}
     for key, value in parse_args(":" + args if args else "").items():
-        parameters[parameter_column(key)] = value  # keys are short already (no '_' in test identifiers)
+        # Keys are short already (no '_' in test identifiers); upstream spellings (stim) get our column (stimulus).
+        parameters[parameter_column(UPSTREAM_PARADIGM_ALIASES.get(key, key))] = value
     return parameters
 
 

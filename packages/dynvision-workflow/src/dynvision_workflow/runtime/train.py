@@ -230,11 +230,14 @@ class TrainSettings(Settings):
 
 def split_paradigm(text: str) -> tuple[str, dict[str, Any]]:
     """``name:key=value+...`` (as in a test's folder name) as the paradigm's name and parameters; short keys
-    (``noisetype``...: :data:`~dynvision_workflow.naming.PARADIGM_ARG_ALIASES`) become the parameter names."""
-    from ..naming import PARADIGM_ARG_ALIASES, expand_aliases
+    (``noisetype``...: :data:`~dynvision_workflow.naming.PARADIGM_ARG_ALIASES`) and upstream DynVision's
+    (``stim``, ``noiselevel``...: :data:`~dynvision_workflow.naming.UPSTREAM_PARADIGM_ALIASES`) become the
+    parameter names."""
+    from ..naming import PARADIGM_ARG_ALIASES, UPSTREAM_PARADIGM_ALIASES, expand_aliases
 
     name, _, args = text.partition(":")
-    return name, expand_aliases(parse_args(":" + args if args else ""), PARADIGM_ARG_ALIASES)
+    aliases = {**PARADIGM_ARG_ALIASES, **UPSTREAM_PARADIGM_ALIASES}
+    return name, expand_aliases(parse_args(":" + args if args else ""), aliases)
 
 
 def make_paradigm(text: str) -> Any:
