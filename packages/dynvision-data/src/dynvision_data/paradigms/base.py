@@ -287,18 +287,19 @@ class Paradigm(ABC):
         on, label_on = self.timeline(batch_index)
         if out is not None:
             _check_out(out, images, on.numel())
+        device = images.device
+        stimulus = on.to(device)
         shown = self.lazy_frames(images, batch_index) if lazy and out is None and not bool(on.all()) else None
         if shown is not None:
-            frames: torch.Tensor | Timeline = Timeline(shown, on.to(images.device), self.blank)
+            frames: torch.Tensor | Timeline = Timeline(shown, stimulus, self.blank)
         else:
             frames = self.render(images, on, batch_index, out=out)
-        device = images.device
         labels = labels.to(torch.int64).view(-1, 1)
         if bool(label_on.all()):  # every step labelled: a broadcast view, like the frames
             step_labels = labels.expand(-1, label_on.numel())
         else:
             step_labels = torch.where(label_on.to(device).view(1, -1), labels, IGNORE_INDEX)
-        return Presentation(frames, step_labels, on.to(device))
+        return Presentation(frames, step_labels, stimulus)
 
     def timeline(self, batch_index: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """CPU bool masks ``(T,)`` of batch ``batch_index``: stimulus shown (``pattern`` applied), label kept

@@ -65,6 +65,8 @@ __all__ = [
     "READOUTS",
     "TemporalModel",
     "TemporalState",
+    "area_index",
+    "check_area_names",
     "check_input_sequence",
     "common_kwargs",
     "delay_to_steps",
@@ -132,6 +134,23 @@ def check_input_sequence(
     if x.shape[1] < 1:
         raise ValueError(f"Input has no time steps: shape {tuple(x.shape)}.")
     return x
+
+
+def check_area_names(requested: Iterable[str] | None, area_names: tuple[str, ...]) -> tuple[str, ...]:
+    """The areas to record (all if ``requested`` is ``None``), or a ``ValueError`` naming the unknown ones."""
+    names = area_names if requested is None else tuple(requested)
+    unknown = [a for a in names if a not in area_names]
+    if unknown:
+        raise ValueError(f"Unknown area(s) {unknown}. Areas of this model: {', '.join(area_names)}.")
+    return names
+
+
+def area_index(area: str, area_names: tuple[str, ...]) -> int:
+    """Index of ``area`` in ``area_names`` (feedforward order), or a ``ValueError`` naming the areas."""
+    try:
+        return area_names.index(area)
+    except ValueError:
+        raise ValueError(f"Unknown area {area!r}. Areas of this model: {', '.join(area_names)}.") from None
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:
@@ -611,13 +630,7 @@ class TemporalModel(nn.Module):
         only; a stimulus change at step ``t0`` first changes the area at ``t0 + first_driven_step(area)``.
         Multiplicative connections count as paths: they scale the target's drive, which carries its bias.
         """
-        try:
-            index = self.area_names.index(area)
-        except ValueError:
-            raise ValueError(
-                f"Unknown area {area!r}. Areas of this model: {', '.join(self.area_names)}."
-            ) from None
-        return self._arrival[index]
+        return self._arrival[area_index(area, self.area_names)]
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(B, T, n_classes)`` for ``x`` of shape ``(B, T, C, H, W)``, static ``(B, C, H, W)``, or a
@@ -638,10 +651,7 @@ class TemporalModel(nn.Module):
             ``(B, T, C_a, H_a, W_a)``, the rate ``r_a(t)`` of that area at every stimulus step (after the
             nonlinearity, before pooling; idle steps are not included).
         """
-        names = self.area_names if areas is None else tuple(areas)
-        unknown = [a for a in names if a not in self.area_names]
-        if unknown:
-            raise ValueError(f"Unknown area(s) {unknown}. Areas of this model: {', '.join(self.area_names)}.")
+        names = check_area_names(areas, self.area_names)
         indices = tuple(self.area_names.index(a) for a in names)
         logits, recorded = [], {i: [] for i in indices}
         for window_logits, window_rates in self._windows(x, None, indices):

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..engine.temporal import check_input_sequence
+from ..engine.temporal import area_index, check_area_names, check_input_sequence
 
 __all__ = [
     "COMMON_KWARG_REASONS",
@@ -114,23 +114,6 @@ def check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
             f"input_shape must be (channels, height, width) of positive integers, got {input_shape!r}."
         )
     return shape  # type: ignore[return-value]
-
-
-def check_area_names(requested: Iterable[str] | None, area_names: tuple[str, ...]) -> tuple[str, ...]:
-    """The areas to record (all if ``requested`` is ``None``), or a ``ValueError`` naming the unknown ones."""
-    names = area_names if requested is None else tuple(requested)
-    unknown = [a for a in names if a not in area_names]
-    if unknown:
-        raise ValueError(f"Unknown area(s) {unknown}. Areas of this model: {', '.join(area_names)}.")
-    return names
-
-
-def area_index(area: str, area_names: tuple[str, ...]) -> int:
-    """Index of ``area`` in ``area_names`` (feedforward order), or a ``ValueError`` naming the areas."""
-    try:
-        return area_names.index(area)
-    except ValueError:
-        raise ValueError(f"Unknown area {area!r}. Areas of this model: {', '.join(area_names)}.") from None
 
 
 def describe_key_problems(

@@ -353,201 +353,69 @@ class CifarResNet(TemporalFeedforwardModel):
 
 
 # ---------------------------------------------------------------------------------------------- registered
-@register_model()
-class ResNet18(ImageNetResNet):
-    """ResNet-18: basic blocks [2, 2, 2, 2]; 11,689,512 parameters for 1000 classes.
-
+_FRAME_ARGS = """
     Args:
         n_classes: output classes.
         input_shape: ``(C, H, W)`` of a stimulus frame.
         n_timesteps: steps a static image is shown for.
-    """
-
-    def __init__(
-        self, *, n_classes: int = 10, input_shape: Sequence[int] = (3, 32, 32), n_timesteps: int = 1
-    ) -> None:
-        super().__init__(
-            block=BasicBlock,
-            layers=(2, 2, 2, 2),
-            n_classes=n_classes,
-            input_shape=input_shape,
-            n_timesteps=n_timesteps,
-        )
+"""
 
 
-@register_model()
-class ResNet34(ImageNetResNet):
-    """ResNet-34: basic blocks [3, 4, 6, 3]; 21,797,672 parameters for 1000 classes.
+def _imagenet_variant(name: str, block: type[nn.Module], layers: tuple[int, ...], summary: str) -> type:
+    """Register ``name``: an :class:`ImageNetResNet` with fixed blocks whose kwargs are the frame's alone."""
 
-    Args:
-        n_classes: output classes.
-        input_shape: ``(C, H, W)`` of a stimulus frame.
-        n_timesteps: steps a static image is shown for.
-    """
+    class Variant(ImageNetResNet):
+        def __init__(
+            self, *, n_classes: int = 10, input_shape: Sequence[int] = (3, 32, 32), n_timesteps: int = 1
+        ) -> None:
+            super().__init__(
+                block=block, layers=layers, n_classes=n_classes, input_shape=input_shape, n_timesteps=n_timesteps
+            )
 
-    def __init__(
-        self, *, n_classes: int = 10, input_shape: Sequence[int] = (3, 32, 32), n_timesteps: int = 1
-    ) -> None:
-        super().__init__(
-            block=BasicBlock,
-            layers=(3, 4, 6, 3),
-            n_classes=n_classes,
-            input_shape=input_shape,
-            n_timesteps=n_timesteps,
-        )
+    Variant.__name__ = Variant.__qualname__ = name
+    Variant.__doc__ = f"{summary}\n{_FRAME_ARGS}"
+    return register_model()(Variant)
 
 
-@register_model()
-class ResNet50(ImageNetResNet):
-    """ResNet-50: bottleneck blocks [3, 4, 6, 3]; 25,557,032 parameters for 1000 classes.
+def _cifar_variant(depth: int, parameters: str) -> type:
+    """Register ``ResNet{depth}``: a :class:`CifarResNet` of that depth (its kwargs: the frame's and ``shortcut``)."""
 
-    Args:
-        n_classes: output classes.
-        input_shape: ``(C, H, W)`` of a stimulus frame.
-        n_timesteps: steps a static image is shown for.
-    """
+    class Variant(CifarResNet):
+        def __init__(
+            self,
+            *,
+            n_classes: int = 10,
+            input_shape: Sequence[int] = (3, 32, 32),
+            n_timesteps: int = 1,
+            shortcut: str = "A",
+        ) -> None:
+            super().__init__(
+                depth=depth, n_classes=n_classes, input_shape=input_shape, n_timesteps=n_timesteps, shortcut=shortcut
+            )
 
-    def __init__(
-        self, *, n_classes: int = 10, input_shape: Sequence[int] = (3, 32, 32), n_timesteps: int = 1
-    ) -> None:
-        super().__init__(
-            block=Bottleneck,
-            layers=(3, 4, 6, 3),
-            n_classes=n_classes,
-            input_shape=input_shape,
-            n_timesteps=n_timesteps,
-        )
-
-
-@register_model()
-class ResNet20(CifarResNet):
-    """ResNet-20 for CIFAR: three stages of 3 basic blocks (16, 32, 64 channels).
-
-    Parameters for 10 classes: 269,722 with option-A shortcuts (default), 272,474 with option B.
-
-    Args:
-        n_classes: output classes.
-        input_shape: ``(C, H, W)`` of a stimulus frame.
-        n_timesteps: steps a static image is shown for.
-        shortcut: ``"A"`` (zero padding, default) or ``"B"`` (1x1 conv + BatchNorm) where the shape changes.
-    """
-
-    def __init__(
-        self,
-        *,
-        n_classes: int = 10,
-        input_shape: Sequence[int] = (3, 32, 32),
-        n_timesteps: int = 1,
-        shortcut: str = "A",
-    ) -> None:
-        super().__init__(
-            depth=20, n_classes=n_classes, input_shape=input_shape, n_timesteps=n_timesteps, shortcut=shortcut
-        )
+    Variant.__name__ = Variant.__qualname__ = f"ResNet{depth}"
+    Variant.__doc__ = (
+        f"ResNet-{depth} for CIFAR: three stages of {(depth - 2) // 6} basic blocks (16, 32, 64 channels).\n\n"
+        f"    Parameters for 10 classes: {parameters}.\n{_FRAME_ARGS}"
+        '        shortcut: ``"A"`` (zero padding, default) or ``"B"`` (1x1 conv + BatchNorm) where the shape changes.\n'
+    )
+    return register_model()(Variant)
 
 
-@register_model()
-class ResNet32(CifarResNet):
-    """ResNet-32 for CIFAR: three stages of 5 basic blocks (16, 32, 64 channels).
-
-    Parameters for 10 classes: 464,154 with option-A shortcuts (default), 466,906 with option B.
-
-    Args:
-        n_classes: output classes.
-        input_shape: ``(C, H, W)`` of a stimulus frame.
-        n_timesteps: steps a static image is shown for.
-        shortcut: ``"A"`` (zero padding, default) or ``"B"`` (1x1 conv + BatchNorm) where the shape changes.
-    """
-
-    def __init__(
-        self,
-        *,
-        n_classes: int = 10,
-        input_shape: Sequence[int] = (3, 32, 32),
-        n_timesteps: int = 1,
-        shortcut: str = "A",
-    ) -> None:
-        super().__init__(
-            depth=32, n_classes=n_classes, input_shape=input_shape, n_timesteps=n_timesteps, shortcut=shortcut
-        )
-
-
-@register_model()
-class ResNet44(CifarResNet):
-    """ResNet-44 for CIFAR: three stages of 7 basic blocks (16, 32, 64 channels).
-
-    Parameters for 10 classes: 658,586 with option-A shortcuts (default), 661,338 with option B.
-
-    Args:
-        n_classes: output classes.
-        input_shape: ``(C, H, W)`` of a stimulus frame.
-        n_timesteps: steps a static image is shown for.
-        shortcut: ``"A"`` (zero padding, default) or ``"B"`` (1x1 conv + BatchNorm) where the shape changes.
-    """
-
-    def __init__(
-        self,
-        *,
-        n_classes: int = 10,
-        input_shape: Sequence[int] = (3, 32, 32),
-        n_timesteps: int = 1,
-        shortcut: str = "A",
-    ) -> None:
-        super().__init__(
-            depth=44, n_classes=n_classes, input_shape=input_shape, n_timesteps=n_timesteps, shortcut=shortcut
-        )
-
-
-@register_model()
-class ResNet56(CifarResNet):
-    """ResNet-56 for CIFAR: three stages of 9 basic blocks (16, 32, 64 channels).
-
-    Parameters for 10 classes: 853,018 with option-A shortcuts (default), 855,770 with option B.
-
-    Args:
-        n_classes: output classes.
-        input_shape: ``(C, H, W)`` of a stimulus frame.
-        n_timesteps: steps a static image is shown for.
-        shortcut: ``"A"`` (zero padding, default) or ``"B"`` (1x1 conv + BatchNorm) where the shape changes.
-    """
-
-    def __init__(
-        self,
-        *,
-        n_classes: int = 10,
-        input_shape: Sequence[int] = (3, 32, 32),
-        n_timesteps: int = 1,
-        shortcut: str = "A",
-    ) -> None:
-        super().__init__(
-            depth=56, n_classes=n_classes, input_shape=input_shape, n_timesteps=n_timesteps, shortcut=shortcut
-        )
-
-
-@register_model()
-class ResNet110(CifarResNet):
-    """ResNet-110 for CIFAR: three stages of 18 basic blocks (16, 32, 64 channels).
-
-    Parameters for 10 classes: 1,727,962 with option-A shortcuts (default), 1,730,714 with option B.
-
-    Args:
-        n_classes: output classes.
-        input_shape: ``(C, H, W)`` of a stimulus frame.
-        n_timesteps: steps a static image is shown for.
-        shortcut: ``"A"`` (zero padding, default) or ``"B"`` (1x1 conv + BatchNorm) where the shape changes.
-    """
-
-    def __init__(
-        self,
-        *,
-        n_classes: int = 10,
-        input_shape: Sequence[int] = (3, 32, 32),
-        n_timesteps: int = 1,
-        shortcut: str = "A",
-    ) -> None:
-        super().__init__(
-            depth=110,
-            n_classes=n_classes,
-            input_shape=input_shape,
-            n_timesteps=n_timesteps,
-            shortcut=shortcut,
-        )
+ResNet18 = _imagenet_variant(
+    "ResNet18", BasicBlock, (2, 2, 2, 2), "ResNet-18: basic blocks [2, 2, 2, 2]; 11,689,512 parameters for 1000 classes."
+)
+ResNet34 = _imagenet_variant(
+    "ResNet34", BasicBlock, (3, 4, 6, 3), "ResNet-34: basic blocks [3, 4, 6, 3]; 21,797,672 parameters for 1000 classes."
+)
+ResNet50 = _imagenet_variant(
+    "ResNet50",
+    Bottleneck,
+    (3, 4, 6, 3),
+    "ResNet-50: bottleneck blocks [3, 4, 6, 3]; 25,557,032 parameters for 1000 classes.",
+)
+ResNet20 = _cifar_variant(20, "269,722 with option-A shortcuts (default), 272,474 with option B")
+ResNet32 = _cifar_variant(32, "464,154 with option-A shortcuts (default), 466,906 with option B")
+ResNet44 = _cifar_variant(44, "658,586 with option-A shortcuts (default), 661,338 with option B")
+ResNet56 = _cifar_variant(56, "853,018 with option-A shortcuts (default), 855,770 with option B")
+ResNet110 = _cifar_variant(110, "1,727,962 with option-A shortcuts (default), 1,730,714 with option B")
