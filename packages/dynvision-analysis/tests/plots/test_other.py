@@ -105,3 +105,13 @@ def test_training_panels_loss_then_accuracy(tmp_path, metrics):
     with pytest.raises(TableError, match=r"no metric of the family \['lr'\]"):
         plot_training(metrics, panels=["lr"])
     assert save_figure(figure, tmp_path / "training.pdf").stat().st_size > 1000
+
+
+def test_accuracy_per_time_step_is_one_legend_entry(metrics):
+    """val/acc_t00, val/acc_t01... (one per model time step) are drawn, but named once in the legend."""
+    per_step = metrics.assign(**{f"val/acc_t{t:02d}": metrics["val/acc"] * (0.5 + t / 20) for t in range(10)})
+    accuracy = plot_training(per_step).axes[1]
+    dotted = [line for line in accuracy.lines if line.get_linestyle() == ":"]
+    assert len(dotted) == 10
+    labels = [text.get_text() for text in accuracy.get_legend().get_texts()]
+    assert labels == ["train/acc (step)", "val/acc", "val/acc_last", "val/acc_t (each time step)"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import pandas as pd
@@ -14,6 +15,10 @@ from ..tables import TableError
 from ._common import new_figure
 
 __all__ = ["plot_training"]
+
+
+#: Per-time-step metrics (``acc_t00``, ``acc_t01``...): drawn as one thin family with a single legend entry.
+_PER_STEP = re.compile(r"_t\d+$")
 
 
 def _family(metric: str) -> str:
@@ -49,7 +54,8 @@ def plot_training(
     -------
     matplotlib.figure.Figure
         The horizontal axis is training progress in epochs (see :func:`training_curves`); epoch values have
-        markers, colours are fixed per stage (train blue, val orange), metric variants are dashed.
+        markers, colours are fixed per stage (train blue, val orange), metric variants are dashed, and the
+        accuracy at each model time step (``acc_t00``...) is a family of thin dotted lines with one legend entry.
     """
     what = "plot_training"
     curves = (
@@ -68,7 +74,7 @@ def plot_training(
         families = list(panels)
     if not families:
         raise TableError(f"{what}: nothing to draw (no metric values).")
-    figure = new_figure(ax, size or (2.6 * len(families) + 1.3, 2.3), what=what)
+    figure = new_figure(ax, size or (3.6 * len(families) + 0.4, 2.3), what=what)
     with figure_style():
         grid = figure.subplots(1, len(families), sharex=True, squeeze=False)[0]
         extra_colors = iter(PALETTE[2:])
@@ -83,7 +89,21 @@ def plot_training(
                 name = f"{stage}/{metric}" if stage else metric
                 style = {"linestyle": "-" if metric == family else "--", "color": stage_colors[stage]}
                 rows = rows.sort_values("epochs")
-                if resolution == "step":
+                if _PER_STEP.search(metric):
+                    # One line per model time step (accuracy at t): thin and dotted, one legend entry in all.
+                    family_name = f"{stage}/{family}_t" if stage else f"{family}_t"
+                    label = f"{family_name} (each time step)"
+                    seen = {line.get_label() for line in axes.lines}
+                    axes.plot(
+                        rows["epochs"],
+                        rows["value"],
+                        linewidth=0.6,
+                        linestyle=":",
+                        color=style["color"],
+                        alpha=0.6,
+                        label="_nolegend_" if label in seen else label,
+                    )
+                elif resolution == "step":
                     axes.plot(
                         rows["epochs"],
                         rows["value"],
@@ -98,7 +118,7 @@ def plot_training(
             axes.set_xlabel(axis_label("epochs"))
             if family in ("acc", "accuracy"):
                 axes.set_ylim(-0.02, 1.02)
-            axes.legend(loc="best", fontsize=6)
+            axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=6, frameon=False)
         if title:
             figure.suptitle(title)
     return figure
