@@ -109,7 +109,7 @@ def test_loaders_are_make_loader_with_the_module_settings(class_folder: Path) ->
 def test_after_transfer_a_batch_becomes_a_presentation(class_folder: Path) -> None:
     data = _module(class_folder)
     images, labels = next(iter(data.train_dataloader()))
-    data.lazy = True
+    assert data.lazy  # the default
     timeline, step_labels, stimulus = data.on_after_batch_transfer((images, labels), 0)
     # Blank steps with lazy=True: a Timeline (the image, the blank, the mask), not written-out frames.
     assert isinstance(timeline, Timeline) and timeline.image is images and timeline.shape == (16, 4, 3, 8, 8)

@@ -56,9 +56,10 @@ class TrainingDataModule(L.LightningDataModule):
         num_workers: FFCV decoding threads (default: usable cores).
         limit: Train on a seeded subset of this many training images (validation is unchanged); ``None``: all.
         lazy: Present timelines with blank steps as a :class:`~dynvision_data.Timeline` (the image, the blank
-            and the mask; the model picks each step's frame) instead of writing ``(B, T, C, H, W)`` frames.
-            dynvision-models' models and ``TemporalClassifier`` accept both; off by default, since a
-            LightningModule of your own may expect tensors.
+            and the mask; dynvision-models' models pick each step's frame) instead of writing
+            ``(B, T, C, H, W)`` frames, so presenting a batch costs the same at any ``T``. A LightningModule
+            of your own can use the timeline as the frames tensor (``frames[:, t]``, torch functions, tensor
+            methods; the frames are then written once). ``False`` always writes them.
     """
 
     def __init__(
@@ -79,7 +80,7 @@ class TrainingDataModule(L.LightningDataModule):
         paradigm_params: Mapping[str, Any] | None = None,
         num_workers: int | None = None,
         limit: int | None = None,
-        lazy: bool = False,
+        lazy: bool = True,
     ) -> None:
         super().__init__()
         # Hyperparameters go into checkpoints; plain strings keep them loadable by torch.load(weights_only=True),
@@ -222,7 +223,7 @@ class TestDataModule(L.LightningDataModule):
         batch_size: int = 256,
         limit: int | None = None,
         n_timesteps: int | None = None,
-        lazy: bool = False,
+        lazy: bool = True,
     ) -> None:
         super().__init__()
         if not isinstance(stats, Stats):

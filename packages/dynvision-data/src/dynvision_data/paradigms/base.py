@@ -28,7 +28,7 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
 import numpy as np
@@ -63,13 +63,19 @@ COMMON_OPTIONS: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Timeline:
-    """Frames ``(B, T, C, H, W)`` that show ``image`` where ``shown`` is true and ``blank`` elsewhere, never written.
+    """Frames ``(B, T, C, H, W)`` that show ``image`` where ``shown`` is true and ``blank`` elsewhere, written only
+    when something needs them as a tensor.
 
     What :meth:`Paradigm.__call__` returns as ``frames`` with ``lazy=True`` when the timeline has blank steps:
     presenting a batch then costs the same at any ``T``. dynvision-models' models take it as input directly (they
-    pick each step's frame); anything else can call :meth:`materialize`.
+    pick each step's frame, nothing of size ``T`` is written).
+
+    Anything else may treat it as the frames tensor: ``frames[:, t]`` gives step ``t`` (one ``(B, C, H, W)``
+    frame, the rest is not written); any other indexing, a torch function (``torch.flatten(frames, 0, 1)``), a
+    tensor method or attribute (``frames.flatten(0, 1)``, ``frames.mean()``) and arithmetic work on the written
+    frames, which are made once (:meth:`materialize`) and kept for the timeline's lifetime.
 
     Attributes:
         image: ``(B, C, H, W)``, what stimulus steps show (after the paradigm's changes, e.g. contrast).
@@ -80,17 +86,102 @@ class Timeline:
     image: torch.Tensor
     shown: torch.Tensor
     blank: float
+    _frames: list[torch.Tensor] = field(default_factory=list, init=False, repr=False)
 
     @property
     def shape(self) -> torch.Size:
         return torch.Size((self.image.shape[0], self.shown.numel(), *self.image.shape[1:]))
 
+    def size(self, dim: int | None = None) -> torch.Size | int:
+        return self.shape if dim is None else self.shape[dim]
+
     def dim(self) -> int:
         return 5
 
+    @property
+    def ndim(self) -> int:
+        return 5
+
+    def __len__(self) -> int:
+        return self.image.shape[0]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.image.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.image.device
+
+    def to(self, *args: Any, **kwargs: Any) -> Timeline:
+        """The same timeline with its image moved or cast as ``Tensor.to`` does (still not written out)."""
+        image = self.image.to(*args, **kwargs)
+        return Timeline(image, self.shown.to(image.device), self.blank)
+
+    def step(self, t: int) -> torch.Tensor:
+        """The ``(B, C, H, W)`` frame of step ``t``: the image, or a blank frame."""
+        return torch.where(self.shown[t], self.image, torch.tensor(self.blank, dtype=self.image.dtype))
+
     def materialize(self, out: torch.Tensor | None = None) -> torch.Tensor:
-        """The frames as one ``(B, T, C, H, W)`` tensor (into ``out`` if given)."""
-        return timeline_frames(self.image, self.shown.cpu(), self.blank, out=out)
+        """The frames as one ``(B, T, C, H, W)`` tensor: written into ``out`` if given, else written once and kept."""
+        if out is not None:
+            return timeline_frames(self.image, self.shown.cpu(), self.blank, out=out)
+        if not self._frames:
+            self._frames.append(timeline_frames(self.image, self.shown.cpu(), self.blank))
+        return self._frames[0]
+
+    def __getitem__(self, index: Any) -> torch.Tensor:
+        if (
+            not self._frames
+            and isinstance(index, tuple)
+            and len(index) == 2
+            and index[0] == slice(None)
+            and isinstance(index[1], int)
+        ):
+            return self.step(index[1])
+        return self.materialize()[index]
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names the timeline lacks: tensor methods and attributes act on the written frames.
+        if name.startswith("_") or name not in _TENSOR_NAMES:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(self.materialize(), name)
+
+    @classmethod
+    def __torch_function__(
+        cls,
+        func: Callable[..., Any],
+        types: Any,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        def written(value: Any) -> Any:
+            if isinstance(value, Timeline):
+                return value.materialize()
+            if isinstance(value, list | tuple):
+                return type(value)(written(v) for v in value)
+            return value
+
+        return func(*written(tuple(args)), **{k: written(v) for k, v in (kwargs or {}).items()})
+
+
+_TENSOR_NAMES = frozenset(dir(torch.Tensor))
+
+
+def _timeline_operator(name: str) -> Callable[..., Any]:
+    def operator(self: Timeline, *args: Any) -> Any:
+        return getattr(self.materialize(), name)(*args)
+
+    operator.__name__ = name
+    return operator
+
+
+# Arithmetic and comparisons on a timeline act on its written frames (special methods bypass __getattr__).
+for _name in (
+    "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
+    "__pow__", "__neg__", "__abs__", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__array__",
+):  # fmt: skip
+    setattr(Timeline, _name, _timeline_operator(_name))
 
 
 class Presentation(NamedTuple):
