@@ -92,13 +92,13 @@ def test_torch_backend_loaders_yield_images_and_labels(class_folder: Path) -> No
 
 
 def test_loaders_are_make_loader_with_the_module_settings(class_folder: Path) -> None:
-    data = _module(class_folder, flip=True, translate=1)
+    data = _module(class_folder, flip=True, translate=1, crop_scale=(0.5, 1.0))
     common = {"val_fraction": 0.25, "seed": 2, "split_seed": 3, "backend": "torch"}
     train = make_loader(
         class_folder,
         split="train",
         batch_size=16,
-        augmentation=Augmentation(flip=True, translate=1),
+        augmentation=Augmentation(flip=True, translate=1, crop_scale=(0.5, 1.0)),
         **common,
     )
     val = make_loader(class_folder, split="val", batch_size=7, **common)

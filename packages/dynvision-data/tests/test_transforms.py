@@ -143,6 +143,15 @@ def test_inactive_augmentation_returns_an_equal_copy() -> None:
         ({"translate": 1.5}, TypeError, "translate must be an integer"),
         ({"fill": 256}, ValueError, "fill is a uint8 pixel value"),
         ({"fill": -1}, ValueError, "fill must be >= 0"),
+        ({"crop_scale": (0.0, 1.0)}, ValueError, r"crop_scale must satisfy 0 < low <= high <= 1.0"),
+        (
+            {"crop_scale": (0.5, 1.5)},
+            ValueError,
+            r"crop_scale must satisfy 0 < low <= high <= 1.0, got \(0.5, 1.5\)",
+        ),
+        ({"crop_scale": (0.8, 0.5)}, ValueError, "crop_scale must satisfy"),
+        ({"crop_scale": "big"}, ValueError, "crop_scale must be a pair"),
+        ({"crop_ratio": (2.0, 1.0)}, ValueError, "crop_ratio must satisfy 0 < low <= high"),
     ],
 )
 def test_augmentation_rejects_bad_parameters(kwargs: dict, error: type[Exception], match: str) -> None:
@@ -174,3 +183,56 @@ def test_normalize_handles_the_full_pixel_range_without_overflow() -> None:
     images = torch.tensor([0, 255], dtype=torch.uint8).view(1, 1, 1, 2)
     out = normalize(images, Stats(mean=(0.0,), std=(1.0,), count=1))
     np.testing.assert_allclose(out.flatten().numpy(), [0.0, 1.0], atol=1e-7)
+
+
+def _column_ramp(batch: int, height: int = 24, width: int = 32) -> torch.Tensor:
+    """Images whose pixel value is 8 x the column index (a linear ramp that bilinear resampling preserves)."""
+    ramp = (8 * torch.arange(width, dtype=torch.float32)).to(torch.uint8)
+    return ramp.view(1, 1, 1, width).expand(batch, 3, height, width).clone()
+
+
+def test_resized_crop_of_the_whole_image_is_the_image() -> None:
+    images = torch.randint(
+        0, 256, (4, 3, 9, 9), dtype=torch.uint8, generator=torch.Generator().manual_seed(1)
+    )
+    out = Augmentation(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0))(images, torch.Generator().manual_seed(0))
+    assert out.dtype == torch.uint8 and torch.equal(out, images)
+
+
+def test_resized_crop_shows_its_box_scaled_to_the_image_size() -> None:
+    augmentation = Augmentation(crop_scale=(0.2, 0.6))
+    images = _column_ramp(64)
+    out = augmentation(images, torch.Generator().manual_seed(7))
+    boxes = augmentation.crop_boxes(64, 24, 32, torch.Generator().manual_seed(7))
+    top, left, box_height, box_width = boxes.unbind(1)
+    area = box_height * box_width
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    assert (area >= 0.2 - 1e-9).all() and (area <= 0.6 + 1e-9).all()
+    assert (
+        (top >= 0).all()
+        and (left >= 0).all()
+        and (top + box_height <= 1).all()
+        and (left + box_width <= 1).all()
+    )
+    ratio = (box_width * 32) / (box_height * 24)
+    assert (ratio >= 3 / 4 - 1e-9).all() and (ratio <= 4 / 3 + 1e-9).all()
+    # Output column j shows input column (left + box_width * (j + 0.5) / W) * W - 0.5 of the ramp.
+    columns = torch.arange(32, dtype=torch.float64) + 0.5
+    source = (left[:, None] + box_width[:, None] * columns / 32) * 32 - 0.5
+    expected = (8 * source.clamp(0, 31)).round()
+    torch.testing.assert_close(out[:, 0, 0, :].to(torch.float64), expected, rtol=0, atol=1.0)
+    # Every row of a column ramp stays the same column ramp: the crop does not shear or flip.
+    assert torch.equal(out, out[:, :, :1, :].expand_as(out))
+    # Different images get different boxes.
+    assert len({tuple(row.tolist()) for row in boxes}) == 64
+
+
+def test_resized_crop_then_flip_and_translate_are_deterministic_per_seed() -> None:
+    augmentation = Augmentation(flip=True, translate=2, crop_scale=(0.3, 1.0))
+    images = torch.randint(
+        0, 256, (8, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(2)
+    )
+    first = augmentation(images, torch.Generator().manual_seed(5))
+    assert torch.equal(first, augmentation(images, torch.Generator().manual_seed(5)))
+    assert not torch.equal(first, augmentation(images, torch.Generator().manual_seed(6)))
+    assert Augmentation(crop_scale=(0.5, 1.0)).active

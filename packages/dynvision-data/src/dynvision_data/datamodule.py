@@ -51,6 +51,8 @@ class TrainingDataModule(L.LightningDataModule):
         val_batch_size: Validation images per batch (default ``batch_size``).
         flip: Random left-right flips in training (leave off for digits).
         translate: Random shifts of up to this many pixels in training (0 = off).
+        crop_scale: Random resized crop in training: range ``(low, high)`` of the box's share of the image area
+            (see :class:`~dynvision_data.Augmentation`); ``None`` (default) = off.
         paradigm: Registered paradigm name (see :func:`~dynvision_data.list_paradigms`).
         paradigm_params: The paradigm's parameters, in steps (e.g. ``{"intro": 1, "stimulus": 5, "outro": 4}``).
         num_workers: FFCV decoding threads (default: usable cores).
@@ -76,6 +78,7 @@ class TrainingDataModule(L.LightningDataModule):
         val_batch_size: int | None = None,
         flip: bool = False,
         translate: int = 0,
+        crop_scale: tuple[float, float] | None = None,
         paradigm: str = "duration",
         paradigm_params: Mapping[str, Any] | None = None,
         num_workers: int | None = None,
@@ -96,7 +99,9 @@ class TrainingDataModule(L.LightningDataModule):
         self.limit = None if limit is None else check_int("limit", limit, minimum=1)
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
         self.val_batch_size = check_int("val_batch_size", val_batch_size or batch_size, minimum=1)
-        self.augmentation = Augmentation(flip=bool(flip), translate=translate)
+        self.augmentation = Augmentation(
+            flip=bool(flip), translate=translate, crop_scale=None if crop_scale is None else tuple(crop_scale)
+        )
         self.paradigm: Paradigm = create_paradigm(paradigm, **dict(paradigm_params or {}))
         self.lazy = bool(lazy)
         self.num_workers = num_workers

@@ -22,32 +22,50 @@ __all__ = ["Augmentation", "BatchTransform", "epoch_generator", "normalize"]
 class Augmentation:
     """Random training augmentation of uint8 batches, drawn per image.
 
+    Applied in this order: a random resized crop (if ``crop_scale`` is set), then flip and translation.
+
     Attributes:
         flip: Mirror each image left-right with probability 0.5. Leave off for digits and text.
         translate: Shift each image by a random whole number of pixels in ``[-translate, translate]`` along
             each axis; pixels shifted in take the value ``fill``. 0 switches it off.
         fill: uint8 value (0..255) of pixels shifted in; 0 = black, the background of digit images.
+        crop_scale: Random resized crop: each image is cut to a random box covering a fraction of its area
+            drawn uniformly from ``(low, high)`` (e.g. ``(0.35, 1.0)``; the ImageNet recipe uses
+            ``(0.08, 1.0)``), whose width/height ratio is drawn log-uniformly from ``crop_ratio``, placed
+            uniformly inside the image, and scaled back to the image's size (bilinear). A box that would not
+            fit is shrunk to fit. ``None`` (default) switches it off.
+        crop_ratio: ``(low, high)`` range of the crop box's aspect ratio (width / height), default
+            ``(3/4, 4/3)``.
     """
 
     flip: bool = False
     translate: int = 0
     fill: int = 0
+    crop_scale: tuple[float, float] | None = None
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
 
     def __post_init__(self) -> None:
         check_int("translate", self.translate, minimum=0)
         check_int("fill", self.fill, minimum=0)
         if self.fill > 255:
             raise ValueError(f"fill is a uint8 pixel value 0..255, got {self.fill}.")
+        if self.crop_scale is not None:
+            object.__setattr__(self, "crop_scale", _check_range("crop_scale", self.crop_scale, upper=1.0))
+        object.__setattr__(self, "crop_ratio", _check_range("crop_ratio", self.crop_ratio, upper=None))
 
     @property
     def active(self) -> bool:
         """Whether this augmentation changes anything."""
-        return self.flip or self.translate > 0
+        return self.flip or self.translate > 0 or self.crop_scale is not None
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Return a new augmented uint8 batch ``(B, C, H, W)``; ``images`` is not modified."""
         if not self.active:
             return images.clone()
+        if self.crop_scale is not None:
+            images = self._resized_crop(images, generator)
+        if not (self.flip or self.translate):
+            return images
         batch, channels, height, width = images.shape
         pad = self.translate
         # One gather does flip and shift together: each output pixel reads one pixel of the padded input.
@@ -55,7 +73,11 @@ class Augmentation:
         padded_width = width + 2 * pad
         dy = torch.randint(0, 2 * pad + 1, (batch,), generator=generator)
         dx = torch.randint(0, 2 * pad + 1, (batch,), generator=generator)
-        flips = torch.rand(batch, generator=generator) < 0.5 if self.flip else torch.zeros(batch, dtype=torch.bool)
+        flips = (
+            torch.rand(batch, generator=generator) < 0.5
+            if self.flip
+            else torch.zeros(batch, dtype=torch.bool)
+        )
         rows = torch.arange(height)[:, None] * padded_width
         cols = torch.arange(width)[None, :]
         base = (rows + cols).reshape(-1)
@@ -64,6 +86,54 @@ class Augmentation:
         index = index.to(images.device)[:, None, :].expand(batch, channels, height * width)
         out = padded.reshape(batch, channels, -1).gather(2, index)
         return out.reshape(batch, channels, height, width)
+
+    def crop_boxes(self, batch: int, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
+        """Draw ``batch`` crop boxes as float64 ``(batch, 4)`` rows ``(top, left, box height, box width)``, in
+        fractions of the image's height and width (the draws :meth:`__call__` makes, in the same order)."""
+        assert self.crop_scale is not None
+        low, high = self.crop_scale
+        area = low + (high - low) * torch.rand(batch, generator=generator, dtype=torch.float64)
+        log_low, log_high = np.log(self.crop_ratio[0]), np.log(self.crop_ratio[1])
+        ratio = torch.exp(
+            log_low + (log_high - log_low) * torch.rand(batch, generator=generator, dtype=torch.float64)
+        )
+        # A box of pixel aspect ratio r and area a * H * W: w = sqrt(a * r * H / W), h = sqrt(a * W / (r * H)).
+        box_width = torch.sqrt(area * ratio * height / width).clamp(max=1.0)
+        box_height = torch.sqrt(area * width / (ratio * height)).clamp(max=1.0)
+        top = (1.0 - box_height) * torch.rand(batch, generator=generator, dtype=torch.float64)
+        left = (1.0 - box_width) * torch.rand(batch, generator=generator, dtype=torch.float64)
+        return torch.stack([top, left, box_height, box_width], dim=1)
+
+    def _resized_crop(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        batch, _, height, width = images.shape
+        top, left, box_height, box_width = self.crop_boxes(batch, height, width, generator).unbind(1)
+        # One batched bilinear resampling. The sampling grid (grid_sample's coordinates, -1..1 across the input)
+        # maps output pixel centres linearly onto the box; built per axis, as a box has no rotation.
+        ys = _box_coordinates(top, box_height, height)[:, :, None].expand(batch, height, width)
+        xs = _box_coordinates(left, box_width, width)[:, None, :].expand(batch, height, width)
+        grid = torch.stack([xs, ys], dim=-1).to(images.device)
+        pixels = F.grid_sample(
+            images.to(torch.float32), grid, mode="bilinear", padding_mode="border", align_corners=False
+        )
+        return pixels.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def _box_coordinates(start: torch.Tensor, size: torch.Tensor, n: int) -> torch.Tensor:
+    """float32 ``(B, n)``: where output pixel centre ``j`` of ``n`` samples a box ``[start, start + size]`` (fractions
+    of the image), in grid_sample's input coordinates (-1 and 1 at the image's outer edges)."""
+    centres = (2 * torch.arange(n, dtype=torch.float64) + 1) / n - 1  # output pixel centres, -1..1
+    return (size[:, None] * centres + (2 * start + size - 1)[:, None]).to(torch.float32)
+
+
+def _check_range(name: str, value: tuple[float, float], *, upper: float | None) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (low, high) of numbers, got {value!r}.") from None
+    if not 0 < low <= high or (upper is not None and high > upper):
+        allowed = f"0 < low <= high <= {upper}" if upper is not None else "0 < low <= high"
+        raise ValueError(f"{name} must satisfy {allowed}, got {value!r}.")
+    return low, high
 
 
 def normalize(images: torch.Tensor, stats: Stats) -> torch.Tensor:

@@ -19,7 +19,7 @@ from dynvision_data.loaders import TensorBatchLoader
 pytestmark = pytest.mark.ffcv
 
 SEED, BATCH = 5, 16
-AUGMENTATION = Augmentation(flip=True, translate=2, fill=17)
+AUGMENTATION = Augmentation(flip=True, translate=2, fill=17, crop_scale=(0.5, 1.0))
 
 
 def _pair(source, **kwargs) -> tuple[FFCVBatchLoader, TensorBatchLoader]:

@@ -22,6 +22,7 @@ from dynvision_workflow.runtime.train import (
     TrainSettings,
     dtype_policy,
     make_loggers,
+    parse_crop_scale,
     parse_devices,
     parse_lr_factors,
     train_model,
@@ -131,6 +132,10 @@ def test_devices_and_lr_factors_parse_from_their_option_text() -> None:
     assert parse_lr_factors("recurrence=0.2+feedback=0.5") == {"recurrence": 0.2, "feedback": 0.5}
     with pytest.raises(ValueError, match="malformed lr factor 'recurrence' in 'recurrence'"):
         parse_lr_factors("recurrence")
+    assert parse_crop_scale(None) is None and parse_crop_scale("") is None
+    assert parse_crop_scale("0.35,1.0") == (0.35, 1.0)
+    with pytest.raises(ValueError, match=r"--crop-scale must be LOW,HIGH .* got '0.35'"):
+        parse_crop_scale("0.35")
 
 
 def test_loggers_csv_always_tensorboard_when_installed_wandb_on_request(tmp_path, monkeypatch) -> None:
@@ -168,12 +173,14 @@ def test_train_settings_expose_the_new_options_on_the_command_line() -> None:
     add_settings_arguments(parser, TrainSettings)
     options = parser.parse_args(
         ["--devices", "2", "--strategy", "ddp", "--accelerator", "cpu", "--activity-weight", "0.1",
-         "--activity-mode", "balance", "--rest-weight", "0.5", "--lr-factors", "recurrence=0.2", "--logger", "csv"]
+         "--activity-mode", "balance", "--rest-weight", "0.5", "--lr-factors", "recurrence=0.2", "--logger", "csv",
+         "--crop-scale", "0.5,1.0"]
     )
     settings = TrainSettings.from_namespace(options)
     assert (settings.devices, settings.strategy, settings.accelerator) == ("2", "ddp", "cpu")
     assert (settings.activity_weight, settings.activity_mode, settings.rest_weight) == (0.1, "balance", 0.5)
     assert settings.lr_factors == "recurrence=0.2" and settings.logger == "csv"
+    assert settings.crop_scale == "0.5,1.0"
 
 
 @slow

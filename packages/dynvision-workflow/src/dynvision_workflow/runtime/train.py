@@ -222,10 +222,25 @@ class TrainSettings(Settings):
     val_fraction: float = field(default=schema_default("data", "val_fraction"), metadata={"help": "validation share"})
     flip: bool = field(default=False, metadata={"help": "random horizontal flips"})
     translate: int = field(default=0, metadata={"help": "largest random shift in pixels"})
+    crop_scale: str | None = field(
+        default=None,
+        metadata={"help": "random resized crop: range of the box's share of the image area, LOW,HIGH (e.g. 0.35,1.0)"},
+    )
     paradigm: str = field(
         default=_paradigm_text(_DEFAULT_PARADIGM),
         metadata={"help": "how images are shown over time: name:key=value+... (steps)"},
     )
+
+
+def parse_crop_scale(text: str | None) -> tuple[float, float] | None:
+    """``LOW,HIGH`` (the ``--crop-scale`` option) as a pair of floats; ``None`` or empty: no crop."""
+    if not text:
+        return None
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"--crop-scale must be LOW,HIGH (two numbers, e.g. 0.35,1.0), got {text!r}.") from None
+    return low, high
 
 
 def split_paradigm(text: str) -> tuple[str, dict[str, Any]]:
@@ -295,6 +310,7 @@ def train_model(
         split_seed=settings.split_seed,
         flip=settings.flip,
         translate=settings.translate,
+        crop_scale=parse_crop_scale(settings.crop_scale),
         paradigm=paradigm_name,
         paradigm_params=paradigm_params,
         num_workers=settings.num_workers,

@@ -274,6 +274,7 @@ def get_train_options(wildcards):
         val_fraction="data.val_fraction",
         flip=f"{dataset_key}.flip",
         translate=f"{dataset_key}.translate",
+        crop_scale=f"{dataset_key}.crop_scale",
         paradigm="train.paradigm",
     )
     return (
@@ -305,6 +306,11 @@ def get_train_options(wildcards):
             val_fraction=data["val_fraction"],
             flip=str(dataset["flip"]).lower(),
             translate=dataset["translate"],
+            crop_scale=(
+                ",".join(str(v) for v in dataset["crop_scale"])
+                if dataset["crop_scale"]
+                else None
+            ),
             paradigm=f"{paradigm['name']}{encode_args(dict(sorted(paradigm['args'].items())))}",
         )
     )
