@@ -62,6 +62,9 @@ class TrainingDataModule(L.LightningDataModule):
             ``(B, T, C, H, W)`` frames, so presenting a batch costs the same at any ``T``. A LightningModule
             of your own can use the timeline as the frames tensor (``frames[:, t]``, torch functions, tensor
             methods; the frames are then written once). ``False`` always writes them.
+        resolution: Resize every image to shorter side ``N`` and centre-crop it to ``N x N`` (trees of photos in
+            many sizes, e.g. ImageNet); ``None``: images as stored. Betons use the resolution they were written
+            with (:func:`~dynvision_data.write_betons`); a different value raises.
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class TrainingDataModule(L.LightningDataModule):
         num_workers: int | None = None,
         limit: int | None = None,
         lazy: bool = True,
+        resolution: int | None = None,
     ) -> None:
         super().__init__()
         # Hyperparameters go into checkpoints; plain strings keep them loadable by torch.load(weights_only=True),
@@ -97,6 +101,7 @@ class TrainingDataModule(L.LightningDataModule):
         self.seed = check_int("seed", seed, minimum=0)
         self.split_seed = self.seed if split_seed is None else check_int("split_seed", split_seed, minimum=0)
         self.limit = None if limit is None else check_int("limit", limit, minimum=1)
+        self.resolution = None if resolution is None else check_int("resolution", resolution, minimum=2)
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
         self.val_batch_size = check_int("val_batch_size", val_batch_size or batch_size, minimum=1)
         self.augmentation = Augmentation(
@@ -132,7 +137,7 @@ class TrainingDataModule(L.LightningDataModule):
         """Normalisation statistics of the training class folder (pass them to :func:`~dynvision_data.make_eval_loader`)."""
         if self.betons is not None:
             return read_beton_metadata(self.betons["train"]).stats
-        return load_stats(self.class_dir)
+        return load_stats(self.class_dir, resolution=self.resolution)
 
     @property
     def n_timesteps(self) -> int:
@@ -155,6 +160,7 @@ class TrainingDataModule(L.LightningDataModule):
                 split_seed=self.split_seed,
                 num_workers=self.num_workers,
                 limit=self.limit if training else None,
+                resolution=self.resolution,
             )
             if training and self._resume_epoch is not None:
                 self._loaders[role].set_epoch(self._resume_epoch)
@@ -213,6 +219,7 @@ class TestDataModule(L.LightningDataModule):
         n_timesteps: The model's number of steps, if fixed: the paradigm must fit
             (:meth:`~dynvision_data.Paradigm.check_fits`).
         lazy: As in :class:`TrainingDataModule`: timelines with blank steps as a :class:`~dynvision_data.Timeline`.
+        resolution: As in :class:`TrainingDataModule` (use the training data's).
     """
 
     __test__ = False  # not a pytest test class despite its name
@@ -229,6 +236,7 @@ class TestDataModule(L.LightningDataModule):
         limit: int | None = None,
         n_timesteps: int | None = None,
         lazy: bool = True,
+        resolution: int | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(stats, Stats):
@@ -240,6 +248,7 @@ class TestDataModule(L.LightningDataModule):
         self.classes_arg = None if classes is None else tuple(classes)
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
         self.limit = None if limit is None else check_int("limit", limit, minimum=1)
+        self.resolution = None if resolution is None else check_int("resolution", resolution, minimum=2)
         self.paradigm: Paradigm = create_paradigm(paradigm, **dict(paradigm_params or {}))
         if n_timesteps is not None:
             self.paradigm.check_fits(n_timesteps)
@@ -273,6 +282,7 @@ class TestDataModule(L.LightningDataModule):
                 batch_size=self.batch_size,
                 classes=self.classes_arg,
                 limit=self.limit,
+                resolution=self.resolution,
             )
         return self._loader
 

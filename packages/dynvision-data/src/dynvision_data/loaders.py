@@ -95,6 +95,7 @@ def make_loader(
     classes: Sequence[str] | None = None,
     split_seed: int | None = None,
     limit: int | None = None,
+    resolution: int | None = None,
 ) -> BatchLoader:
     """Build a loader of ``(images float32 (B, C, H, W), labels int64 (B,))`` batches.
 
@@ -127,6 +128,10 @@ def make_loader(
             Keeping it apart from ``seed`` lets every training seed see the same validation images.
         limit: Use only this many images of the part (a seeded subset, :func:`limit_indices`, the same for both
             backends), e.g. for a quick run. ``None``: all.
+        resolution: Resize every image to shorter side ``N`` and centre-crop it to ``N x N``
+            (:class:`~dynvision_data.ClassFolderDataset`), e.g. for ImageNet-like trees of photos in many
+            sizes; the default statistics are then those of the resized images. ``None``: images as stored.
+            A ``.beton`` records the resolution it was written with, and that is used; a different value raises.
     """
     if backend not in _BACKENDS:
         raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}.")
@@ -137,6 +142,8 @@ def make_loader(
     split_seed = seed if split_seed is None else check_int("split_seed", split_seed, minimum=0)
     if limit is not None:
         limit = check_int("limit", limit, minimum=1)
+    if resolution is not None:
+        resolution = check_int("resolution", resolution, minimum=2)
     source = Path(source)
 
     meta: BetonMetadata | None = None
@@ -146,6 +153,13 @@ def make_loader(
             raise ValueError(f"{source} holds the {meta.role!r} part of its split, but split={split!r} was asked.")
         if classes is not None and tuple(classes) != meta.classes:
             raise ValueError(f"classes={list(classes)} differ from the classes {list(meta.classes)} of {source}.")
+        if resolution is not None and resolution != meta.resolution:
+            raise ValueError(
+                f"resolution={resolution} differs from resolution={meta.resolution} that {source} was written "
+                f"with. Leave resolution out (or pass {meta.resolution}) to read it as written, or write the "
+                f".beton files again with write_betons(..., resolution={resolution})."
+            )
+        resolution = meta.resolution  # the torch backend must resize exactly as the writer did
         split = meta.role
         class_dir = Path(meta.class_dir)
         val_fraction, split_seed = meta.val_fraction, meta.seed
@@ -198,7 +212,7 @@ def make_loader(
             indices=subset,
         )
 
-    dataset = ClassFolderDataset(class_dir, classes=classes)
+    dataset = ClassFolderDataset(class_dir, classes=classes, resolution=resolution)
     if meta is not None and dataset.fingerprint() != meta.fingerprint:
         raise CorruptBetonError(
             f"The class folder {class_dir} changed since {source} was written, so the torch backend cannot "
@@ -213,7 +227,7 @@ def make_loader(
     if subset is not None:
         chosen = chosen[subset]
     if stats is None:
-        stats = load_stats(class_dir)
+        stats = load_stats(class_dir, resolution=resolution)
     images, labels = dataset.load_arrays(chosen)
     drop = _default_drop_last(drop_last, shuffle, len(chosen), batch_size)
     return TensorBatchLoader(
@@ -235,6 +249,7 @@ def make_eval_loader(
     batch_size: int = 256,
     classes: Sequence[str] | None = None,
     limit: int | None = None,
+    resolution: int | None = None,
 ) -> BatchLoader:
     """Deterministic loader over every image of a test class folder (torch backend, stored order, no augmentation).
 
@@ -245,6 +260,8 @@ def make_eval_loader(
         batch_size: Images per batch; the last batch may be smaller (nothing is dropped).
         classes: The training class list, so labels keep their training indices (recommended).
         limit: Test only a seeded subset of this many images (in stored order); ``None``: all of them.
+        resolution: Resize every image to shorter side ``N`` and centre-crop it to ``N x N`` (use the training
+            data's resolution); ``None``: images as stored.
     """
     return make_loader(
         class_dir,
@@ -256,6 +273,7 @@ def make_eval_loader(
         drop_last=False,
         classes=classes,
         limit=limit,
+        resolution=resolution,
     )
 
 

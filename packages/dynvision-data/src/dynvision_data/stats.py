@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ._util import atomic_write_json, read_json
+from ._util import atomic_write_json, check_int, read_json
 from .datasets.folder import ClassFolderDataset
 
 __all__ = ["Stats", "compute_stats", "default_stats_path", "load_stats"]
@@ -71,12 +71,14 @@ def compute_stats(images: np.ndarray, *, chunk: int = 4096) -> Stats:
     )
 
 
-def default_stats_path(class_dir: str | os.PathLike[str]) -> Path:
-    """Cache file of a class folder's statistics: ``<parent>/<folder name>.stats.json`` (beside the folder)."""
+def default_stats_path(class_dir: str | os.PathLike[str], resolution: int | None = None) -> Path:
+    """Cache file of a class folder's statistics, beside the folder: ``<parent>/<folder name>.stats.json``, or
+    ``<parent>/<folder name>.stats-<N>px.json`` for the images resized to ``resolution=N``."""
     class_dir = Path(class_dir)
     if class_dir.name in ("", ".."):  # "." or ".../..": name the folder itself, not the dot
         class_dir = Path(os.path.abspath(class_dir))
-    return class_dir.with_name(f"{class_dir.name}.stats.json")
+    suffix = "" if resolution is None else f"-{check_int('resolution', resolution, minimum=2)}px"
+    return class_dir.with_name(f"{class_dir.name}.stats{suffix}.json")
 
 
 def load_stats(
@@ -84,6 +86,7 @@ def load_stats(
     *,
     cache: str | os.PathLike[str] | bool = True,
     images: np.ndarray | None = None,
+    resolution: int | None = None,
 ) -> Stats:
     """Statistics of every image in a class folder, read from the cache if it matches the folder's content.
 
@@ -93,20 +96,36 @@ def load_stats(
             read nor write a cache. The cache records the folder's fingerprint (file names, sizes, times)
             and is recomputed when it differs.
         images: The folder's images, already decoded by :meth:`ClassFolderDataset.load_arrays` (saves a
-            second decode); must be all images in dataset order.
+            second decode); must be all images in dataset order, read with the same ``resolution``.
+        resolution: ``None``: the images as stored (all must have one shape). ``N``: every image resized to
+            shorter side ``N`` and centre-cropped to ``N x N``, as ``ClassFolderDataset(resolution=N)`` reads
+            them (needed for trees of photos in many sizes). Each resolution has its own cache file
+            (:func:`default_stats_path`), and the cache records it.
     """
-    dataset = ClassFolderDataset(class_dir)
+    dataset = ClassFolderDataset(class_dir, resolution=resolution)
     fingerprint = dataset.fingerprint()
-    cache_path = None if cache is False else default_stats_path(class_dir) if cache is True else Path(cache)
+    if cache is True:
+        cache_path: Path | None = default_stats_path(class_dir, dataset.resolution)
+    else:
+        cache_path = None if cache is False else Path(cache)
     if cache_path is not None and cache_path.is_file():
         cached = read_json(cache_path)
-        if cached.get("fingerprint") == fingerprint:
+        # Caches written before resolution existed have no such key: they hold images as stored (None).
+        if cached.get("fingerprint") == fingerprint and cached.get("resolution") == dataset.resolution:
             return Stats.from_dict(cached)
     if images is None:
         images, _ = dataset.load_arrays()
     elif images.shape[0] != len(dataset):
         raise ValueError(f"images holds {images.shape[0]} images but {class_dir} has {len(dataset)}.")
+    elif tuple(images.shape[1:]) != tuple(dataset.image_shape):
+        raise ValueError(
+            f"images are {tuple(images.shape[1:])}, but {class_dir} with resolution={dataset.resolution} gives "
+            f"{dataset.image_shape}; decode them with the same resolution."
+        )
     stats = compute_stats(images)
     if cache_path is not None:
-        atomic_write_json(cache_path, {**stats.to_dict(), "fingerprint": fingerprint, "class_dir": str(class_dir)})
+        record = {**stats.to_dict(), "fingerprint": fingerprint, "class_dir": str(class_dir)}
+        if dataset.resolution is not None:  # the None cache keeps its old form
+            record["resolution"] = dataset.resolution
+        atomic_write_json(cache_path, record)
     return stats

@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import builtin as _builtin  # noqa: F401  (registers the builtin datasets)
 from . import official as _official  # noqa: F401  (registers mnist, fashionmnist, cifar10, cifar100)
 from . import synthetic as _synthetic  # noqa: F401  (registers gratings)
-from .folder import IMAGE_EXTENSIONS, ClassFolderDataset, read_image
+from .folder import IMAGE_EXTENSIONS, ClassFolderDataset, read_image, resize_center_crop
 from .folder_sources import (
     FolderSource,
     link_folder_dataset,
@@ -38,5 +38,6 @@ __all__ = [
     "read_image",
     "register_dataset",
     "register_folder_dataset",
+    "resize_center_crop",
     "split_indices",
 ]

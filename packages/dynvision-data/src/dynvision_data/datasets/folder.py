@@ -13,17 +13,64 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-__all__ = ["IMAGE_EXTENSIONS", "ClassFolderDataset", "read_image"]
+from .._util import check_int
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "RESIZE_FILTER",
+    "RESIZE_REDUCING_GAP",
+    "ClassFolderDataset",
+    "read_image",
+    "resize_center_crop",
+]
 
 #: File name endings read as images (lower case).
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".webp")
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+#: Resampling filter of :func:`resize_center_crop`: PIL's bilinear filter, which widens its support when
+#: shrinking (antialiased, like ``torchvision.transforms.Resize`` on PIL images) ...
+RESIZE_FILTER = Image.Resampling.BILINEAR
+#: ... after a first exact box reduction by an integer factor that leaves at least this much to the filter
+#: (``Image.resize(reducing_gap=...)``; fast on large photos, visually the same as plain resampling).
+RESIZE_REDUCING_GAP = 3.0
+
+
+def resize_center_crop(image: Image.Image, resolution: int) -> Image.Image:
+    """Resize ``image`` so that its shorter side is ``resolution`` pixels, then crop the centre square.
+
+    This is the one definition of ``resolution=N`` used by every reader (the torch backend, ``write_betons``
+    and the statistics), so all of them see the same pixels. The longer side is scaled by the same factor
+    (rounded to whole pixels) with :data:`RESIZE_FILTER` and :data:`RESIZE_REDUCING_GAP`; the crop starts at
+    ``(size - resolution) // 2`` on each axis (the extra pixel of an odd difference goes to the right or
+    bottom side). An image whose shorter side already is ``resolution`` is only cropped (no resampling), and an
+    image of exactly ``resolution x resolution`` comes back unchanged. Palette or alpha images must be
+    converted to ``L``/``RGB`` first (as :func:`read_image` does).
+    """
+    width, height = image.size
+    if (width, height) == (resolution, resolution):
+        return image
+    short, long = min(width, height), max(width, height)
+    if short != resolution:
+        # Integer rounding of long * resolution / short (no float error); never below the crop size.
+        scaled = max(resolution, (long * resolution + short // 2) // short)
+        size = (resolution, scaled) if width <= height else (scaled, resolution)
+        image = image.resize(size, RESIZE_FILTER, reducing_gap=RESIZE_REDUCING_GAP)
+        width, height = image.size
+    left, top = (width - resolution) // 2, (height - resolution) // 2
+    return image.crop((left, top, left + resolution, top + resolution))
+
+
+def read_image(path: str | os.PathLike[str], resolution: int | None = None) -> np.ndarray:
     """Decode one image file into a uint8 array of shape ``(C, H, W)`` with pixel values 0..255.
 
-    Grey images (PIL modes ``L``, ``1``, ``LA``) give ``C = 1``; colour images (``RGB``, ``P``, ``RGBA``)
-    give ``C = 3`` (alpha is dropped).
+    Grey images (PIL modes ``L``, ``1``, ``LA``) give ``C = 1``; colour images (``RGB``, ``P``, ``RGBA``,
+    ``CMYK``, ...) give ``C = 3`` (alpha is dropped).
+
+    Args:
+        path: The image file.
+        resolution: ``None`` (default): the image as stored. An integer ``N``: resized so that the shorter
+            side is ``N`` and centre-cropped to ``N x N`` (:func:`resize_center_crop`), so ``H = W = N``.
     """
     try:
         with Image.open(path) as image:
@@ -35,6 +82,8 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
             if image.mode not in ("L", "RGB"):
                 # Palette and alpha images: keep the colours, drop transparency.
                 image = image.convert("L" if image.mode in ("1", "LA") else "RGB")
+            if resolution is not None:
+                image = resize_center_crop(image, resolution)
             array = np.asarray(image, dtype=np.uint8)
     except OSError as error:
         raise OSError(f"Cannot read image {path}: {error}. Replace or delete the file.") from error
@@ -52,6 +101,12 @@ class ClassFolderDataset(Dataset[tuple[torch.Tensor, int]]):
     Items are ``(image, label)``: a uint8 tensor ``(C, H, W)`` with values 0..255 and an ``int``. Every image
     must have the shape of the first one (or ``image_shape`` if given); a mismatch raises an error that
     names the file.
+
+    Trees of photos in many sizes (ImageNet, Imagenette) need ``resolution=N``: every image is then resized so
+    that its shorter side is ``N`` and centre-cropped to ``N x N`` (:func:`resize_center_crop`, the same code
+    for every reader), and :attr:`image_shape` is ``(C, N, N)`` with ``C`` from the first image. Grey images
+    in a colour tree (``C = 3``) are then repeated into three channels, as such trees usually hold a few;
+    colour images in a grey tree still raise.
     """
 
     def __init__(
@@ -60,8 +115,11 @@ class ClassFolderDataset(Dataset[tuple[torch.Tensor, int]]):
         *,
         classes: Sequence[str] | None = None,
         image_shape: Sequence[int] | None = None,
+        resolution: int | None = None,
     ) -> None:
         self.root = Path(root)
+        #: Side of the square every image is resized and centre-cropped to, or ``None`` (images as stored).
+        self.resolution = None if resolution is None else check_int("resolution", resolution, minimum=2)
         if not self.root.is_dir():
             raise FileNotFoundError(
                 f"Class folder {self.root} does not exist or is not a directory. Expected "
@@ -95,21 +153,39 @@ class ClassFolderDataset(Dataset[tuple[torch.Tensor, int]]):
         self.samples = samples
         self.labels = np.array([label for _, label in samples], dtype=np.int64)
         self.image_shape: tuple[int, int, int] = (
-            tuple(int(s) for s in image_shape) if image_shape is not None else read_image(samples[0][0]).shape
+            tuple(int(s) for s in image_shape)
+            if image_shape is not None
+            else read_image(samples[0][0], self.resolution).shape
         )
         if len(self.image_shape) != 3:
             raise ValueError(f"image_shape must be (C, H, W), got {self.image_shape}.")
+        if self.resolution is not None and self.image_shape[1:] != (self.resolution, self.resolution):
+            raise ValueError(
+                f"image_shape={self.image_shape} contradicts resolution={self.resolution}, which makes every "
+                f"image (C, {self.resolution}, {self.resolution}). Give one of them, or make them agree."
+            )
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def _read_checked(self, index: int) -> np.ndarray:
         path = self.samples[index][0]
-        array = read_image(path)
+        array = read_image(path, self.resolution)
+        if self.resolution is not None and array.shape[0] == 1 and self.image_shape[0] == 3:
+            array = np.repeat(array, 3, axis=0)  # a grey photo in a colour tree: the same as PIL's L -> RGB
         if array.shape != self.image_shape:
+            if self.resolution is None:
+                advice = (
+                    "Resize or remove the file, or pass resolution=N to resize every image (shorter side N, "
+                    "centre crop)."
+                )
+            else:
+                advice = f"Convert it to {'RGB' if self.image_shape[0] == 3 else 'grey'} or remove the file."
             raise ValueError(
-                f"Image {path} has shape (C, H, W) = {array.shape}, but this dataset expects {self.image_shape} "
-                f"(the shape of {self.samples[0][0].name if index else 'the first image'}). Resize or remove the file."
+                f"Image {path} has shape (C, H, W) = {array.shape}"
+                f"{'' if self.resolution is None else f' after resizing to resolution={self.resolution}'}, but "
+                f"this dataset expects {self.image_shape} (the shape of "
+                f"{self.samples[0][0].name if index else 'the first image'}). {advice}"
             )
         return array
 

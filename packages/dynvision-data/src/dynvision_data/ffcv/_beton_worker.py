@@ -47,7 +47,8 @@ def main(spec_path: str) -> None:
         labels = np.load(job["labels"])
         jpeg = spec.get("encoding") == "jpeg"
         if jpeg:
-            # Every image JPEG-compressed at full resolution (no resizing: max_resolution=None).
+            # Every image JPEG-compressed at its stored size (no resizing here: max_resolution=None; with
+            # write_betons(resolution=N) the arrays already hold the resized N x N images).
             image_field = RGBImageField(write_mode="jpg", jpeg_quality=spec["jpeg_quality"])
         else:
             image_field = NDArrayField(np.dtype("uint8"), tuple(images.shape[1:]))

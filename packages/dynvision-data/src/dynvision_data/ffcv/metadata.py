@@ -38,7 +38,7 @@ class BetonMetadata:
         role: ``"train"`` or ``"val"``: which part of the split this file holds.
         class_dir: Absolute path of the class folder the file was written from.
         classes: Class names; a label is a position in this list.
-        image_shape: ``(C, H, W)`` of the stored uint8 images.
+        image_shape: ``(C, H, W)`` of the stored uint8 images (``(C, N, N)`` with ``resolution=N``).
         count: Number of images in this file.
         counts: Images per role, e.g. ``{"train": 3600, "val": 400}``.
         val_fraction: Share of each class held out for validation.
@@ -49,6 +49,9 @@ class BetonMetadata:
             ``"jpeg"`` (an RGBImageField of JPEG bytes at ``jpeg_quality``, lossy; grey images stored as RGB).
         beton_bytes: Size of the ``.beton`` file in bytes, to detect truncation or a stale sidecar.
         jpeg_quality: JPEG quality (1..100) for ``encoding="jpeg"``, else ``None``.
+        resolution: The images were resized to shorter side ``N`` and centre-cropped to ``N x N``
+            (``ClassFolderDataset(resolution=N)``), or ``None``: stored as in the class folder. The torch
+            backend reads the class folder with this resolution. Sidecars written before it existed read as ``None``.
     """
 
     role: Literal["train", "val"]
@@ -64,6 +67,7 @@ class BetonMetadata:
     encoding: str
     beton_bytes: int
     jpeg_quality: int | None = None
+    resolution: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -19,7 +19,8 @@ from .metadata import BetonMetadata, metadata_path, validate_beton
 
 __all__ = ["JPEG_THRESHOLD", "write_betons"]
 
-#: With ``encoding="auto"``, images whose height or width exceeds this many pixels are stored as JPEG.
+#: With ``encoding="auto"``, images whose stored height or width (after ``resolution``) exceeds this many pixels
+#: are stored as JPEG.
 JPEG_THRESHOLD = 64
 _ENCODINGS = ("auto", "raw", "jpeg")
 
@@ -37,6 +38,7 @@ def write_betons(
     timeout_s: float = 1800.0,
     encoding: str = "auto",
     jpeg_quality: int = 90,
+    resolution: int | None = None,
 ) -> tuple[BetonMetadata, BetonMetadata]:
     """Write the training part and the validation part of a class folder as two FFCV ``.beton`` files.
 
@@ -49,9 +51,15 @@ def write_betons(
     times smaller, but lossy -- the FFCV backend then differs from the torch backend (which reads the
     original files) by the JPEG error. Labels are an ``IntField``.
 
+    With ``resolution=N`` every image is first resized to shorter side ``N`` and centre-cropped to ``N x N``
+    (``ClassFolderDataset(resolution=N)``, so trees of photos in many sizes can be written); the stored
+    ``N x N`` size decides ``encoding="auto"``, the sidecar records ``resolution``, and the torch backend of
+    the ``.beton`` reads the class folder with it, so both backends still give the same batches.
+
     Each file gets a sidecar ``<file>.beton.json`` (:class:`BetonMetadata`: classes, image shape, counts,
-    mean/std in [0, 1] units of the whole folder, split seed and fraction). The statistics are also cached
-    beside the class folder (:func:`~dynvision_data.stats.load_stats`), so both backends normalise alike.
+    mean/std in [0, 1] units of the whole folder, split seed and fraction, resolution). The statistics (of the
+    stored, resized images) are also cached beside the class folder (:func:`~dynvision_data.stats.load_stats`
+    with the same ``resolution``), so both backends normalise alike.
 
     Files are written under temporary names in a separate, thread-free Python process (FFCV's writer forks
     and can deadlock in a process with live loader threads) and renamed into place once complete; the
@@ -64,8 +72,11 @@ def write_betons(
         val_fraction: Share of each class held out for validation, strictly between 0 and 1.
         seed: Seed of the split (integer >= 0).
         timeout_s: Give up (and raise ``TimeoutError``) if writing takes longer than this many seconds.
-        encoding: ``"auto"`` (raw up to :data:`JPEG_THRESHOLD` pixels per side, JPEG above), ``"raw"`` or ``"jpeg"``.
+        encoding: ``"auto"`` (raw up to :data:`JPEG_THRESHOLD` stored pixels per side, JPEG above), ``"raw"`` or
+            ``"jpeg"``.
         jpeg_quality: JPEG quality, 1..100 (used only for JPEG).
+        resolution: ``None``: images as stored (all must have one shape). ``N`` (>= 2): resize every image to
+            shorter side ``N`` and centre-crop it to ``N x N``.
 
     Returns:
         The metadata of the training and the validation file.
@@ -83,13 +94,13 @@ def write_betons(
     if outputs["train"].resolve() == outputs["val"].resolve():
         raise ValueError(f"train_out and val_out must differ, both are {outputs['train']}.")
 
-    dataset = ClassFolderDataset(class_dir)
+    dataset = ClassFolderDataset(class_dir, resolution=resolution)
     # Decoding everything in this process validates every image (shape, format) before FFCV sees it,
     # and gives the statistics without a second decode.
     images, labels = dataset.load_arrays()
-    stats = load_stats(class_dir, images=images)
+    stats = load_stats(class_dir, images=images, resolution=dataset.resolution)
     members = dict(zip(("train", "val"), split_indices(labels, val_fraction, seed), strict=True))
-    if encoding == "auto":
+    if encoding == "auto":  # decided by the stored size, i.e. after resizing to resolution
         encoding = "jpeg" if max(dataset.image_shape[1:]) > JPEG_THRESHOLD else "raw"
     # Pages must hold one whole sample; a JPEG of RGB pixels is (far) smaller than 3 bytes per pixel.
     sample_bytes = images[0].nbytes * (3 if encoding == "jpeg" else 1) + 1024
@@ -144,6 +155,7 @@ def write_betons(
                         encoding="jpeg" if encoding == "jpeg" else "raw-uint8-chw",
                         beton_bytes=out.stat().st_size,
                         jpeg_quality=jpeg_quality if encoding == "jpeg" else None,
+                        resolution=dataset.resolution,
                     )
                 )
             for meta, out in zip(metas, outputs.values(), strict=True):
