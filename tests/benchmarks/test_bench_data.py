@@ -17,14 +17,12 @@ Further groups time paradigms on a batch of 256 such images with T = 20 against 
 
 The last group times what training sees: a ``TrainingDataModule`` epoch (the FFCV loader, batch 256, flip and
 translate) with every batch presented as Lightning presents it (``on_after_batch_transfer``, the module's
-defaults), at T = 1 against T = 20 with blank steps.
+defaults), at T = 1 against T = 20 with blank steps (target: at most 10 % slower).
 """
 
 from __future__ import annotations
 
 import os
-import statistics
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -243,11 +241,13 @@ def test_paradigm_speed(benchmark, case: str, n_steps: int) -> None:
 
 @pytest.mark.ffcv
 @pytest.mark.benchmark(group="presented-epoch-4500x32px-rgb-b256-flip-translate-ffcv")
-def test_presented_training_epoch_speed(benchmark, png_folder: Path, train_beton: Path) -> None:
-    """One round: a T = 1 epoch and a T = 20 epoch, interleaved so drift on a shared machine hits both alike."""
+@pytest.mark.parametrize("n_steps", [1, 20])
+def test_presented_training_epoch_speed(benchmark, png_folder: Path, train_beton: Path, n_steps: int) -> None:
+    """A training epoch presented at ``n_steps``; before each timed epoch an untimed one at the other T runs, so
+    both cases see the same conditions (on a shared machine, whichever case runs first is otherwise faster)."""
     _, at_1, at_20 = PARADIGM_CASES["duration-with-blanks"]
     modules = {
-        n_steps: TrainingDataModule(
+        steps: TrainingDataModule(
             png_folder,
             train_beton=train_beton,
             val_beton=train_beton.with_name("val.beton"),
@@ -261,33 +261,24 @@ def test_presented_training_epoch_speed(benchmark, png_folder: Path, train_beton
             paradigm_params=params,
             num_workers=1,
         )
-        for n_steps, params in ((1, at_1), (20, at_20))
+        for steps, params in ((1, at_1), (20, at_20))
     }
-    seconds: dict[int, list[float]] = {1: [], 20: []}
-    shapes: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
 
-    def one_epoch(n_steps: int) -> int:
-        data, count = modules[n_steps], 0
-        start = time.perf_counter()
+    def one_epoch(steps: int) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+        data, count, shape, label_shape = modules[steps], 0, (), ()
         for batch in data.train_dataloader():
             frames, labels, _ = data.on_after_batch_transfer(batch, 0)
             count += labels.shape[0]
-            shapes[n_steps] = (tuple(frames.shape), tuple(labels.shape))
-        seconds[n_steps].append(time.perf_counter() - start)
-        return count
+            shape, label_shape = tuple(frames.shape), tuple(labels.shape)
+        return count, shape, label_shape
 
-    def both() -> tuple[int, int]:
-        return one_epoch(1), one_epoch(20)
-
-    counts = benchmark.pedantic(both, rounds=15, iterations=1, warmup_rounds=2)
-    ratios = sorted(t20 / t1 for t1, t20 in zip(seconds[1][2:], seconds[20][2:], strict=True))
+    other = 21 - n_steps
     benchmark.extra_info.update(
-        lazy=modules[20].lazy,
-        epoch_ms_t1=round(1e3 * statistics.median(seconds[1][2:]), 2),
-        epoch_ms_t20=round(1e3 * statistics.median(seconds[20][2:]), 2),
-        t20_over_t1_median=round(statistics.median(ratios), 3),
-        torch_threads=torch.get_num_threads(),
+        n_steps=n_steps, lazy=modules[n_steps].lazy, torch_threads=torch.get_num_threads()
     )
-    assert counts == (IMAGES_PER_EPOCH, IMAGES_PER_EPOCH)
-    assert shapes[1] == ((BATCH, 1, 3, SIZE, SIZE), (BATCH, 1))
-    assert shapes[20] == ((BATCH, 20, 3, SIZE, SIZE), (BATCH, 20))
+    count, shape, label_shape = benchmark.pedantic(
+        one_epoch, args=(n_steps,), setup=lambda: one_epoch(other) and None, rounds=15, warmup_rounds=1
+    )
+    _record_throughput(benchmark, IMAGES_PER_EPOCH)
+    assert count == IMAGES_PER_EPOCH
+    assert shape == (BATCH, n_steps, 3, SIZE, SIZE) and label_shape == (BATCH, n_steps)
