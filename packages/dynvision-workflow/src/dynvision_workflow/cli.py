@@ -223,9 +223,25 @@ def cmd_paradigms(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_prepare_data(args: argparse.Namespace, extra: list[str]) -> int:
-    from .runtime.data import prepare_data
+    from .runtime.data import parse_splits, prepare_data
 
-    prepare_data(args.data_name, root=args.root, ready=args.ready, seed=args.seed, test_fraction=args.test_fraction)
+    try:
+        splits = parse_splits(args.splits)
+    except ValueError as error:
+        raise CommandError(f"--splits: {error}") from None
+    prepare_data(
+        args.data_name,
+        root=args.root,
+        ready=args.ready,
+        seed=args.seed,
+        test_fraction=args.test_fraction,
+        source=args.source,
+        mirror=args.mirror,
+        path=args.path,
+        splits=splits,
+        class_index=args.class_index,
+        resolution=args.resolution,
+    )
     return 0
 
 
@@ -233,7 +249,13 @@ def cmd_build_betons(args: argparse.Namespace, extra: list[str]) -> int:
     from .runtime.data import build_betons
 
     build_betons(
-        args.source, train=args.train, val=args.val, meta=args.meta, seed=args.seed, val_fraction=args.val_fraction
+        args.source,
+        train=args.train,
+        val=args.val,
+        meta=args.meta,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        resolution=args.resolution,
     )
     return 0
 
@@ -254,6 +276,7 @@ def cmd_init(args: argparse.Namespace, extra: list[str]) -> int:
         seed=args.seed,
         dataset=args.dataset,
         output=args.output,
+        image_resolution=args.image_resolution,
     )
     return 0
 
@@ -354,6 +377,20 @@ def positive_int(text: str) -> int:
     return value
 
 
+def image_resolution(text: str) -> int:
+    """argparse type: an image resolution, an integer >= 2 (the side of the square images are cropped to)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a resolution: give an integer >= 2 (pixels).")
+    return value
+
+
+RESOLUTION_HELP = "resize every image to shorter side N and crop the centre N x N (default: images as stored)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dynvision",
@@ -391,6 +428,19 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--ready", type=Path, help="marker file written when the dataset is complete")
     prepare.add_argument("--seed", type=int, default=0, help="seed of the train/test split")
     prepare.add_argument("--test-fraction", type=float, default=0.2)
+    prepare.add_argument(
+        "--source",
+        choices=["builtin", "download", "folder"],
+        default="builtin",
+        help="builtin: ships with dynvision-data; download: official archives; folder: a tree at --path (linked)",
+    )
+    prepare.add_argument("--mirror", help="download: a local directory or base URL with the archives, tried first")
+    prepare.add_argument("--path", help="folder: the dataset directory (holding the split folders)")
+    prepare.add_argument("--splits", help="folder: split=folder pairs, e.g. train=train,test=val (the default)")
+    prepare.add_argument("--class-index", help="folder: class index file with readable class names")
+    prepare.add_argument(
+        "--resolution", type=image_resolution, help="training statistics of the images resized: " + RESOLUTION_HELP
+    )
 
     betons = add("build-betons", cmd_build_betons, "Write train/val FFCV .beton files from training class folders.")
     betons.add_argument("source", type=Path)
@@ -399,11 +449,17 @@ def build_parser() -> argparse.ArgumentParser:
     betons.add_argument("--meta", type=Path, required=True)
     betons.add_argument("--seed", type=int, default=0, help="seed of the train/val split")
     betons.add_argument("--val-fraction", type=float, default=0.1)
+    betons.add_argument("--resolution", type=image_resolution, help=RESOLUTION_HELP)
 
     init = add("init", cmd_init, "Create a model from its identity, sized for a dataset, and save its initial state.")
     _add_model_identity(init)
     init.add_argument("--dataset", type=Path, required=True, help="training class folders (for shape and classes)")
     init.add_argument("--output", type=Path, required=True)
+    init.add_argument(
+        "--image-resolution",
+        type=image_resolution,
+        help="input shape and statistics of the images resized: " + RESOLUTION_HELP,
+    )
 
     from .runtime.settings import add_settings_arguments
 
@@ -468,12 +524,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that describe bad input (printed without a traceback)."""
+    from dynvision_data.datasets.downloads import DownloadError
+
     from .runtime.states import StateError
     from .runtime.tables import TableError
     from .runtime.train import TrainingDiverged
     from .specs import SpecError
 
-    return (StateError, TableError, TrainingDiverged, SpecError, FileNotFoundError)
+    return (StateError, TableError, TrainingDiverged, SpecError, FileNotFoundError, DownloadError)
 
 
 if __name__ == "__main__":

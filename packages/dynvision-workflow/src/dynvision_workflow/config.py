@@ -23,12 +23,18 @@ import yaml
 from .naming import ArgsError, format_seed
 
 __all__ = [
+    "BUILTIN_DATASETS",
+    "DATASET_SOURCES",
+    "DOWNLOADABLE_DATASETS",
     "LAYERS",
     "SCHEMA_DEFAULT",
     "ConfigError",
     "config_sources",
+    "dataset_problems",
     "deep_merge",
     "dump_yaml",
+    "expand_path",
+    "folder_path",
     "load_yaml",
     "resolve_config",
     "schema",
@@ -40,6 +46,16 @@ LAYERS = ("config_data.yaml", "config_experiments.yaml", "config_workflow.yaml")
 
 #: Keys that hold one name or a list of names and are normalised to lists.
 _LIST_KEYS = ("model_name", "status", "experiment", "category")
+
+#: ``datasets.<name>.source`` values: where a dataset's images come from.
+DATASET_SOURCES = ("builtin", "download", "folder")
+#: dynvision-data datasets that ship with it (made without network), and those read from their official archives.
+#: Written down here so that checking a configuration does not import dynvision_data (which imports torch, about
+#: 1 s of every workflow start); packages/dynvision-workflow/tests/test_datasets.py checks them against its registry.
+BUILTIN_DATASETS = ("digits", "gratings", "mnist5k")
+DOWNLOADABLE_DATASETS = ("cifar10", "cifar100", "cifar100-coarse", "fashionmnist", "mnist")
+#: Keys of a dataset's settings that only one source uses.
+_SOURCE_KEYS = {"mirror": "download", "path": "folder", "splits": "folder", "class_index": "folder"}
 
 
 class ConfigError(ValueError):
@@ -274,6 +290,10 @@ def _describe(error: Any, root: Mapping[str, Any]) -> str:
             suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
             lines.append(f"{path}: unknown key.{suggestion} Allowed keys: {', '.join(allowed)}.")
         return "\n  - ".join(lines)
+    if "propertyNames" in error.schema_path:
+        path = f"{where}.{error.instance}" if error.absolute_path else str(error.instance)
+        rule = _resolve_ref(error.schema, root).get("description") or error.message
+        return f"{path}: the name {error.instance!r} is not allowed: {rule}. Rename it."
     if error.validator == "enum":
         allowed = ", ".join(repr(v) for v in error.validator_value)
         return f"{where}: {error.instance!r} is not allowed; choose one of {allowed}."
@@ -302,6 +322,8 @@ def _normalise(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 def _cross_check(config: Mapping[str, Any]) -> list[str]:
     problems = []
+    for name, settings in config["datasets"].items():
+        problems += dataset_problems(name, settings)
     datasets = sorted(config["datasets"])
     if config["data_name"] not in datasets:
         problems.append(_unknown("data_name", config["data_name"], datasets, "datasets"))
@@ -320,6 +342,106 @@ def _cross_check(config: Mapping[str, Any]) -> list[str]:
     swept = {name: config["categories"][name] for name in config["category"] if name in config["categories"]}
     problems += _model_problems(config["model_name"], {**config["model_args"], **swept})
     return problems
+
+
+def dataset_problems(name: str, settings: Mapping[str, Any]) -> list[str]:
+    """What is wrong with the settings of dataset ``name`` (``datasets.<name>``) for its ``source``: a ``builtin``
+    name that dynvision-data does not ship, a ``download`` name without official archives, a ``folder`` without
+    ``path`` or named like a dynvision-data dataset, keys that the source does not use. Empty when nothing is."""
+    key = f"datasets.{name}"
+    source = settings.get("source", "builtin")
+    problems = []
+    if source == "builtin" and name not in BUILTIN_DATASETS:
+        if name in DOWNLOADABLE_DATASETS:
+            remedy = f"{name!r} is read from its official archives: set {key}.source: download."
+        else:
+            remedy = (
+                _did_you_mean(name, BUILTIN_DATASETS + DOWNLOADABLE_DATASETS)
+                + f"For images of your own set {key}.source: folder and {key}.path: <directory with train/ and "
+                "val/ class folders>."
+            )
+        problems.append(
+            f"{key}.source: 'builtin', but dynvision-data ships no dataset {name!r}; builtin datasets: "
+            f"{', '.join(BUILTIN_DATASETS)}. {remedy}"
+        )
+    elif source == "download" and name not in DOWNLOADABLE_DATASETS:
+        remedy = (
+            f"{name!r} ships with dynvision-data: set {key}.source: builtin."
+            if name in BUILTIN_DATASETS
+            else _did_you_mean(name, DOWNLOADABLE_DATASETS) + "Name the dataset like one of these."
+        )
+        problems.append(
+            f"{key}.source: 'download', but {name!r} has no official archives to download; downloadable datasets: "
+            f"{', '.join(DOWNLOADABLE_DATASETS)}. {remedy}"
+        )
+    elif source == "folder":
+        if name in BUILTIN_DATASETS or name in DOWNLOADABLE_DATASETS:
+            problems.append(
+                f"{key}.source: 'folder', but {name!r} is the name of a dynvision-data dataset; give the folder "
+                f"dataset another name (e.g. '{name}-folder'), or set {key}.source: "
+                f"{'builtin' if name in BUILTIN_DATASETS else 'download'} to use dynvision-data's."
+            )
+        if not settings.get("path"):
+            problems.append(
+                f"{key}.path: required with source: folder: the directory holding the split folders (e.g. train/ "
+                "and val/, one folder per class inside); `~` and $VARIABLES are expanded."
+            )
+    for option, user in _SOURCE_KEYS.items():
+        if settings.get(option) is not None and source != user:
+            problems.append(
+                f"{key}.{option}: {settings[option]!r} is only used with source: {user}, but {key}.source is "
+                f"{source!r}; remove {option} or set source: {user}."
+            )
+    return problems
+
+
+def _did_you_mean(value: str, allowed: Iterable[str]) -> str:
+    hint = difflib.get_close_matches(value, list(allowed), n=1)
+    return f"Did you mean {hint[0]!r}? " if hint else ""
+
+
+def expand_path(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """``text`` with environment variables (``$NAME``, ``${NAME}``) and a leading ``~`` expanded.
+
+    Raises:
+        ValueError: a variable is not set (naming it), so that a path never silently keeps a literal ``$NAME``.
+    """
+    import os
+    import re
+
+    environ = os.environ if environ is None else environ
+    missing: list[str] = []
+
+    def substitute(match: re.Match[str]) -> str:
+        variable = match.group(1) or match.group(2)
+        if variable not in environ:
+            missing.append(variable)
+            return match.group(0)
+        return environ[variable]
+
+    expanded = re.sub(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))", substitute, text)
+    if missing:
+        raise ValueError(
+            f"{text!r} names environment variable(s) that are not set: {', '.join(dict.fromkeys(missing))}. "
+            "Set them (e.g. export NAME=/data/...) or write the path out."
+        )
+    return os.path.expanduser(expanded)
+
+
+def folder_path(name: str, settings: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> str:
+    """The expanded ``path`` of folder dataset ``name``; :class:`ConfigError` naming the key when a variable in it
+    is not set or the directory does not exist."""
+    key = f"datasets.{name}.path"
+    try:
+        path = expand_path(settings["path"], environ)
+    except ValueError as error:
+        raise ConfigError(f"{key}: {error}") from None
+    if not Path(path).is_dir():
+        raise ConfigError(
+            f"{key}: {settings['path']!r} (= {path}) is not a directory. Give the directory that holds the split "
+            "folders (e.g. train/ and val/) of the dataset."
+        )
+    return path
 
 
 #: Packaged manifest of the model registry (names -> constructor parameter names) with a digest of the

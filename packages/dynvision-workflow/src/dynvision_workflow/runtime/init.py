@@ -25,17 +25,22 @@ def seed_everything(seed: str | int) -> int:
     return value
 
 
-def dataset_description(class_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Classes, image shape (C, H, W) and normalisation statistics of a training class folder."""
+def dataset_description(class_dir: str | os.PathLike[str], resolution: int | None = None) -> dict[str, Any]:
+    """Classes, image shape (C, H, W), normalisation statistics and image resolution of a training class folder.
+
+    With ``resolution=N`` the images are read resized to shorter side ``N`` and centre-cropped (as the training and
+    test loaders read them): the shape is ``(C, N, N)`` and the statistics are those of the resized images.
+    """
     from dynvision_data import ClassFolderDataset, load_stats
 
-    dataset = ClassFolderDataset(class_dir)
-    stats = load_stats(class_dir)
+    dataset = ClassFolderDataset(class_dir, resolution=resolution)
+    stats = load_stats(class_dir, resolution=dataset.resolution)
     return {
         "classes": list(dataset.classes),
         "input_shape": list(dataset.image_shape),
         "mean": list(stats.mean),
         "std": list(stats.std),
+        "image_resolution": dataset.resolution,
     }
 
 
@@ -46,13 +51,19 @@ def init_model(
     seed: str | int,
     dataset: str | os.PathLike[str],
     output: str | os.PathLike[str],
+    image_resolution: int | None = None,
 ) -> Path:
     """Create ``model_name`` with ``model_args`` (aliases allowed), ``n_classes`` and ``input_shape`` taken from the
-    dataset unless given, with weights drawn from ``seed``; save it to ``output`` with the data description."""
+    dataset unless given, with weights drawn from ``seed``; save it to ``output`` with the data description.
+
+    ``image_resolution=N``: the dataset's images are resized to shorter side ``N`` and centre-cropped, so the input
+    shape is ``(C, N, N)`` and the stored statistics are those of the resized images; the state records ``N`` (its
+    ``data["image_resolution"]``), and training and testing default to it.
+    """
     from dynvision_models import create_model
 
     seed_everything(seed)
-    data = dataset_description(dataset)
+    data = dataset_description(dataset, resolution=image_resolution)
     kwargs = expand_aliases(model_args)
     kwargs.setdefault("n_classes", len(data["classes"]))
     kwargs.setdefault("input_shape", tuple(data["input_shape"]))
@@ -63,8 +74,17 @@ def init_model(
     write_resolved_config(
         output,
         command="dynvision init",
-        parameters={"model_name": model_name, "model_args": model_args, "model_kwargs": model.model_kwargs},
-        sources={"model_name": "command line", "model_args": "command line"},
+        parameters={
+            "model_name": model_name,
+            "model_args": model_args,
+            "model_kwargs": model.model_kwargs,
+            "image_resolution": image_resolution,
+        },
+        sources={
+            "model_name": "command line",
+            "model_args": "command line",
+            "image_resolution": "default" if image_resolution is None else "command line",
+        },
         seed=format_seed(seed),
         inputs={"dataset": str(dataset)},
     )

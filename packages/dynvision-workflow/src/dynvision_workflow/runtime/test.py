@@ -34,7 +34,7 @@ from .provenance import atomic_path, write_resolved_config
 from .responses import SafetensorsStream
 from .settings import Settings, schema_default
 from .states import ModelState, build_model, load_state
-from .train import make_paradigm
+from .train import image_resolution_for, make_paradigm
 
 __all__ = ["TestSettings", "apply_model_overrides", "check_paradigm_fits", "make_paradigm", "test_model"]
 
@@ -61,6 +61,13 @@ class TestSettings(Settings):
         },
     )
     threads: int = field(default=schema_default("test", "threads"), metadata={"help": "torch CPU threads"})
+    image_resolution: int | None = field(
+        default=None,
+        metadata={
+            "help": "resize every test image to shorter side N and crop the centre N x N (use the training "
+            "data's); default: the resolution the model state was initialised with (images as stored if none)"
+        },
+    )
     model_overrides: str = field(
         default="",
         metadata={
@@ -96,12 +103,14 @@ def test_model(
     # Before any output is opened: a paradigm the model cannot run leaves nothing behind.
     check_paradigm_fits(paradigm, model, spec=settings.paradigm, model_name=state.model_name)
     constants = paradigm_columns(paradigm)
+    resolution = image_resolution_for(settings.image_resolution, state, step="test")
     loader = make_eval_loader(
         dataset,
         classes=state.data["classes"],
         stats=Stats(tuple(state.data["mean"]), tuple(state.data["std"]), int(state.data.get("count", 0))),
         batch_size=settings.batch_size,
         limit=settings.limit_images,
+        resolution=resolution,
     )
     if settings.limit_images is not None:
         log.warning("testing only the first %d images of %s (limit_images)", settings.limit_images, dataset)
@@ -188,7 +197,12 @@ def test_model(
     write_resolved_config(
         outputs,
         command="dynvision test",
-        parameters={"model_name": state.model_name, "model_kwargs": state.model_kwargs, **asdict(settings)},
+        parameters={
+            "model_name": state.model_name,
+            "model_kwargs": state.model_kwargs,
+            **asdict(settings),
+            "image_resolution": resolution,
+        },
         sources=settings.sources(given or set(), declared),
         seed=state.meta.get("seed"),
         inputs={"state": str(state_path), "dataset": str(dataset)},

@@ -30,6 +30,7 @@ __all__ = [
     "TrainSettings",
     "TrainingDiverged",
     "dtype_policy",
+    "image_resolution_for",
     "make_loggers",
     "make_paradigm",
     "parse_devices",
@@ -226,10 +227,32 @@ class TrainSettings(Settings):
         default=None,
         metadata={"help": "random resized crop: range of the box's share of the image area, LOW,HIGH (e.g. 0.35,1.0)"},
     )
+    image_resolution: int | None = field(
+        default=None,
+        metadata={
+            "help": "resize every image to shorter side N and crop the centre N x N; default: the resolution the "
+            "model state was initialised with (images as stored if none)"
+        },
+    )
     paradigm: str = field(
         default=_paradigm_text(_DEFAULT_PARADIGM),
         metadata={"help": "how images are shown over time: name:key=value+... (steps)"},
     )
+
+
+def image_resolution_for(settings_value: int | None, state: Any, *, step: str) -> int | None:
+    """The image resolution a step uses: ``settings_value`` when given, else the one recorded in the model state
+    (``data["image_resolution"]``, written by the init step). A given value that differs from the recorded one is
+    logged as a warning (the model's input shape was made for the recorded one)."""
+    recorded = state.data.get("image_resolution")
+    if settings_value is None:
+        return recorded
+    if "image_resolution" in state.data and recorded != settings_value:
+        log.warning(
+            "%s: image resolution %s differs from the resolution %s the model was initialised with (input shape "
+            "%s)", step, settings_value, recorded, state.data.get("input_shape"),
+        )
+    return settings_value
 
 
 def parse_crop_scale(text: str | None) -> tuple[float, float] | None:
@@ -299,6 +322,7 @@ def train_model(
     state = load_state(init)
     model = build_model(state).to(getattr(torch, policy.model))
     paradigm_name, paradigm_params = split_paradigm(settings.paradigm)
+    resolution = image_resolution_for(settings.image_resolution, state, step="training")
     use_betons = betons is not None and settings.backend != "torch"
     datamodule = TrainingDataModule(
         dataset,
@@ -317,6 +341,7 @@ def train_model(
         seed=seed_value,
         lazy=True,  # blank steps as a timeline: the models pick each step's frame, nothing T-sized is written
         limit=settings.limit_images,
+        resolution=resolution,
     )
     system = TemporalClassifier(
         model,
@@ -375,6 +400,7 @@ def train_model(
             "model_name": state.model_name,
             "model_kwargs": state.model_kwargs,
             **asdict(settings),
+            "image_resolution": resolution,
             "dtype_policy": policy._asdict(),
             "world_size": trainer.world_size,
             "parameter_groups": {

@@ -18,6 +18,8 @@ from dynvision_workflow.runtime.provenance import write_run_config
 from dynvision_workflow.config import (
     ConfigError,
     config_sources,
+    expand_path,
+    folder_path,
     resolve_config,
     source_of,
 )
@@ -67,7 +69,7 @@ wildcard_constraints:
     model_name=r"[A-Za-z][A-Za-z0-9]*",
     model_args=ARGS_PATTERN,
     seed=SEED_PATTERN,
-    data_name=r"[a-z0-9]+",
+    data_name=r"[a-z0-9]+(?:-[a-z0-9]+)*",
     data_group=r"[a-z0-9]+",
     status=r"init|trained",
     experiment=r"[a-z0-9]+",
@@ -114,6 +116,32 @@ def option_sources(**keys):
 
 def dataset_settings(data_name):
     return config["datasets"][data_name]
+
+
+@functools.lru_cache(maxsize=None)
+def dataset_folder(data_name):
+    """The expanded `path` of a folder dataset; stops the DAG when a variable in it is unset or it is no directory."""
+    try:
+        return folder_path(data_name, dataset_settings(data_name))
+    except ConfigError as error:
+        raise WorkflowError(str(error)) from None
+
+
+def dataset_file(data_name, key):
+    """A configured file or directory of a dataset (`mirror`, `class_index`) with `~` and variables expanded; URLs
+    are left as they are."""
+    value = dataset_settings(data_name)[key]
+    if value is None or "://" in value:
+        return value
+    try:
+        return expand_path(value)
+    except ValueError as error:
+        raise WorkflowError(f"datasets.{data_name}.{key}: {error}") from None
+
+
+def dataset_resolution(data_name):
+    """Side of the square every image of a dataset is resized and cropped to, or None (images as stored)."""
+    return dataset_settings(data_name)["resolution"]
 
 
 def uses_ffcv():
@@ -165,6 +193,8 @@ def get_dataset_inputs(wildcards):
             f"dataset {wildcards.data_name!r} (in a requested path) is not defined; defined datasets: "
             f"{', '.join(sorted(config['datasets']))}. Add it under `datasets:` in a config file."
         )
+    if dataset_settings(wildcards.data_name)["source"] == "folder":
+        dataset_folder(wildcards.data_name)
     return []
 
 
@@ -215,15 +245,36 @@ def get_category_figures(wildcards):
 
 
 def get_data_options(wildcards):
+    dataset = dataset_settings(wildcards.data_name)
+    folder = dataset["source"] == "folder"
+    splits = dataset["splits"]
     return options(
-        seed=config["data"]["split_seed"], test_fraction=config["data"]["test_fraction"]
+        seed=config["data"]["split_seed"],
+        test_fraction=config["data"]["test_fraction"],
+        source=dataset["source"],
+        mirror=dataset_file(wildcards.data_name, "mirror"),
+        path=dataset_folder(wildcards.data_name) if folder else None,
+        splits=",".join(f"{k}={v}" for k, v in splits.items()) if splits else None,
+        class_index=dataset_file(wildcards.data_name, "class_index"),
+        resolution=dataset_resolution(wildcards.data_name),
     )
 
 
 def get_beton_options(wildcards):
     return options(
-        seed=config["data"]["split_seed"], val_fraction=config["data"]["val_fraction"]
+        seed=config["data"]["split_seed"],
+        val_fraction=config["data"]["val_fraction"],
+        resolution=dataset_resolution(wildcards.data_name),
     )
+
+
+def get_init_options(wildcards):
+    """Model name, arguments and seed, and the image resolution the model's input shape is made for."""
+    return (
+        get_model_options(wildcards)
+        + " "
+        + options(image_resolution=dataset_resolution(wildcards.data_name))
+    ).strip()
 
 
 def get_train_gpus(wildcards):
@@ -275,6 +326,7 @@ def get_train_options(wildcards):
         flip=f"{dataset_key}.flip",
         translate=f"{dataset_key}.translate",
         crop_scale=f"{dataset_key}.crop_scale",
+        image_resolution=f"{dataset_key}.resolution",
         paradigm="train.paradigm",
     )
     return (
@@ -311,24 +363,29 @@ def get_train_options(wildcards):
                 if dataset["crop_scale"]
                 else None
             ),
+            image_resolution=dataset["resolution"],
             paradigm=f"{paradigm['name']}{encode_args(dict(sorted(paradigm['args'].items())))}",
         )
     )
 
 
 def get_test_options(wildcards):
-    """Options of a test job; they depend only on the experiment and the test (one computation per test spec)."""
-    return test_options(wildcards.experiment, wildcards.test_identifier)
+    """Options of a test job; they depend only on the experiment, the test and the dataset (one computation per test
+    spec and dataset)."""
+    return test_options(
+        wildcards.experiment, wildcards.test_identifier, wildcards.data_name
+    )
 
 
 @functools.lru_cache(maxsize=None)
-def test_options(experiment, identifier):
+def test_options(experiment, identifier, data_name):
     test = config["test"]
     sources = option_sources(
         paradigm=f"experiments.{experiment}",
         batch_size="test.batch_size",
         limit_images="test.limit_images",
         resolution="test.response_resolution",
+        image_resolution=f"datasets.{data_name}.resolution",
         threads="test.threads",
         model_overrides=f"experiments.{experiment}.model_overrides",
     )
@@ -343,6 +400,7 @@ def test_options(experiment, identifier):
             batch_size=test["batch_size"],
             limit_images=test["limit_images"],
             resolution=test["response_resolution"],
+            image_resolution=dataset_resolution(data_name),
             threads=test["threads"],
         )
     )

@@ -20,7 +20,7 @@ rule init_model:
         runtime=10,
     params:
         dataset=pattern_with(paths.RAW_SPLIT, split="train"),
-        options=get_model_options,
+        options=get_init_options,
     shell:
         "dynvision init {params.options} --dataset {params.dataset:q} --output {output.state:q} > {log:q} 2>&1"
 
