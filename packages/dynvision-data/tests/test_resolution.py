@@ -166,16 +166,18 @@ def read_image_of(image: Image.Image, folder: Path) -> np.ndarray:
     return read_image(folder / "converted.png", R)
 
 
-def test_colour_images_in_a_grey_tree_are_still_refused(tmp_path: Path) -> None:
+def test_a_tree_read_as_grey_refuses_a_colour_image_the_probe_missed(tmp_path: Path) -> None:
     tree = tmp_path / "grey"
     (tree / "a").mkdir(parents=True)
-    _write(tree / "a" / "0.png", 30, 40, "L")
-    _write(tree / "a" / "1.jpg", 50, 40, "RGB")
-    dataset = ClassFolderDataset(tree, resolution=16)
-    assert dataset.image_shape == (1, 16, 16)
-    with pytest.raises(ValueError, match="after resizing to resolution=16") as info:
+    for i in range(131):  # 131 images: the channel probe looks at every second one (0, 2, 4, ...)
+        _write(tree / "a" / f"{i:03d}.png", 12, 10, "RGB" if i == 101 else "L", seed=i)
+    dataset = ClassFolderDataset(tree, resolution=8)
+    assert dataset.image_shape == (1, 8, 8)
+    with pytest.raises(ValueError, match="after resizing to resolution=8") as info:
         dataset.load_arrays()
-    assert "1.jpg" in str(info.value) and "Convert it to grey" in str(info.value)
+    assert "101.png" in str(info.value) and "convert this image to grey" in str(info.value)
+    assert "image_shape=(3, N, N)" in str(info.value)
+    assert ClassFolderDataset(tree, resolution=8, image_shape=(3, 8, 8)).load_arrays()[0].shape == (131, 3, 8, 8)
 
 
 def test_bad_resolutions_are_refused(tmp_path: Path) -> None:
@@ -402,3 +404,18 @@ def test_ffcv_and_torch_yield_identical_batches_of_a_resized_beton(resized_beton
         for (a_images, a_labels), (b_images, b_labels) in zip(a, b, strict=True):
             assert a_images.shape[1:] == (3, R, R)
             assert torch.equal(a_labels, b_labels) and torch.equal(a_images, b_images)
+
+
+def test_a_grey_first_image_does_not_make_a_colour_tree_grey(tmp_path: Path) -> None:
+    # Photo trees hold a few grey images; sorted first, one used to decide the channels of the whole tree.
+    root = tmp_path / "photos"
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+        for i in range(3):
+            grey = c == "a" and i == 0
+            _write(root / c / f"{i}.jpg", 40, 30 + i, "L" if grey else "RGB", seed=i)
+    dataset = ClassFolderDataset(root, resolution=R)
+    assert dataset.image_shape == (3, R, R)
+    images, _ = dataset.load_arrays()
+    assert images.shape == (6, 3, R, R) and np.array_equal(images[0, 0], images[0, 2])  # the grey one, repeated
+    assert load_stats(root, resolution=R, cache=False).mean.__len__() == 3

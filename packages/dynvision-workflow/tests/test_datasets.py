@@ -112,6 +112,8 @@ def test_every_source_resolves_with_its_keys_and_defaults(tmp_path):
                                                                           "than the minimum of 2"]),
         ({"photos": {"source": "folder", "path": "/d", "splits": {"train": "t", "val": "v"}}},
          ["datasets.photos.splits.val: unknown key. Allowed keys: test, train."]),
+        ({"digits": {"crop_scale": [0.9, 0.3]}},
+         ["datasets.digits.crop_scale: [0.9, 0.3] has low > high; give [low, high] with 0 < low <= high <= 1"]),
         ({"My_Photos": {"source": "folder", "path": "/d"}},
          ["datasets.My_Photos: the name 'My_Photos' is not allowed: dataset names are lower-case letters and digits"]),
     ],

@@ -30,6 +30,8 @@ class TrainingDataModule(L.LightningDataModule):
     Loaders yield ``(images (B, C, H, W) float32, labels (B,) int64)``; after Lightning moves a batch to the
     model's device, :meth:`on_after_batch_transfer` applies the paradigm there, so the LightningModule's
     ``training_step``/``validation_step`` receive ``(frames (B, T, C, H, W), labels (B, T), stimulus (T,))``
+    (``frames`` a read-only :class:`~dynvision_data.Timeline` where the paradigm has blank steps, unless
+    ``lazy=False``)
     with labels -1 outside the stimulus.
 
     Validation is deterministic: stored order, no augmentation, no dropped batch.
@@ -203,7 +205,8 @@ class TestDataModule(L.LightningDataModule):
     The loader is deterministic: every image (unless ``limit``) in stored order, no augmentation, nothing
     dropped, normalised with the *training* statistics. :meth:`on_after_batch_transfer` applies the paradigm
     on the batch's device, so ``test_step`` receives
-    ``(frames (B, T, C, H, W), labels (B, T), stimulus (T,))``.
+    ``(frames (B, T, C, H, W), labels (B, T), stimulus (T,))`` (``frames`` a read-only
+    :class:`~dynvision_data.Timeline` where the paradigm has blank steps, unless ``lazy=False``).
     The paradigm's batch counter restarts at 0 every time the test loader is iterated, so seeded noise or
     pattern draws give every test image the same frames in every run.
 

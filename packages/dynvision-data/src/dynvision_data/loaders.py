@@ -110,7 +110,7 @@ def make_loader(
             raise.
         batch_size: Images per batch.
         shuffle: New seeded order every epoch; default ``True`` for ``split="train"``, else ``False``.
-        augmentation: Random flip/translate; only for shuffled training loaders (``split="val"`` raises,
+        augmentation: Random flip, translate and resized crop (:class:`~dynvision_data.Augmentation`); only for shuffled training loaders (``split="val"`` raises,
             so validation is always deterministic). Default: none.
         stats: Normalisation statistics. Default: the ``.beton``'s sidecar, or the class folder's own
             (cached, :func:`~dynvision_data.load_stats`). For test data pass the training statistics.

@@ -32,8 +32,8 @@ class Augmentation:
         crop_scale: Random resized crop: each image is cut to a random box covering a fraction of its area
             drawn uniformly from ``(low, high)`` (e.g. ``(0.35, 1.0)``; the ImageNet recipe uses
             ``(0.08, 1.0)``), whose width/height ratio is drawn log-uniformly from ``crop_ratio``, placed
-            uniformly inside the image, and scaled back to the image's size (bilinear). A box that would not
-            fit is shrunk to fit. ``None`` (default) switches it off.
+            uniformly inside the image, and scaled back to the image's size (bilinear). A side that would not
+            fit is cut to the image's side (the box's area and aspect ratio then differ from the draw). ``None`` (default) switches it off.
         crop_ratio: ``(low, high)`` range of the crop box's aspect ratio (width / height), default
             ``(3/4, 4/3)``.
     """

@@ -526,12 +526,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that describe bad input (printed without a traceback)."""
     from dynvision_data.datasets.downloads import DownloadError
 
+    from .runtime.settings import SettingsError
     from .runtime.states import StateError
     from .runtime.tables import TableError
     from .runtime.train import TrainingDiverged
     from .specs import SpecError
 
-    return (StateError, TableError, TrainingDiverged, SpecError, FileNotFoundError, DownloadError)
+    return (StateError, TableError, TrainingDiverged, SpecError, SettingsError, FileNotFoundError, DownloadError)
 
 
 if __name__ == "__main__":

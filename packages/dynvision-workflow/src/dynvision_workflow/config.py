@@ -386,6 +386,12 @@ def dataset_problems(name: str, settings: Mapping[str, Any]) -> list[str]:
                 f"{key}.path: required with source: folder: the directory holding the split folders (e.g. train/ "
                 "and val/, one folder per class inside); `~` and $VARIABLES are expanded."
             )
+    crop = settings.get("crop_scale")
+    if crop is not None and len(crop) == 2 and crop[0] > crop[1]:
+        problems.append(
+            f"{key}.crop_scale: {list(crop)} has low > high; give [low, high] with 0 < low <= high <= 1 "
+            "(shares of the image area), e.g. [0.35, 1.0]."
+        )
     for option, user in _SOURCE_KEYS.items():
         if settings.get(option) is not None and source != user:
             problems.append(

@@ -16,14 +16,17 @@ import torch
 from dynvision_workflow.runtime import train as train_module
 from dynvision_workflow.runtime.data import prepare_data
 from dynvision_workflow.runtime.init import init_model
+from dynvision_workflow.runtime.settings import SettingsError
 from dynvision_workflow.runtime.states import load_state
 from dynvision_workflow.runtime.train import (
     TrainingDiverged,
     TrainSettings,
     dtype_policy,
     make_loggers,
+    image_resolution_for,
     parse_crop_scale,
     parse_devices,
+    resolution_sources,
     parse_lr_factors,
     train_model,
 )
@@ -136,6 +139,25 @@ def test_devices_and_lr_factors_parse_from_their_option_text() -> None:
     assert parse_crop_scale("0.35,1.0") == (0.35, 1.0)
     with pytest.raises(ValueError, match=r"--crop-scale must be LOW,HIGH .* got '0.35'"):
         parse_crop_scale("0.35")
+    with pytest.raises(SettingsError, match=r"0 < LOW <= HIGH <= 1 .* got '0.9,0.3'"):
+        parse_crop_scale("0.9,0.3")
+
+
+def test_image_resolution_comes_from_the_model_state_unless_given_and_says_so() -> None:
+    from types import SimpleNamespace
+
+    state = SimpleNamespace(data={"image_resolution": 16, "input_shape": [3, 16, 16]})
+    assert image_resolution_for(None, state, step="training") == 16
+    assert image_resolution_for(24, state, step="training") == 24
+    with pytest.raises(SettingsError, match="--image-resolution must be an integer >= 2 .* got 1"):
+        image_resolution_for(1, state, step="training")
+    sources = {"image_resolution": "default", "flip": "default"}
+    assert resolution_sources(sources, None, 16)["image_resolution"] == "model state (init)"
+    assert resolution_sources(sources, 24, 24) == sources and resolution_sources(sources, None, None) == sources
+    # The command line prints these errors without a traceback.
+    from dynvision_workflow.cli import _user_errors
+
+    assert SettingsError in _user_errors()
 
 
 def test_loggers_csv_always_tensorboard_when_installed_wandb_on_request(tmp_path, monkeypatch) -> None:

@@ -61,6 +61,19 @@ def resize_center_crop(image: Image.Image, resolution: int) -> Image.Image:
     return image.crop((left, top, left + resolution, top + resolution))
 
 
+#: With ``resolution``, a tree whose first image is grey is read in colour if any of this many images spread over
+#: the tree is in colour (only their headers are read).
+PROBED_IMAGES = 64
+
+
+def _is_colour(path: Path) -> bool:
+    try:
+        with Image.open(path) as image:
+            return image.mode not in ("L", "1", "LA", "I", "I;16", "F")
+    except OSError:
+        return False  # unreadable: read_image names it when the image is loaded
+
+
 def read_image(path: str | os.PathLike[str], resolution: int | None = None) -> np.ndarray:
     """Decode one image file into a uint8 array of shape ``(C, H, W)`` with pixel values 0..255.
 
@@ -157,6 +170,12 @@ class ClassFolderDataset(Dataset[tuple[torch.Tensor, int]]):
             if image_shape is not None
             else read_image(samples[0][0], self.resolution).shape
         )
+        if image_shape is None and self.resolution is not None and self.image_shape[0] == 1:
+            # Photo trees hold a few grey images among colour ones: one grey image first must not make the
+            # whole tree grey. Look at the headers of up to PROBED_IMAGES images spread over the tree.
+            step = max(1, len(samples) // PROBED_IMAGES)
+            if any(_is_colour(path) for path, _ in samples[::step]):
+                self.image_shape = (3, *self.image_shape[1:])
         if len(self.image_shape) != 3:
             raise ValueError(f"image_shape must be (C, H, W), got {self.image_shape}.")
         if self.resolution is not None and self.image_shape[1:] != (self.resolution, self.resolution):
@@ -179,8 +198,14 @@ class ClassFolderDataset(Dataset[tuple[torch.Tensor, int]]):
                     "Resize or remove the file, or pass resolution=N to resize every image (shorter side N, "
                     "centre crop)."
                 )
+            elif self.image_shape[0] == 1:
+                advice = (
+                    f"The {PROBED_IMAGES} images looked at to choose the channels were all grey, so this tree is read "
+                    "as grey: convert this image to grey or remove it, or pass image_shape=(3, N, N) to read the "
+                    "tree in colour."
+                )
             else:
-                advice = f"Convert it to {'RGB' if self.image_shape[0] == 3 else 'grey'} or remove the file."
+                advice = "Convert it to RGB or remove the file."
             raise ValueError(
                 f"Image {path} has shape (C, H, W) = {array.shape}"
                 f"{'' if self.resolution is None else f' after resizing to resolution={self.resolution}'}, but "

@@ -28,7 +28,6 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
 import numpy as np
@@ -63,7 +62,6 @@ COMMON_OPTIONS: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True, eq=False)
 class Timeline:
     """Frames ``(B, T, C, H, W)`` that show ``image`` where ``shown`` is true and ``blank`` elsewhere, written only
     when something needs them as a tensor.
@@ -72,10 +70,15 @@ class Timeline:
     presenting a batch then costs the same at any ``T``. dynvision-models' models take it as input directly (they
     pick each step's frame, nothing of size ``T`` is written).
 
-    Anything else may treat it as the frames tensor: ``frames[:, t]`` gives step ``t`` (one ``(B, C, H, W)``
+    Anything else may read it as the frames tensor: ``frames[:, t]`` gives step ``t`` (one ``(B, C, H, W)``
     frame, the rest is not written); any other indexing, a torch function (``torch.flatten(frames, 0, 1)``), a
     tensor method or attribute (``frames.flatten(0, 1)``, ``frames.mean()``) and arithmetic work on the written
     frames, which are made once (:meth:`materialize`) and kept for the timeline's lifetime.
+
+    It is read-only: in-place methods (``frames.mul_(2)``, ``frames.requires_grad_()``, ...) raise ``TypeError``,
+    since a model reads the image, the mask and the blank, never a written copy. To change the frames or take
+    gradients with respect to them, write them out (``frames = frames.materialize()`` or ``lazy=False``) and
+    give that tensor to the model. ``isinstance(frames, torch.Tensor)`` is ``False``.
 
     Attributes:
         image: ``(B, C, H, W)``, what stimulus steps show (after the paradigm's changes, e.g. contrast).
@@ -83,10 +86,21 @@ class Timeline:
         blank: the blank steps' pixel value (normalised units).
     """
 
-    image: torch.Tensor
-    shown: torch.Tensor
-    blank: float
-    _frames: list[torch.Tensor] = field(default_factory=list, init=False, repr=False)
+    __slots__ = ("_frames", "blank", "image", "shown")
+
+    def __init__(self, image: torch.Tensor, shown: torch.Tensor, blank: float) -> None:
+        self.image, self.shown, self.blank = image, shown, float(blank)
+        self._frames: torch.Tensor | None = None
+
+    def __repr__(self) -> str:
+        steps = "".join("1" if on else "0" for on in self.shown.tolist())
+        return f"Timeline(shape={tuple(self.shape)}, shown={steps!r}, blank={self.blank})"
+
+    def __getstate__(self) -> tuple[torch.Tensor, torch.Tensor, float]:
+        return self.image, self.shown, self.blank
+
+    def __setstate__(self, state: tuple[torch.Tensor, torch.Tensor, float]) -> None:
+        self.__init__(*state)  # type: ignore[misc]
 
     @property
     def shape(self) -> torch.Size:
@@ -101,6 +115,9 @@ class Timeline:
     @property
     def ndim(self) -> int:
         return 5
+
+    def numel(self) -> int:
+        return self.shape.numel()
 
     def __len__(self) -> int:
         return self.image.shape[0]
@@ -119,32 +136,43 @@ class Timeline:
         return Timeline(image, self.shown.to(image.device), self.blank)
 
     def step(self, t: int) -> torch.Tensor:
-        """The ``(B, C, H, W)`` frame of step ``t``: the image, or a blank frame."""
-        return torch.where(self.shown[t], self.image, torch.tensor(self.blank, dtype=self.image.dtype))
+        """The ``(B, C, H, W)`` frame of step ``t``: the image, or a blank frame (no host-device synchronisation)."""
+        return torch.where(self.shown[t], self.image, self.blank)
 
     def materialize(self, out: torch.Tensor | None = None) -> torch.Tensor:
-        """The frames as one ``(B, T, C, H, W)`` tensor: written into ``out`` if given, else written once and kept."""
+        """The frames as one ``(B, T, C, H, W)`` tensor: written into ``out`` if given, else written once and kept
+        (the same tensor on every call: do not modify it)."""
         if out is not None:
             return timeline_frames(self.image, self.shown.cpu(), self.blank, out=out)
-        if not self._frames:
-            self._frames.append(timeline_frames(self.image, self.shown.cpu(), self.blank))
-        return self._frames[0]
+        if self._frames is None:
+            self._frames = timeline_frames(self.image, self.shown.cpu(), self.blank)
+        return self._frames
 
     def __getitem__(self, index: Any) -> torch.Tensor:
         if (
-            not self._frames
+            self._frames is None
             and isinstance(index, tuple)
             and len(index) == 2
             and index[0] == slice(None)
             and isinstance(index[1], int)
+            and not isinstance(index[1], bool)
         ):
             return self.step(index[1])
         return self.materialize()[index]
+
+    def __bool__(self) -> bool:
+        return bool(self.materialize())  # as a tensor: an error unless it holds one element
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names the timeline lacks: tensor methods and attributes act on the written frames.
         if name.startswith("_") or name not in _TENSOR_NAMES:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        if name in _IN_PLACE_NAMES:
+            raise TypeError(
+                f"Timeline.{name}: a Timeline is read-only (a model reads its image, mask and blank, never a written "
+                "copy), so in-place changes and gradients would be lost. Write the frames out first "
+                "(frames = frames.materialize(), or present with lazy=False) and use that tensor."
+            )
         return getattr(self.materialize(), name)
 
     @classmethod
@@ -166,11 +194,16 @@ class Timeline:
 
 
 _TENSOR_NAMES = frozenset(dir(torch.Tensor))
+#: Tensor methods that change a tensor or its autograd state: refused by a read-only Timeline.
+_IN_PLACE_NAMES = frozenset(
+    {name for name in _TENSOR_NAMES if name.endswith("_") and not name.startswith("_")}
+    | {"retain_grad", "register_hook", "register_post_accumulate_grad_hook", "grad", "backward", "set_", "copy_"}
+)
 
 
 def _timeline_operator(name: str) -> Callable[..., Any]:
-    def operator(self: Timeline, *args: Any) -> Any:
-        return getattr(self.materialize(), name)(*args)
+    def operator(self: Timeline, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.materialize(), name)(*args, **kwargs)
 
     operator.__name__ = name
     return operator
@@ -179,7 +212,8 @@ def _timeline_operator(name: str) -> Callable[..., Any]:
 # Arithmetic and comparisons on a timeline act on its written frames (special methods bypass __getattr__).
 for _name in (
     "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
-    "__pow__", "__neg__", "__abs__", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__array__",
+    "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__",
+    "__neg__", "__pos__", "__abs__", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__array__",
 ):  # fmt: skip
     setattr(Timeline, _name, _timeline_operator(_name))
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from ..config import schema
 
-__all__ = ["Settings", "add_settings_arguments", "schema_default"]
+__all__ = ["Settings", "SettingsError", "add_settings_arguments", "schema_default"]
 
 S = TypeVar("S", bound="Settings")
 
@@ -39,6 +39,11 @@ def _optional(kind: type) -> Any:
 
     parse.__name__ = f"optional {kind.__name__}"
     return parse
+
+
+class SettingsError(ValueError):
+    """A runtime option has a value that is not allowed (the message names the option, the value and what is
+    allowed); the command line prints it without a traceback."""
 
 
 class Settings:

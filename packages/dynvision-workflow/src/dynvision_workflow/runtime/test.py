@@ -34,7 +34,7 @@ from .provenance import atomic_path, write_resolved_config
 from .responses import SafetensorsStream
 from .settings import Settings, schema_default
 from .states import ModelState, build_model, load_state
-from .train import image_resolution_for, make_paradigm
+from .train import image_resolution_for, make_paradigm, resolution_sources
 
 __all__ = ["TestSettings", "apply_model_overrides", "check_paradigm_fits", "make_paradigm", "test_model"]
 
@@ -203,7 +203,7 @@ def test_model(
             **asdict(settings),
             "image_resolution": resolution,
         },
-        sources=settings.sources(given or set(), declared),
+        sources=resolution_sources(settings.sources(given or set(), declared), settings.image_resolution, resolution),
         seed=state.meta.get("seed"),
         inputs={"state": str(state_path), "dataset": str(dataset)},
     )

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from ..naming import format_seed, parse_args
 from .init import seed_everything
 from .provenance import write_resolved_config
-from .settings import Settings, schema_default
+from .settings import Settings, SettingsError, schema_default
 from .states import build_model, load_state, save_state
 
 __all__ = [
@@ -247,6 +247,11 @@ def image_resolution_for(settings_value: int | None, state: Any, *, step: str) -
     recorded = state.data.get("image_resolution")
     if settings_value is None:
         return recorded
+    if settings_value < 2:
+        raise SettingsError(
+            f"--image-resolution must be an integer >= 2 (pixels), got {settings_value}; leave it out to use the "
+            f"model's ({recorded})."
+        )
     if "image_resolution" in state.data and recorded != settings_value:
         log.warning(
             "%s: image resolution %s differs from the resolution %s the model was initialised with (input shape "
@@ -262,8 +267,17 @@ def parse_crop_scale(text: str | None) -> tuple[float, float] | None:
     try:
         low, high = (float(part) for part in text.split(","))
     except ValueError:
-        raise ValueError(f"--crop-scale must be LOW,HIGH (two numbers, e.g. 0.35,1.0), got {text!r}.") from None
+        raise SettingsError(f"--crop-scale must be LOW,HIGH (two numbers, e.g. 0.35,1.0), got {text!r}.") from None
+    if not 0 < low <= high <= 1:
+        raise SettingsError(f"--crop-scale LOW,HIGH must satisfy 0 < LOW <= HIGH <= 1 (shares of the area), got {text!r}.")
     return low, high
+
+
+def resolution_sources(sources: dict[str, str], given: int | None, used: int | None) -> dict[str, str]:
+    """``sources`` with ``image_resolution`` attributed to the model state when it was not given but taken from it."""
+    if given is None and used is not None:
+        return {**sources, "image_resolution": "model state (init)"}
+    return sources
 
 
 def split_paradigm(text: str) -> tuple[str, dict[str, Any]]:
@@ -408,7 +422,7 @@ def train_model(
                 for name, group in groups.items()
             },
         },
-        sources=settings.sources(given or set(), declared),
+        sources=resolution_sources(settings.sources(given or set(), declared), settings.image_resolution, resolution),
         seed=format_seed(seed),
         inputs={"init": str(init), "dataset": str(dataset), "betons": str(betons)},
     )
