@@ -92,7 +92,7 @@ def test_in_place_changes_and_gradients_are_refused_with_a_way_out(
 
 
 def test_a_bool_of_many_frames_is_ambiguous_like_a_tensor(presented: tuple[Timeline, torch.Tensor]) -> None:
-    timeline, frames = presented
+    timeline, _ = presented
     with pytest.raises(RuntimeError, match="ambiguous"):
         bool(timeline)
     assert "shown='001110'" in repr(timeline)

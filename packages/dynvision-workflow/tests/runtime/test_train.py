@@ -22,12 +22,12 @@ from dynvision_workflow.runtime.train import (
     TrainingDiverged,
     TrainSettings,
     dtype_policy,
-    make_loggers,
     image_resolution_for,
+    make_loggers,
     parse_crop_scale,
     parse_devices,
-    resolution_sources,
     parse_lr_factors,
+    resolution_sources,
     train_model,
 )
 
@@ -149,7 +149,7 @@ def test_image_resolution_comes_from_the_model_state_unless_given_and_says_so() 
     state = SimpleNamespace(data={"image_resolution": 16, "input_shape": [3, 16, 16]})
     assert image_resolution_for(None, state, step="training") == 16
     assert image_resolution_for(24, state, step="training") == 24
-    with pytest.raises(SettingsError, match="--image-resolution must be an integer >= 2 .* got 1"):
+    with pytest.raises(SettingsError, match=r"--image-resolution must be an integer >= 2 .* got 1"):
         image_resolution_for(1, state, step="training")
     sources = {"image_resolution": "default", "flip": "default"}
     assert resolution_sources(sources, None, 16)["image_resolution"] == "model state (init)"
