@@ -28,6 +28,8 @@ def test_shape_dtype_device_and_length_without_writing(presented: tuple[Timeline
     assert timeline.shape == frames.shape == timeline.size() and timeline.size(1) == 6
     assert timeline.dim() == timeline.ndim == 5 and len(timeline) == 4
     assert timeline.dtype == frames.dtype and timeline.device == frames.device
+    assert (timeline.is_cuda, timeline.layout, timeline.requires_grad) == (False, torch.strided, False)
+    assert timeline.numel() == frames.numel()
     assert timeline._frames is None  # nothing above wrote the frames
 
 

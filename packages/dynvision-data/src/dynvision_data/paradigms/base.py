@@ -130,6 +130,18 @@ class Timeline:
     def device(self) -> torch.device:
         return self.image.device
 
+    @property
+    def is_cuda(self) -> bool:
+        return self.image.is_cuda
+
+    @property
+    def layout(self) -> torch.layout:
+        return self.image.layout
+
+    @property
+    def requires_grad(self) -> bool:
+        return self.image.requires_grad  # as the written frames would (they are made from the image)
+
     def to(self, *args: Any, **kwargs: Any) -> Timeline:
         """The same timeline with its image moved or cast as ``Tensor.to`` does (still not written out)."""
         image = self.image.to(*args, **kwargs)
