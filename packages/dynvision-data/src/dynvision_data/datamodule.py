@@ -106,9 +106,7 @@ class TrainingDataModule(L.LightningDataModule):
         self.resolution = None if resolution is None else check_int("resolution", resolution, minimum=2)
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
         self.val_batch_size = check_int("val_batch_size", val_batch_size or batch_size, minimum=1)
-        self.augmentation = Augmentation(
-            flip=bool(flip), translate=translate, crop_scale=None if crop_scale is None else tuple(crop_scale)
-        )
+        self.augmentation = Augmentation(flip=bool(flip), translate=translate, crop_scale=crop_scale)
         self.paradigm: Paradigm = create_paradigm(paradigm, **dict(paradigm_params or {}))
         self.lazy = bool(lazy)
         self.num_workers = num_workers

@@ -33,6 +33,7 @@ __all__ = [
     "dataset_problems",
     "deep_merge",
     "dump_yaml",
+    "expand_location",
     "expand_path",
     "folder_path",
     "load_yaml",
@@ -432,6 +433,14 @@ def expand_path(text: str, environ: Mapping[str, str] | None = None) -> str:
             "Set them (e.g. export NAME=/data/...) or write the path out."
         )
     return os.path.expanduser(expanded)
+
+
+def expand_location(value: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """A configured file, directory or URL: :func:`expand_path` for paths; URLs (``scheme://...``) and ``None`` as
+    they are."""
+    if value is None or "://" in value:
+        return value
+    return expand_path(value, environ)
 
 
 def folder_path(name: str, settings: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> str:

@@ -62,7 +62,7 @@ def prepare_data(
     """
     from dynvision_data import load_stats, materialize_dataset, register_folder_dataset
 
-    from ..config import ConfigError, dataset_problems, expand_path
+    from ..config import ConfigError, dataset_problems, expand_location
 
     settings = {
         "source": source,
@@ -76,21 +76,15 @@ def prepare_data(
     problems = dataset_problems(data_name, settings)
     if problems:
         raise ConfigError("; ".join(problems))
+    try:
+        folder_dir, index, mirror = (expand_location(settings[key]) for key in ("path", "class_index", "mirror"))
+    except ValueError as error:  # an environment variable that is not set
+        raise ConfigError(str(error)) from None
     if source == "folder":
-        try:
-            folder_dir = expand_path(settings["path"])
-            index = None if class_index is None else expand_path(settings["class_index"])
-        except ValueError as error:
-            raise ConfigError(str(error)) from None
         # The registry lives in this process: register the tree, then materialising it links it in place.
         register_folder_dataset(data_name, folder_dir, splits=splits, class_index=index, replace=True)
         folder = materialize_dataset(data_name, root)
     else:
-        if mirror is not None and "://" not in settings["mirror"]:
-            try:
-                mirror = expand_path(settings["mirror"])
-            except ValueError as error:
-                raise ConfigError(str(error)) from None
         folder = materialize_dataset(data_name, root, seed=seed, test_fraction=test_fraction, source=mirror)
     try:
         stats = load_stats(folder / "train", resolution=resolution)

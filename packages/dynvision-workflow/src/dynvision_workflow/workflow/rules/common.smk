@@ -18,7 +18,7 @@ from dynvision_workflow.runtime.provenance import write_run_config
 from dynvision_workflow.config import (
     ConfigError,
     config_sources,
-    expand_path,
+    expand_location,
     folder_path,
     resolve_config,
     source_of,
@@ -130,11 +130,8 @@ def dataset_folder(data_name):
 def dataset_file(data_name, key):
     """A configured file or directory of a dataset (`mirror`, `class_index`) with `~` and variables expanded; URLs
     are left as they are."""
-    value = dataset_settings(data_name)[key]
-    if value is None or "://" in value:
-        return value
     try:
-        return expand_path(value)
+        return expand_location(dataset_settings(data_name)[key])
     except ValueError as error:
         raise WorkflowError(f"datasets.{data_name}.{key}: {error}") from None
 
