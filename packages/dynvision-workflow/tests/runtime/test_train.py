@@ -70,23 +70,44 @@ def test_same_seed_gives_bitwise_identical_weights_and_another_seed_differs(init
     assert any(not torch.equal(first[k], other[k]) for k in first)
 
 
+# Runs the train CLI, but parks it at the start of the second epoch (the first epoch's checkpoint is then on
+# disk) and says so in a marker file: the test kills it there, however fast the machine finishes an epoch.
+PARK_AT_SECOND_EPOCH = """
+import runpy, sys, time
+from pathlib import Path
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+marker = Path(sys.argv.pop(1))
+
+def park(self, trainer, module):
+    if trainer.current_epoch == 1:
+        marker.touch()
+        time.sleep(600)
+
+ModelCheckpoint.on_train_epoch_start = park
+sys.argv[0] = "dynvision_workflow"
+runpy.run_module("dynvision_workflow", run_name="__main__", alter_sys=True)
+"""
+
+
 @slow
 def test_a_run_killed_midway_resumes_and_ends_with_the_same_weights(init_state, dataset, tmp_path):
     reference = _train(init_state, dataset, tmp_path / "uninterrupted")
 
     folder = tmp_path / "killed"
+    parked = tmp_path / "parked"
     command = [
-        sys.executable, "-m", "dynvision_workflow", "train", "--model-name", "DyRCNNx2", "--seed", "0001",
-        "--init", str(init_state), "--dataset", str(dataset), "--checkpoints", str(folder / "checkpoints"),
-        "--output", str(folder / "trained.pt"),
+        sys.executable, "-c", PARK_AT_SECOND_EPOCH, str(parked), "train", "--model-name", "DyRCNNx2",
+        "--seed", "0001", "--init", str(init_state), "--dataset", str(dataset),
+        "--checkpoints", str(folder / "checkpoints"), "--output", str(folder / "trained.pt"),
         *[word for key, value in SETTINGS.items() for word in (f"--{key.replace('_', '-')}", str(value))],
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    first_epoch = folder / "checkpoints" / "epoch=0.ckpt"
     deadline = time.monotonic() + 300
-    while not first_epoch.is_file() and process.poll() is None and time.monotonic() < deadline:
+    while not parked.is_file() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert process.poll() is None, f"training ended before it could be killed: {process.stderr.read()}"
+    assert parked.is_file() and process.poll() is None, f"training did not reach epoch 1: {process.stderr.read()}"
+    assert (folder / "checkpoints" / "epoch=0.ckpt").is_file()
     os.kill(process.pid, signal.SIGKILL)  # no chance to clean up, as on a preempted cluster node
     process.wait()
     assert not (folder / "trained.pt").exists()
