@@ -53,52 +53,52 @@ def _constant(value: float, n_steps: int) -> torch.Tensor:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"dt": 0.0}, "dt must be a positive time step"),
+        ({"dt": 0.0}, "dt: 0.0 is not allowed"),
         (
             {"dt": 2.0, "tau": 1.0},
-            "tau=1.0 ms is too small for dt=2.0 ms with the 'euler' solver.*Use tau >= 2",
+            "tau: 1.0 is too small for dt=2 ms with the 'euler' solver.*Use tau >= 2",
         ),
-        ({"tau": (5.0, -1.0)}, "tau must be a positive time constant in ms, got -1.0"),
-        ({"tau": (5.0, 6.0, 7.0)}, "tau must be one value or one per area \\('V1', 'V2'\\), got 3 values"),
+        ({"tau": (5.0, -1.0)}, "tau: \\(5.0, -1.0\\) is not allowed"),
+        ({"tau": (5.0, 6.0, 7.0)}, "tau: \\(5.0, 6.0, 7.0\\) has 3 entries, not one per area.*\\['V1', 'V2'\\]"),
         (
             {"dt": 2.0, "t_feedforward": 3.0},
-            "t_feedforward=3.0 ms is not a multiple of dt=2.0 ms.*Use 2 or 4 ms",
+            "t_feedforward: 3.0 ms is not a multiple of dt=2 ms.*Use 2 or 4 ms",
         ),
         (
             {"dt": 2.0, "t_recurrence": 5.0},
-            "t_recurrence=5.0 ms is not a multiple of dt=2.0 ms.*Use 4 or 6 ms",
+            "t_recurrence: 5.0 ms is not a multiple of dt=2 ms.*Use 4 or 6 ms",
         ),
-        ({"skip": True, "t_skip": 1.0}, "t_skip=1.0 ms is not a multiple of dt=2.0 ms.*Use 0 or 2 ms"),
-        ({"feedback": True, "t_feedback": 3.0}, "t_feedback=3.0 ms is not a multiple of dt=2.0 ms"),
-        ({"feedback": True, "t_feedback": 0.0}, "t_feedback must be at least one time step.*computed later"),
-        ({"t_recurrence": 0.0}, "t_recurrence must be at least one time step"),
-        ({"t_feedforward": -2.0}, "t_feedforward must be a finite delay >= 0"),
-        ({"recurrence_type": "fully"}, "Unknown recurrence_type 'fully'.*Allowed: .*'full'"),
+        ({"skip": True, "t_skip": 1.0}, "t_skip: 1.0 ms is not a multiple of dt=2 ms.*Use 0 or 2 ms"),
+        ({"feedback": True, "t_feedback": 3.0}, "t_feedback: 3.0 ms is not a multiple of dt=2 ms"),
+        ({"feedback": True, "t_feedback": 0.0}, "t_feedback: 0.0 ms is less than one time step.*computed later"),
+        ({"t_recurrence": 0.0}, "t_recurrence: 0.0 ms is less than one time step"),
+        ({"t_feedforward": -2.0}, "t_feedforward: -2.0 is not a finite delay >= 0"),
+        ({"recurrence_type": "fully"}, "recurrence_type: 'fully' is not a known recurrence_type.*allowed: .*'full'"),
         (
             {"recurrence_target": "top"},
-            "Unknown recurrence_target 'top'. Allowed: 'input', 'middle', 'output'",
+            "recurrence_target: 'top' is not a known recurrence_target.*'input', 'middle', 'output'",
         ),
         (
             {"recurrence_target": "middle"},
-            "recurrence_target='middle' needs .*two convolution stages.*'input', 'output'",
+            "recurrence_target: 'middle' needs .*two convolution stages.*'input', 'output'",
         ),
-        ({"integration": "mult"}, "Unknown integration 'mult'. Allowed: 'additive', 'multiplicative'"),
-        ({"skip_mode": "add"}, "Unknown skip_mode 'add'. Allowed: 'additive', 'multiplicative'"),
-        ({"feedback_mode": "mul"}, "Unknown feedback_mode 'mul'. Allowed: 'additive', 'multiplicative'"),
-        ({"solver": "heun"}, "Unknown solver 'heun'.*Available solvers: 'euler'"),
-        ({"bias": "pixel"}, "Unknown bias 'pixel'. Allowed: 'channel', 'spatial', 'none'"),
-        ({"readout": "max"}, "Unknown readout 'max'.*'avgpool', 'flatten'"),
-        ({"input_shape": (8, 8)}, "input_shape must be \\(channels, height, width\\)"),
-        ({"n_timesteps": 0}, "n_timesteps must be an integer >= 1"),
-        ({"idle_timesteps": -1}, "idle_timesteps must be an integer >= 0, got -1"),
-        ({"tbptt_steps": 1.5}, "tbptt_steps must be an integer >= 0, got 1.5"),
-        ({"skip": "yes"}, "skip must be True or False, got 'yes'"),
-        ({"adaptation": (1.5, 0.5)}, "adaptation retention a must satisfy 0 <= a < 1, got a=1.5"),
-        ({"adaptation": (0.5, -1.0)}, "adaptation gain b must be >= 0, got b=-1.0"),
-        ({"adaptation": 0.5}, "adaptation must be None \\(off\\) or a pair \\(a, b\\)"),
-        ({"supralinearity": 0.0}, "supralinearity \\(exponent n\\) must be a positive number, got 0.0"),
-        ({"norm": "group"}, "Unknown norm 'group'. Allowed: None, 'layer', 'batch'"),
-        ({"channels": (3,)}, "one positive integer width per area"),
+        ({"integration": "mult"}, "integration: 'mult' is not a known integration.*'additive', 'multiplicative'"),
+        ({"skip_mode": "add"}, "skip_mode: 'add' is not a known skip_mode.*'additive', 'multiplicative'"),
+        ({"feedback_mode": "mul"}, "feedback_mode: 'mul' is not a known feedback_mode.*'additive', 'multiplicative'"),
+        ({"solver": "heun"}, "solver: 'heun' is not a known solver.*'euler'"),
+        ({"bias": "pixel"}, "bias: 'pixel' is not a known bias.*'channel', 'spatial', 'none'"),
+        ({"readout": "max"}, "readout: 'max' is not a known readout.*'avgpool', 'flatten'"),
+        ({"input_shape": (8, 8)}, "input_shape: \\(8, 8\\) is not \\(channels, height, width\\)"),
+        ({"n_timesteps": 0}, "n_timesteps: 0 is out of range.*>= 1"),
+        ({"idle_timesteps": -1}, "idle_timesteps: -1 is out of range.*>= 0"),
+        ({"tbptt_steps": 1.5}, "tbptt_steps: 1.5 is not an integer"),
+        ({"skip": "yes"}, "skip: 'yes' is not true or false"),
+        ({"adaptation": (1.5, 0.5)}, "retention a=1.5 outside 0 <= a < 1"),
+        ({"adaptation": (0.5, -1.0)}, "gain b=-1.0 < 0"),
+        ({"adaptation": 0.5}, "adaptation: 0.5 is not a pair of numbers \\(a, b\\)"),
+        ({"supralinearity": 0.0}, "supralinearity: 0.0 is not allowed"),
+        ({"norm": "group"}, "norm: 'group' is not a known norm.*null, 'layer', 'batch'"),
+        ({"channels": (3,)}, "channels: \\(3,\\) has 1 entries, not one per area"),
     ],
 )
 def test_constructor_rejects_bad_kwargs(kwargs: dict, message: str) -> None:
@@ -640,11 +640,11 @@ def test_checkpointed_steps_record_the_same_rates(segment: int) -> None:
 def test_checkpoint_and_compile_flags_are_checked() -> None:
     assert create_model("DyRCNNx2", **TINY, checkpoint_steps=True).checkpoint_steps == 1
     assert create_model("DyRCNNx2", **TINY, checkpoint_steps=False).checkpoint_steps == 0
-    with pytest.raises(ValueError, match="checkpoint_steps must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match="checkpoint_steps: -1 is out of range"):
         create_model("DyRCNNx2", **TINY, checkpoint_steps=-1)
-    with pytest.raises(ValueError, match=r"checkpoint_steps must be an integer >= 0, got 2\.5"):
+    with pytest.raises(ValueError, match=r"checkpoint_steps: 2\.5 is not an integer"):
         create_model("DyRCNNx2", **TINY, checkpoint_steps=2.5)
-    with pytest.raises(ValueError, match="compile_step must be True or False, got 'yes'"):
+    with pytest.raises(ValueError, match="compile_step: 'yes' is not true or false"):
         create_model("DyRCNNx2", **TINY, compile_step="yes")
 
 

@@ -405,11 +405,11 @@ def test_dt_tau_and_rejected_kwargs(image: torch.Tensor) -> None:
         torch.testing.assert_close(
             _model(depth=2, dt=1.0, tau=5.0)(image), _model(depth=2, dt=2.0, tau=10.0)(image), rtol=0, atol=0
         )
-    with pytest.raises(ValueError, match=r"tau=1.0 ms is smaller than dt=2.0 ms.*overshoot"):
+    with pytest.raises(ValueError, match=r"tau: 1.0 is too small for dt=2 ms with the 'euler' solver.*overshoots"):
         CordsNet(dt=2.0, tau=1.0)
-    with pytest.raises(ValueError, match="dt must be a positive time in ms"):
+    with pytest.raises(ValueError, match=r"dt: 0.0 is not allowed; allowed: the Euler time step in ms, a number > 0"):
         CordsNet(dt=0.0)
-    with pytest.raises(ValueError, match=r"depth must be one of \(2, 4, 6, 8\)"):
+    with pytest.raises(ValueError, match=r"depth: 5 is not a known depth; allowed: .*2, 4, 6, 8"):
         CordsNet(depth=5)
     with pytest.raises(
         TypeError, match=r"'t_feedforward': inter-area delays are fixed.*'solver': .*forward Euler"

@@ -51,13 +51,14 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from .. import checks
 from ..layers.adaptation import IntrinsicAdaptation, parse_adaptation
-from ..layers.area import BIAS_TYPES, INTEGRATIONS, RECURRENCE_TARGETS, RecurrentArea, check_choice
+from ..layers.area import BIAS_TYPES, INTEGRATIONS, RECURRENCE_TARGETS, RecurrentArea
 from ..layers.connections import Connection
-from ..layers.recurrence import check_recurrence_type
+from ..layers.recurrence import list_recurrence_types
 from ..layers.retina import Retina
 from ..layers.supralinearity import SupraLinearity
-from .solvers import get_solver
+from .solvers import get_solver, list_solvers
 from .timeline import FrameTimeline, as_timeline
 
 __all__ = [
@@ -70,6 +71,10 @@ __all__ = [
     "check_input_sequence",
     "common_kwargs",
     "delay_to_steps",
+    "engine_choices",
+    "engine_parameters",
+    "engine_signature",
+    "solver_limits",
 ]
 
 #: Readouts from the last area's output ``(B, C, H, W)`` to classifier features.
@@ -77,28 +82,35 @@ READOUTS = ("avgpool", "flatten")
 #: How skip and feedback connections enter their target's drive (``skip_mode``, ``feedback_mode``).
 CONNECTION_MODES = INTEGRATIONS
 
-# Tolerance for "is a multiple of dt": delays such as 0.1 * 3 are not exact in binary floating point.
-_REL_TOL = 1e-9
-
-
 def delay_to_steps(name: str, value: float, dt: float) -> int:
     """Convert the delay ``name`` of ``value`` ms into whole steps of ``dt`` ms.
 
     Raises:
         ValueError: negative ``value``, or not a multiple of ``dt`` (the message names the nearest allowed
-            values).
+            values; the rule is :func:`dynvision_models.checks.delay_problems`).
     """
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite delay >= 0 ms, got {value!r}.")
-    steps = value / dt
-    nearest = round(steps)
-    if abs(steps - nearest) > _REL_TOL * max(1.0, abs(steps)):
-        below, above = math.floor(steps) * dt, math.ceil(steps) * dt
-        raise ValueError(
-            f"{name}={value} ms is not a multiple of dt={dt} ms; delays are whole time steps. "
-            f"Use {below:g} or {above:g} ms, or change dt."
-        )
-    return int(nearest)
+    checks.raise_problems(checks.delay_problems(name, value, dt))
+    return round(value / dt)
+
+
+def engine_choices() -> dict[str, list[str]]:
+    """The allowed values of the engine's choice kwargs, from the live registries (recurrence types, solvers)."""
+    return {
+        "recurrence_type": list_recurrence_types(),
+        "recurrence_target": list(RECURRENCE_TARGETS),
+        "integration": list(INTEGRATIONS),
+        "solver": list_solvers(),
+        "skip_mode": list(CONNECTION_MODES),
+        "feedback_mode": list(CONNECTION_MODES),
+        "bias": list(BIAS_TYPES),
+        "readout": list(READOUTS),
+    }
+
+
+def solver_limits() -> dict[str, float | None]:
+    """Solver name -> the largest ``dt / tau`` its step allows (``None``: no limit)."""
+    limits = {name: get_solver(name).max_alpha for name in list_solvers()}
+    return {name: (limit if math.isfinite(limit) else None) for name, limit in limits.items()}
 
 
 def check_input_sequence(
@@ -165,15 +177,6 @@ def _check_bool(name: str, value: object) -> bool:
     return value
 
 
-def _delay_at_least_one_step(name: str, value: float, dt: float, why: str) -> int:
-    steps = delay_to_steps(name, value, dt)
-    if steps < 1:
-        raise ValueError(
-            f"{name} must be at least one time step (dt={dt} ms), got {value} ms: {why}. Use {name} >= dt."
-        )
-    return steps
-
-
 def common_kwargs(namespace: Mapping[str, object]) -> dict[str, object]:
     """The :class:`TemporalModel` constructor kwargs found in ``namespace`` (e.g. a subclass's ``locals()``).
 
@@ -181,6 +184,29 @@ def common_kwargs(namespace: Mapping[str, object]) -> dict[str, object]:
     checks) and hand the common ones on without repeating each name.
     """
     return {name: namespace[name] for name in _COMMON_KWARGS if name in namespace}
+
+
+def engine_parameters() -> dict[str, inspect.Parameter]:
+    """The parameters of :class:`TemporalModel`'s constructor (without ``self``), in order: the engine kwargs."""
+    return {n: p for n, p in inspect.signature(TemporalModel.__init__).parameters.items() if n != "self"}
+
+
+def engine_signature(
+    defaults: Mapping[str, Any] | None = None,
+    extra: Sequence[inspect.Parameter] = (),
+    exclude: Iterable[str] = (),
+) -> inspect.Signature:
+    """A keyword-only signature: the engine's kwargs (minus ``exclude``) with ``defaults`` overriding the
+    engine's, then ``extra``. Models built on the engine publish it, so that an engine kwarg added to
+    :class:`TemporalModel` is accepted and listed by every such model without editing it."""
+    defaults = dict(defaults or {})
+    excluded = set(exclude)
+    params = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY, default=defaults.get(n, p.default))
+        for n, p in engine_parameters().items()
+        if n not in excluded
+    ]
+    return inspect.Signature([*params, *extra])
 
 
 #: The carried state of the time loop: ``(states, rings, out_rings, adapt_states)``; ``states[i]`` and
@@ -358,92 +384,71 @@ class TemporalModel(nn.Module):
         channels_last: bool = True,
     ) -> None:
         super().__init__()
-        self.n_classes = _check_int("n_classes", n_classes, 1)
-        self.n_timesteps = _check_int("n_timesteps", n_timesteps, 1)
-        shape = tuple(input_shape)
-        if len(shape) != 3 or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
-        ):
-            raise ValueError(
-                f"input_shape must be (channels, height, width) of positive integers, got {input_shape!r}."
-            )
-        self.input_shape: tuple[int, int, int] = shape  # type: ignore[assignment]
-
+        # Every rule lives in dynvision_models.checks, so that a torch-free check of the kwargs (the
+        # workflow's, at parse time) finds exactly the problems raised here.
+        values = {name: value for name, value in locals().items() if name in _COMMON_KWARGS}
+        checks.raise_problems(
+            checks.engine_problems(values, choices=engine_choices(), solver_max_alpha=solver_limits()),
+            type(self).__name__,
+        )
+        self.n_classes = n_classes
+        self.n_timesteps = n_timesteps
+        self.input_shape: tuple[int, int, int] = tuple(input_shape)  # type: ignore[assignment]
         dt = float(dt)
-        if not math.isfinite(dt) or dt <= 0:
-            raise ValueError(f"dt must be a positive time step in ms, got {dt!r}.")
         self._solver = get_solver(solver)
         self.solver = solver
         self.dt = dt
-        taus = self._check_tau(tau, dt)
+        taus = (float(tau),) if isinstance(tau, int | float) else tuple(map(float, tau))
         self.tau: float | tuple[float, ...] = taus[0] if isinstance(tau, int | float) else taus
-        self.train_tau = _check_bool("train_tau", train_tau)
-
-        check_recurrence_type(recurrence_type)
+        self._tau_given = tau  # as given, for the messages of _check_structure
+        self.train_tau = train_tau
         self.recurrence_type = recurrence_type
-        self.recurrence_target = check_choice("recurrence_target", recurrence_target, RECURRENCE_TARGETS)
-        self.integration = check_choice("integration", integration, INTEGRATIONS)
-        self.bias = check_choice("bias", bias, BIAS_TYPES)
+        self.recurrence_target = recurrence_target
+        self.integration = integration
+        self.bias = bias
 
         self.t_feedforward = float(t_feedforward)
         self.t_recurrence = dt if t_recurrence is None else float(t_recurrence)
         self._ff_steps = delay_to_steps("t_feedforward", self.t_feedforward, dt)
-        self._rec_steps = _delay_at_least_one_step(
-            "t_recurrence", self.t_recurrence, dt, "the recurrent input is the area's own past rate"
-        )
-        self.skip = _check_bool("skip", skip)
-        self.feedback = _check_bool("feedback", feedback)
-        self.skip_mode = check_choice("skip_mode", skip_mode, CONNECTION_MODES)
-        self.feedback_mode = check_choice("feedback_mode", feedback_mode, CONNECTION_MODES)
+        self._rec_steps = delay_to_steps("t_recurrence", self.t_recurrence, dt)
+        self.skip = skip
+        self.feedback = feedback
+        self.skip_mode = skip_mode
+        self.feedback_mode = feedback_mode
         self.t_skip = float(t_skip)
         self.t_feedback = max(dt, self.t_feedforward) if t_feedback is None else float(t_feedback)
         # Delays of switched-off connections are not checked: changing dt must not fail on an unused default.
         self._skip_steps = delay_to_steps("t_skip", self.t_skip, dt) if self.skip else 0
-        self._fb_steps = (
-            _delay_at_least_one_step(
-                "t_feedback", self.t_feedback, dt, "feedback comes from areas computed later in the same step"
-            )
-            if self.feedback
-            else 0
-        )
+        self._fb_steps = delay_to_steps("t_feedback", self.t_feedback, dt) if self.feedback else 0
 
-        self.idle_timesteps = _check_int("idle_timesteps", idle_timesteps, 0)
-        self.tbptt_steps = _check_int("tbptt_steps", tbptt_steps, 0)
-        self._feedforward_only = _check_bool("feedforward_only", feedforward_only)
+        self.idle_timesteps = idle_timesteps
+        self.tbptt_steps = tbptt_steps
+        self._feedforward_only = feedforward_only
         # True/False: one step per segment / off (the spelling before segments existed).
-        self.checkpoint_steps = int(checkpoint_steps) if isinstance(checkpoint_steps, bool) else checkpoint_steps
-        _check_int("checkpoint_steps", self.checkpoint_steps, 0)
-        self.compile_step = _check_bool("compile_step", compile_step)
-        self.channels_last = _check_bool("channels_last", channels_last)
+        self.checkpoint_steps = int(checkpoint_steps)
+        self.compile_step = compile_step
+        self.channels_last = channels_last
         self._compiled_step: Any = None
 
         self.supralinearity = float(supralinearity)
         self.supra = SupraLinearity(self.supralinearity) if self.supralinearity != 1.0 else None
         self.adaptation = parse_adaptation(adaptation)
         self.adapt = IntrinsicAdaptation(*self.adaptation) if self.adaptation is not None else None
-        self.use_retina = _check_bool("use_retina", use_retina)
+        self.use_retina = use_retina
         self.retina = Retina(self.input_shape[0]) if self.use_retina else None
-
-        if readout not in READOUTS:
-            raise ValueError(f"Unknown readout {readout!r}. Allowed: {', '.join(map(repr, READOUTS))}.")
         self.readout = readout
 
-    def _check_tau(self, tau: float | Sequence[float], dt: float) -> tuple[float, ...]:
-        values = (tau,) if isinstance(tau, int | float) else tuple(tau)
-        if not values or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-            raise ValueError(f"tau must be a time constant in ms or one per area, got {tau!r}.")
-        limit = self._solver.max_alpha
-        for value in map(float, values):
-            if not math.isfinite(value) or value <= 0:
-                raise ValueError(f"tau must be a positive time constant in ms, got {value!r}.")
-            if dt / value > limit:
-                raise ValueError(
-                    f"tau={value} ms is too small for dt={dt} ms with the {self.solver!r} solver: "
-                    f"dt/tau={dt / value:.3g} exceeds its limit {limit:g}, beyond which each step overshoots "
-                    f"the fixed point (the state oscillates or diverges). Use tau >= {dt / limit:g} ms or a "
-                    "smaller dt."
-                )
-        return tuple(map(float, values))
+    def _check_structure(self, area_names: Sequence[str], middle_stage: Sequence[bool]) -> None:
+        """Raise for kwargs that do not fit the areas (per-area ``tau`` lengths, ``recurrence_target="middle"``
+        with single-stage areas); subclasses may call it before building their areas, :meth:`_build` does."""
+        checks.raise_problems(
+            checks.structure_problems(
+                {"tau": self._tau_given, "recurrence_target": self.recurrence_target},
+                area_names=area_names,
+                middle_stage=middle_stage,
+            ),
+            type(self).__name__,
+        )
 
     @property
     def stimulus_channels(self) -> int:
@@ -470,21 +475,9 @@ class TemporalModel(nn.Module):
         self.areas = nn.ModuleDict(areas)
         self.area_names: tuple[str, ...] = tuple(areas)
         n = len(areas)
+        self._check_structure(self.area_names, [area.has_middle_stage for area in areas.values()])
         taus = (self.tau,) * n if isinstance(self.tau, float) else self.tau
-        if len(taus) != n:
-            raise ValueError(
-                f"tau must be one value or one per area {self.area_names}, got {len(taus)} values: "
-                f"{self.tau!r}."
-            )
         self._taus: tuple[float, ...] = taus
-        if self.recurrence_target == "middle":
-            single = [name for name, area in areas.items() if not area.has_middle_stage]
-            if single:
-                raise ValueError(
-                    f"recurrence_target='middle' needs areas with two convolution stages; areas {single} of "
-                    f"{type(self).__name__} have one. Allowed for this model: 'input', 'output' "
-                    "(or use DyRCNNx8)."
-                )
 
         # One dry run of the feedforward path at batch 1 gives every area's shapes and the readout width.
         signal_shape: tuple[int, ...] = (self.stimulus_channels, *self.input_shape[1:])

@@ -15,11 +15,10 @@ times).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-
 import torch
 from torch import Tensor, nn
+
+from .. import checks
 
 __all__ = ["IntrinsicAdaptation", "parse_adaptation"]
 
@@ -29,20 +28,10 @@ def parse_adaptation(value: object) -> tuple[float, float] | None:
 
     Returns ``None`` when adaptation is off (also for ``b == 0``), else ``(a, b)`` as floats.
     """
+    checks.raise_problems(checks.adaptation_problems(value))
     if value is None or value is False or (isinstance(value, int | float) and value == 0):
         return None
-    if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 2:
-        raise ValueError(
-            f"adaptation must be None (off) or a pair (a, b): the suppression state's retention per step "
-            f"0 <= a < 1 and its gain b >= 0, got {value!r}. Example: adaptation=(0.96, 0.7)."
-        )
-    a, b = (float(v) for v in value)
-    if not (math.isfinite(a) and 0.0 <= a < 1.0):
-        raise ValueError(
-            f"adaptation retention a must satisfy 0 <= a < 1, got a={a!r} (adaptation={value!r})."
-        )
-    if not (math.isfinite(b) and b >= 0.0):
-        raise ValueError(f"adaptation gain b must be >= 0, got b={b!r} (adaptation={value!r}).")
+    a, b = (float(v) for v in value)  # type: ignore[union-attr]
     return None if b == 0.0 else (a, b)
 
 

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from .. import checks
 from .connections import Connection
 from .recurrence import create_recurrence
 
@@ -49,9 +50,8 @@ _INPUT, _MIDDLE, _OUTPUT = 0, 1, 2
 
 def check_choice(name: str, value: object, allowed: Sequence[str]) -> str:
     """Return ``value`` if it is one of ``allowed``; else raise ``ValueError`` naming it and the choices."""
-    if isinstance(value, str) and value in allowed:
-        return value
-    raise ValueError(f"Unknown {name} {value!r}. Allowed: {', '.join(map(repr, allowed))}.")
+    checks.raise_problems(checks.choice_problems(name, value, allowed))
+    return value  # type: ignore[return-value]
 
 
 def _pair(name: str, value: int | Sequence[int]) -> tuple[int, int]:

@@ -31,13 +31,13 @@ accept any ``H, W``; they build index buffers for it on their first forward pass
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
+from .. import checks
 from .topographic import LocalDepthwiseRecurrence, TopographicRecurrence, _check_init_scale
 
 __all__ = [
@@ -207,12 +207,7 @@ def list_recurrence_types() -> list[str]:
 
 def check_recurrence_type(name: str) -> None:
     """Raise ``ValueError`` naming the allowed types if ``name`` is not an available recurrence type."""
-    if isinstance(name, str) and name in _RECURRENCE_TYPES:
-        return
-    allowed = ", ".join(repr(n) for n in list_recurrence_types())
-    close = difflib.get_close_matches(str(name), list(_RECURRENCE_TYPES), n=1, cutoff=0.5)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"Unknown recurrence_type {name!r}.{hint} Allowed: {allowed}.")
+    checks.raise_problems(checks.choice_problems("recurrence_type", name, list_recurrence_types()))
 
 
 def create_recurrence(

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .. import checks
 from ..engine.temporal import area_index, check_area_names, check_input_sequence
 
 __all__ = [
@@ -101,19 +102,15 @@ def reject_kwargs(
 
 def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
     """``value`` if it is an ``int`` (not a ``bool``) ``>= minimum``; otherwise a ``ValueError`` naming it."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return value
+    spec = {**checks.ENGINE_SPECS.get(name, {}), "kind": "int", "minimum": minimum}
+    checks.raise_problems(checks.value_problems(name, value, spec))
+    return value  # type: ignore[return-value]
 
 
 def check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
     """``input_shape`` as a ``(C, H, W)`` tuple of positive ints, or a ``ValueError``."""
-    shape = tuple(input_shape)
-    if len(shape) != 3 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
-        raise ValueError(
-            f"input_shape must be (channels, height, width) of positive integers, got {input_shape!r}."
-        )
-    return shape  # type: ignore[return-value]
+    checks.raise_problems(checks.value_problems("input_shape", input_shape, checks.ENGINE_SPECS["input_shape"]))
+    return tuple(input_shape)  # type: ignore[return-value]
 
 
 def describe_key_problems(

@@ -45,22 +45,23 @@ classifier PyTorch's default ``Linear`` init (as torchvision), recurrent weights
 from __future__ import annotations
 
 import inspect
-import math
-import numbers
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from ..engine.temporal import TemporalModel, common_kwargs
+from .. import checks
+from ..engine.temporal import TemporalModel, engine_parameters, engine_signature
 from ..layers.area import RecurrentArea
 from ..registry import register_model
 from ._contract import describe_key_problems, read_state_dict, reject_kwargs
 
 __all__ = [
     "ALEXNET_AREAS",
+    "ALEXNET_ENGINE_DEFAULTS",
+    "ALEXNET_KWARG_SPECS",
     "OFFICIAL_KEY_MAP",
     "UNSUPPORTED_KWARGS",
     "AlexNet",
@@ -108,10 +109,55 @@ UNSUPPORTED_KWARGS: dict[str, str] = {
     "channels": "AlexNet's widths are fixed (64, 192, 384, 256, 256)",
     "norm": "AlexNet has no normalisation layers",
 }
-# Every kwarg of the engine's constructor.
-_ENGINE_KWARGS = tuple(n for n in inspect.signature(TemporalModel.__init__).parameters if n != "self")
+#: AlexNet's defaults of engine kwargs, where they differ from the engine's (or it has none); every other
+#: engine kwarg that applies keeps the engine's default.
+ALEXNET_ENGINE_DEFAULTS: dict[str, Any] = {
+    "n_classes": 1000,
+    "input_shape": (3, 224, 224),
+    "n_timesteps": 1,
+    "dt": 1.0,
+    "tau": 1.0,
+    "recurrence_type": "none",
+}
 # Recurrence types that fixed_self_weight can be combined with ("none" then means "self").
 _FIXED_SELF_TYPES = ("self", "none")
+#: Specs (:mod:`dynvision_models.checks`) of AlexNet's own kwargs (the constructor checks them with these).
+ALEXNET_KWARG_SPECS: dict[str, dict[str, Any]] = {
+    "recurrence_kernel_size": {
+        "kind": "int",
+        "minimum": 1,
+        "odd": True,
+        "doc": "kernel of convolutional recurrence in px",
+        "example": 3,
+    },
+    "recurrence_init_scale": {
+        "kind": "number",
+        "minimum": 0,
+        "doc": "recurrent weights start uniform in +-this",
+        "example": 0.001,
+    },
+    "dropout": {
+        "kind": "number",
+        "minimum": 0,
+        "maximum": 1,
+        "doc": "dropout probability of the classifier",
+        "example": 0.5,
+    },
+    "fixed_self_weight": {
+        "kind": "number",
+        "nullable": True,
+        "requires": {"recurrence_type": list(_FIXED_SELF_TYPES)},
+        "doc": "weight of a fixed, untrained self-connection of every unit (null = trainable recurrence)",
+        "example": 0.5,
+    },
+}
+# AlexNet's own kwargs and their defaults (after the engine's in its signature).
+_OWN_DEFAULTS: dict[str, Any] = {
+    "recurrence_kernel_size": 3,
+    "recurrence_init_scale": 1e-3,
+    "dropout": 0.5,
+    "fixed_self_weight": None,
+}
 
 
 class FixedSelfRecurrence(nn.Module):
@@ -139,20 +185,15 @@ class FixedSelfRecurrence(nn.Module):
 
 def _check_fixed_self_weight(value: object, recurrence_type: object) -> float | None:
     """``fixed_self_weight`` as a float (``None`` if not given), or a ``ValueError`` saying what is allowed."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-        raise ValueError(
-            f"fixed_self_weight must be a finite number (the constant weight of each unit's self-connection) "
-            f"or None, got {value!r}."
+    checks.raise_problems(
+        checks.value_problems(
+            "fixed_self_weight",
+            value,
+            ALEXNET_KWARG_SPECS["fixed_self_weight"],
+            values={"recurrence_type": recurrence_type},
         )
-    if recurrence_type not in _FIXED_SELF_TYPES:
-        raise ValueError(
-            f"fixed_self_weight={value!r} fixes a self-connection and cannot be combined with "
-            f"recurrence_type={recurrence_type!r}: use recurrence_type='self' or 'none' (the default, which then "
-            "means 'self') with fixed_self_weight, or fixed_self_weight=None for a trainable recurrence."
-        )
-    return float(value)
+    )
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 @register_model()
@@ -188,8 +229,10 @@ class AlexNet(TemporalModel):
             :class:`~dynvision_models.engine.TemporalModel` (``recurrence_target="middle"`` is rejected:
             the areas have one conv each). Only ``bias="channel"`` without retina matches the official
             checkpoint.
-        **unsupported: further :class:`~dynvision_models.engine.TemporalModel` kwargs not named here are passed
-            on to the engine; the ones that do not apply and unknown names raise ``TypeError``.
+        **engine_kwargs: every :class:`~dynvision_models.engine.TemporalModel` kwarg that applies (the class's
+            signature, ``inspect.signature(AlexNet)``, lists them with AlexNet's defaults,
+            :data:`ALEXNET_ENGINE_DEFAULTS`); the ones that do not apply (:data:`UNSUPPORTED_KWARGS`) and
+            unknown names raise ``TypeError``.
 
     Attributes:
         area_names: ``("conv1", "conv2", "conv3", "conv4", "conv5")``.
@@ -199,58 +242,47 @@ class AlexNet(TemporalModel):
             ``classifier`` (same indices), applied to the ``(B, T, 9216)`` features of every step.
     """
 
+    #: Engine kwargs AlexNet does not take -> why (the catalogue and the errors say it).
+    REJECTED_KWARGS = UNSUPPORTED_KWARGS
+    KWARG_SPECS = ALEXNET_KWARG_SPECS
+    ENGINE_STRUCTURE: ClassVar[dict[str, Any]] = {"areas": list(ALEXNET_AREAS), "middle_stage": [False] * len(ALEXNET_AREAS)}
+
     def __init__(
         self,
         *,
-        n_classes: int = 1000,
-        input_shape: Sequence[int] = (3, 224, 224),
-        n_timesteps: int = 1,
-        dt: float = 1.0,
-        tau: float | Sequence[float] = 1.0,
-        train_tau: bool = False,
-        t_feedforward: float = 0.0,
-        t_recurrence: float | None = None,
-        recurrence_type: str = "none",
-        recurrence_target: str = "output",
-        integration: str = "additive",
-        solver: str = "euler",
-        idle_timesteps: int = 0,
-        tbptt_steps: int = 0,
-        feedforward_only: bool = False,
-        supralinearity: float = 1.0,
-        bias: str = "channel",
-        use_retina: bool = False,
-        adaptation: Sequence[float] | None = None,
         recurrence_kernel_size: int = 3,
         recurrence_init_scale: float = 1e-3,
         dropout: float = 0.5,
         fixed_self_weight: float | None = None,
-        **unsupported: object,
+        **engine_kwargs: Any,
     ) -> None:
-        namespace = dict(locals())
-        # Engine kwargs not named above (e.g. ones added to TemporalModel later) are passed on unless rejected.
-        passed_on = {k: v for k, v in common_kwargs(unsupported).items() if k not in UNSUPPORTED_KWARGS}
-        accepted = tuple(k for k in namespace if k not in ("self", "unsupported", "__class__")) + tuple(
-            k for k in _ENGINE_KWARGS if k not in namespace and k not in UNSUPPORTED_KWARGS
-        )
+        # The engine kwargs are the engine's own (TemporalModel's signature), with AlexNet's defaults; the class's
+        # published signature (AlexNet.__signature__) lists them, so a new engine kwarg needs no edit here.
+        accepted = tuple(inspect.signature(type(self)).parameters)
         reject_kwargs(
             type(self).__name__,
-            {k: v for k, v in unsupported.items() if k not in passed_on},
+            {k: v for k, v in engine_kwargs.items() if k not in accepted},
             accepted,
             UNSUPPORTED_KWARGS,
         )
-        namespace.update(passed_on)
+        namespace = {**ALEXNET_ENGINE_DEFAULTS, **engine_kwargs}
+        recurrence_type = namespace["recurrence_type"]
+        own = {"recurrence_kernel_size": recurrence_kernel_size, "recurrence_init_scale": recurrence_init_scale,
+               "dropout": dropout}
+        checks.raise_problems(
+            [p for key, value in own.items() for p in checks.value_problems(key, value, ALEXNET_KWARG_SPECS[key])],
+            type(self).__name__,
+        )
         dropout = float(dropout)
-        if not 0.0 <= dropout <= 1.0:
-            raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}.")
         fixed_self_weight = _check_fixed_self_weight(fixed_self_weight, recurrence_type)
         if fixed_self_weight is not None:
             namespace["recurrence_type"] = "self"
-        super().__init__(readout="flatten", **common_kwargs(namespace))
+        super().__init__(readout="flatten", **namespace)
         self.dropout = dropout
         self.fixed_self_weight = fixed_self_weight
         self.recurrence_kernel_size = recurrence_kernel_size
         self.recurrence_init_scale = recurrence_init_scale
+        self._check_structure(ALEXNET_AREAS, [False] * len(ALEXNET_AREAS))
 
         areas: dict[str, RecurrentArea] = {}
         in_channels = self.stimulus_channels
@@ -391,3 +423,11 @@ class AlexNet(TemporalModel):
             f"dropout={self.dropout}"
             + ("" if self.fixed_self_weight is None else f", fixed_self_weight={self.fixed_self_weight}")
         )
+
+
+# The published signature: the engine's kwargs that apply (AlexNet's defaults), then AlexNet's own.
+AlexNet.__signature__ = engine_signature(  # type: ignore[attr-defined]
+    ALEXNET_ENGINE_DEFAULTS,
+    [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v) for k, v in _OWN_DEFAULTS.items()],
+    exclude=[k for k in engine_parameters() if k in UNSUPPORTED_KWARGS],
+)

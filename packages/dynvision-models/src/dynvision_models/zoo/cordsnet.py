@@ -47,17 +47,17 @@ frame instead of once per area and step (its result is the same).
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
+from .. import checks
 from ..registry import register_model
 from ._contract import (
     COMMON_KWARG_REASONS,
@@ -88,6 +88,18 @@ _REASONS = {
     "t_recurrence": "the recurrent delay is fixed by the published Euler update (one step)",
     "solver": "the published update is forward Euler",
     "bias": "the published bias is spatial, one per unit",
+}
+
+
+#: Specs (:mod:`dynvision_models.checks`) of CordsNet's kwargs that need more than the kind of their default.
+_SPECS: dict[str, dict] = {
+    "dt": {"kind": "number", "exclusive_minimum": 0, "doc": "the Euler time step in ms", "example": 2},
+    "tau": {"kind": "number", "exclusive_minimum": 0, "doc": "the time constant in ms, >= dt", "example": 10},
+    "depth": {
+        "kind": "choice",
+        "choices": list(CORDSNET_DEPTHS),
+        "doc": "number of recurrent areas (CordsNet-R2 .. R8)",
+    },
 }
 
 
@@ -188,6 +200,11 @@ class CordsNet(nn.Module):
         classifier: weight-normalised ``Linear(C_{D-1}, n_classes)`` (official ``out_fc``).
     """
 
+    #: Catalogue facts (:func:`dynvision_models.describe_models`): specs, rejected kwargs, Euler's limit.
+    KWARG_SPECS = _SPECS
+    REJECTED_KWARGS = _REASONS
+    TIME_LIMITS: ClassVar[dict[str, Any]] = {"max_alpha": 1.0, "solver": "euler"}
+
     def __init__(
         self,
         *,
@@ -207,8 +224,7 @@ class CordsNet(nn.Module):
         self.n_timesteps = check_positive_int("n_timesteps", n_timesteps)
         self.idle_timesteps = check_positive_int("idle_timesteps", idle_timesteps, minimum=0)
         self.input_shape = check_input_shape(input_shape)
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth not in CORDSNET_DEPTHS:
-            raise ValueError(f"depth must be one of {CORDSNET_DEPTHS} (CordsNet-R2 .. R8), got {depth!r}.")
+        checks.raise_problems(checks.value_problems("depth", depth, _SPECS["depth"]))
         self.depth = depth
         self.dt, self.tau = self._check_time(dt, tau)
         self.alpha = self.dt / self.tau
@@ -256,22 +272,15 @@ class CordsNet(nn.Module):
 
     @staticmethod
     def _check_time(dt: float, tau: float) -> tuple[float, float]:
-        for name, value in (("dt", dt), ("tau", tau)):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-                or value <= 0
-            ):
-                raise ValueError(f"{name} must be a positive time in ms, got {value!r}.")
-        dt, tau = float(dt), float(tau)
-        if dt / tau > 1:
-            raise ValueError(
-                f"tau={tau} ms is smaller than dt={dt} ms: alpha = dt/tau = {dt / tau:.3g} > 1 makes each "
-                "Euler step overshoot the fixed point (the state oscillates or diverges). "
-                f"Use tau >= {dt:g} ms."
+        problems = [
+            p for key, value in (("dt", dt), ("tau", tau)) for p in checks.value_problems(key, value, _SPECS[key])
+        ]
+        if not problems:
+            problems = checks.tau_problems(
+                tau, float(dt), CordsNet.TIME_LIMITS["max_alpha"], CordsNet.TIME_LIMITS["solver"]
             )
-        return dt, tau
+        checks.raise_problems(problems, "CordsNet")
+        return float(dt), float(tau)
 
     # ------------------------------------------------------------------ public API
     def first_driven_step(self, area: str) -> int:

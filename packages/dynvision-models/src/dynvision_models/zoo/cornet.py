@@ -146,6 +146,9 @@ class CorNetRT(nn.Module):
             ``decoder.linear``).
     """
 
+    #: Kwargs of the temporal models that CORnet-RT does not take -> why (catalogue and errors).
+    REJECTED_KWARGS = COMMON_KWARG_REASONS
+
     def __init__(
         self,
         *,

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import checks
 from ..registry import register_model
 from ._contract import (
     area_index,
@@ -59,6 +60,10 @@ __all__ = [
 
 #: Shortcut options of the CIFAR ResNets: "A" zero-padding identity, "B" 1x1 conv projection.
 CIFAR_SHORTCUTS = ("A", "B")
+
+
+#: Spec (:mod:`dynvision_models.checks`) of the CIFAR ResNets' ``shortcut`` kwarg.
+_SHORTCUT_SPEC = {"kind": "choice", "choices": list(CIFAR_SHORTCUTS), "doc": "shortcut where the shape changes"}
 
 
 def _conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -330,10 +335,7 @@ class CifarResNet(TemporalFeedforwardModel):
             raise ValueError(
                 f"A CIFAR ResNet needs depth = 6n + 2 with n >= 1 (20, 32, 44, ...), got {depth!r}."
             )
-        if shortcut not in CIFAR_SHORTCUTS:
-            raise ValueError(
-                f"Unknown shortcut {shortcut!r}. Allowed: {', '.join(map(repr, CIFAR_SHORTCUTS))}."
-            )
+        checks.raise_problems(checks.value_problems("shortcut", shortcut, _SHORTCUT_SPEC))
         self.depth = depth
         self.shortcut = shortcut
         n_blocks = (depth - 2) // 6
@@ -393,6 +395,7 @@ def _cifar_variant(depth: int, parameters: str) -> type:
                 depth=depth, n_classes=n_classes, input_shape=input_shape, n_timesteps=n_timesteps, shortcut=shortcut
             )
 
+    Variant.KWARG_SPECS = {"shortcut": _SHORTCUT_SPEC}  # type: ignore[attr-defined]
     Variant.__name__ = Variant.__qualname__ = f"ResNet{depth}"
     Variant.__doc__ = (
         f"ResNet-{depth} for CIFAR: three stages of {(depth - 2) // 6} basic blocks (16, 32, 64 channels).\n\n"
