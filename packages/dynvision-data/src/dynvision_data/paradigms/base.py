@@ -21,28 +21,41 @@ with any timeline:
   :meth:`Paradigm.reset`, or is passed as ``batch_index``) uses a generator seeded with
   ``SeedSequence([seed, k, stream])``, so a deterministic loader gives every image the same draws in every
   run.
+
+Parameters are also accepted under the aliases :data:`PARADIGM_ALIASES` and :data:`UPSTREAM_PARADIGM_ALIASES`
+(:func:`canonical_paradigm_params`). This module imports no torch: building a paradigm, validating its
+parameters and reading :meth:`Paradigm.params`, :meth:`Paradigm.config`, :meth:`Paradigm.phases` and
+:attr:`Paradigm.n_timesteps` are plain Python (a workflow does it at parse time); the methods that make tensors
+import torch (and :mod:`dynvision_data.paradigms.timeline`) when first called. Subclasses keep it so: import torch
+inside the methods that present, not at module level.
 """
 
 from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
-
-import numpy as np
-import torch
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType, ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TypeVar
 
 from .._util import check_int, unknown_name_message
+
+if TYPE_CHECKING:
+    import torch
+
+    from .timeline import Timeline
 
 __all__ = [
     "COMMON_OPTIONS",
     "IGNORE_INDEX",
+    "PARADIGM_ALIASES",
+    "UPSTREAM_PARADIGM_ALIASES",
     "Paradigm",
     "Presentation",
-    "Timeline",
+    "canonical_paradigm_params",
     "create_paradigm",
     "list_paradigms",
+    "paradigm_parameters",
     "register_paradigm",
 ]
 
@@ -61,173 +74,29 @@ COMMON_OPTIONS: dict[str, Any] = {
     "seed": 0,
 }
 
-
-class Timeline:
-    """Frames ``(B, T, C, H, W)`` that show ``image`` where ``shown`` is true and ``blank`` elsewhere, written only
-    when something needs them as a tensor.
-
-    What :meth:`Paradigm.__call__` returns as ``frames`` with ``lazy=True`` when the timeline has blank steps:
-    presenting a batch then costs the same at any ``T``. dynvision-models' models take it as input directly (they
-    pick each step's frame, nothing of size ``T`` is written).
-
-    Anything else may read it as the frames tensor: ``frames[:, t]`` gives step ``t`` (one ``(B, C, H, W)``
-    frame, the rest is not written); any other indexing, a torch function (``torch.flatten(frames, 0, 1)``), a
-    tensor method or attribute (``frames.flatten(0, 1)``, ``frames.mean()``) and arithmetic work on the written
-    frames, which are made once (:meth:`materialize`) and kept for the timeline's lifetime.
-
-    It is read-only: in-place methods (``frames.mul_(2)``, ``frames.requires_grad_()``, ...) raise ``TypeError``,
-    since a model reads the image, the mask and the blank, never a written copy. To change the frames or take
-    gradients with respect to them, write them out (``frames = frames.materialize()`` or ``lazy=False``) and
-    give that tensor to the model. ``isinstance(frames, torch.Tensor)`` is ``False``.
-
-    Attributes:
-        image: ``(B, C, H, W)``, what stimulus steps show (after the paradigm's changes, e.g. contrast).
-        shown: bool ``(T,)`` on the image's device: ``True`` at stimulus steps.
-        blank: the blank steps' pixel value (normalised units).
-    """
-
-    __slots__ = ("_frames", "blank", "image", "shown")
-
-    def __init__(self, image: torch.Tensor, shown: torch.Tensor, blank: float) -> None:
-        self.image, self.shown, self.blank = image, shown, float(blank)
-        self._frames: torch.Tensor | None = None
-
-    def __repr__(self) -> str:
-        steps = "".join("1" if on else "0" for on in self.shown.tolist())
-        return f"Timeline(shape={tuple(self.shape)}, shown={steps!r}, blank={self.blank})"
-
-    def __getstate__(self) -> tuple[torch.Tensor, torch.Tensor, float]:
-        return self.image, self.shown, self.blank
-
-    def __setstate__(self, state: tuple[torch.Tensor, torch.Tensor, float]) -> None:
-        self.__init__(*state)  # type: ignore[misc]
-
-    @property
-    def shape(self) -> torch.Size:
-        return torch.Size((self.image.shape[0], self.shown.numel(), *self.image.shape[1:]))
-
-    def size(self, dim: int | None = None) -> torch.Size | int:
-        return self.shape if dim is None else self.shape[dim]
-
-    def dim(self) -> int:
-        return 5
-
-    @property
-    def ndim(self) -> int:
-        return 5
-
-    def numel(self) -> int:
-        return self.shape.numel()
-
-    def __len__(self) -> int:
-        return self.image.shape[0]
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.image.dtype
-
-    @property
-    def device(self) -> torch.device:
-        return self.image.device
-
-    @property
-    def is_cuda(self) -> bool:
-        return self.image.is_cuda
-
-    @property
-    def layout(self) -> torch.layout:
-        return self.image.layout
-
-    @property
-    def requires_grad(self) -> bool:
-        return self.image.requires_grad  # as the written frames would (they are made from the image)
-
-    def to(self, *args: Any, **kwargs: Any) -> Timeline:
-        """The same timeline with its image moved or cast as ``Tensor.to`` does (still not written out)."""
-        image = self.image.to(*args, **kwargs)
-        return Timeline(image, self.shown.to(image.device), self.blank)
-
-    def step(self, t: int) -> torch.Tensor:
-        """The ``(B, C, H, W)`` frame of step ``t``: the image, or a blank frame (no host-device synchronisation)."""
-        return torch.where(self.shown[t], self.image, self.blank)
-
-    def materialize(self, out: torch.Tensor | None = None) -> torch.Tensor:
-        """The frames as one ``(B, T, C, H, W)`` tensor: written into ``out`` if given, else written once and kept
-        (the same tensor on every call: do not modify it)."""
-        if out is not None:
-            return timeline_frames(self.image, self.shown.cpu(), self.blank, out=out)
-        if self._frames is None:
-            self._frames = timeline_frames(self.image, self.shown.cpu(), self.blank)
-        return self._frames
-
-    def __getitem__(self, index: Any) -> torch.Tensor:
-        if (
-            self._frames is None
-            and isinstance(index, tuple)
-            and len(index) == 2
-            and index[0] == slice(None)
-            and isinstance(index[1], int)
-            and not isinstance(index[1], bool)
-        ):
-            return self.step(index[1])
-        return self.materialize()[index]
-
-    def __bool__(self) -> bool:
-        return bool(self.materialize())  # as a tensor: an error unless it holds one element
-
-    def __getattr__(self, name: str) -> Any:
-        # Only reached for names the timeline lacks: tensor methods and attributes act on the written frames.
-        if name.startswith("_") or name not in _TENSOR_NAMES:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        if name in _IN_PLACE_NAMES:
-            raise TypeError(
-                f"Timeline.{name}: a Timeline is read-only (a model reads its image, mask and blank, never a written "
-                "copy), so in-place changes and gradients would be lost. Write the frames out first "
-                "(frames = frames.materialize(), or present with lazy=False) and use that tensor."
-            )
-        return getattr(self.materialize(), name)
-
-    @classmethod
-    def __torch_function__(
-        cls,
-        func: Callable[..., Any],
-        types: Any,
-        args: Sequence[Any] = (),
-        kwargs: dict[str, Any] | None = None,
-    ) -> Any:
-        def written(value: Any) -> Any:
-            if isinstance(value, Timeline):
-                return value.materialize()
-            if isinstance(value, list | tuple):
-                return type(value)(written(v) for v in value)
-            return value
-
-        return func(*written(tuple(args)), **{k: written(v) for k, v in (kwargs or {}).items()})
-
-
-_TENSOR_NAMES = frozenset(dir(torch.Tensor))
-#: Tensor methods that change a tensor or its autograd state: refused by a read-only Timeline.
-_IN_PLACE_NAMES = frozenset(
-    {name for name in _TENSOR_NAMES if name.endswith("_") and not name.startswith("_")}
-    | {"retain_grad", "register_hook", "register_post_accumulate_grad_hook", "grad", "backward", "set_", "copy_"}
+#: Short names of paradigm parameters whose long name has an underscore (a key in a workflow path has none):
+#: ``create_paradigm("noise", noisetype="poisson")`` is ``create_paradigm("noise", noise_type="poisson")``.
+PARADIGM_ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        "noisetype": "noise_type",
+        "tempmode": "temporal_mode",
+        "noisevoid": "noise_void",
+        "noiseseed": "noise_seed",
+        "patternmode": "pattern_mode",
+        "patternshuffle": "pattern_shuffle",
+    }
 )
-
-
-def _timeline_operator(name: str) -> Callable[..., Any]:
-    def operator(self: Timeline, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self.materialize(), name)(*args, **kwargs)
-
-    operator.__name__ = name
-    return operator
-
-
-# Arithmetic and comparisons on a timeline act on its written frames (special methods bypass __getattr__).
-for _name in (
-    "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
-    "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__",
-    "__neg__", "__pos__", "__abs__", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__array__",
-):  # fmt: skip
-    setattr(Timeline, _name, _timeline_operator(_name))
+#: Upstream DynVision's names of paradigm parameters, accepted wherever a paradigm is built
+#: (``create_paradigm("duration", stim=10)``); parameters, :meth:`Paradigm.config` and tables use the long names.
+UPSTREAM_PARADIGM_ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        "stim": "stimulus",
+        "noiselevel": "ssnr",
+        "voidinput": "blank",
+        "repeat": "steps",
+    }
+)
+_ALIASES: dict[str, str] = {**PARADIGM_ALIASES, **UPSTREAM_PARADIGM_ALIASES}
 
 
 class Presentation(NamedTuple):
@@ -341,6 +210,8 @@ class Paradigm(ABC):
 
     def stimulus_mask(self, device: torch.device | str | None = None) -> torch.Tensor:
         """bool ``(T,)``: ``True`` at steps whose phase shows the stimulus (before any ``pattern``)."""
+        import torch
+
         return torch.tensor(
             [p in self.stimulus_phases for p in self.phases()], dtype=torch.bool, device=device
         )
@@ -349,6 +220,10 @@ class Paradigm(ABC):
         """bool ``(T,)`` on the CPU: ``pattern`` fitted to T (shuffled for ``batch_index`` if asked), or ``None``."""
         if self.pattern is None:
             return None
+        import torch
+
+        from .timeline import fit_pattern
+
         pattern = torch.tensor([c == "1" for c in self.pattern], dtype=torch.bool)
         if self.pattern_shuffle:
             generator = self.generator(0 if batch_index is None else batch_index, stream=1)
@@ -377,6 +252,9 @@ class Paradigm(ABC):
         self, batch_index: int, device: torch.device | str = "cpu", *, stream: int = 0
     ) -> torch.Generator:
         """Generator for batch ``batch_index``: seeded with ``SeedSequence([seed, batch_index, stream])``."""
+        import numpy as np
+        import torch
+
         state = np.random.SeedSequence([self.seed, batch_index, stream]).generate_state(2, np.uint32)
         return torch.Generator(device=device).manual_seed(int(state[0]) << 32 | int(state[1]))
 
@@ -415,7 +293,10 @@ class Paradigm(ABC):
             A :class:`Presentation` on the images' device (``frames`` may be a broadcast view of ``images``,
             see there).
         """
-        _check_batch(images, labels)
+        import torch
+
+        frames_module = _timeline_module()  # (a cached module: a from-import here would cost 0.5 us a call)
+        frames_module._check_batch(images, labels)
         if batch_index is None:
             batch_index = self._batch_counter
             self._batch_counter += 1
@@ -423,12 +304,12 @@ class Paradigm(ABC):
             batch_index = check_int("batch_index", batch_index, minimum=0)
         on, label_on = self.timeline(batch_index)
         if out is not None:
-            _check_out(out, images, on.numel())
+            frames_module._check_out(out, images, on.numel())
         device = images.device
         stimulus = on.to(device)
         shown = self.lazy_frames(images, batch_index) if lazy and out is None and not bool(on.all()) else None
         if shown is not None:
-            frames: torch.Tensor | Timeline = Timeline(shown, stimulus, self.blank)
+            frames: torch.Tensor | Timeline = frames_module.Timeline(shown, stimulus, self.blank)
         else:
             frames = self.render(images, on, batch_index, out=out)
         labels = labels.to(torch.int64).view(-1, 1)
@@ -446,6 +327,8 @@ class Paradigm(ABC):
         """
         key = (tuple(self.phases()), self.pattern, self.pattern_mode, self.rt)
         if self.pattern_shuffle or self._timeline_cache is None or self._timeline_cache[0] != key:
+            from .timeline import label_mask
+
             on = self.stimulus_mask()
             gate = self.pattern_mask(batch_index)
             if gate is not None:
@@ -466,72 +349,11 @@ class Paradigm(ABC):
         self, images: torch.Tensor, on: torch.Tensor, batch_index: int, out: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Frames ``(B, T, C, H, W)`` for the CPU bool mask ``on`` ``(T,)``: the stimulus where on, blank elsewhere."""
-        return timeline_frames(self.stimulus_frames(images), on, self.blank, out=out)
+        return _timeline_module().timeline_frames(self.stimulus_frames(images), on, self.blank, out=out)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
-
-
-def timeline_frames(
-    shown: torch.Tensor, on: torch.Tensor, blank: float, out: torch.Tensor | None = None
-) -> torch.Tensor:
-    """``(B, T, C, H, W)`` frames: ``shown`` ``(B, C, H, W)`` where the CPU bool mask ``on`` ``(T,)`` is set,
-    ``blank`` elsewhere.
-
-    All on: a stride-0 broadcast view of ``shown`` (no copy). Otherwise one ``torch.empty`` and one slice
-    assignment per run of equal steps (a constant fill for blank runs, a broadcast copy for stimulus runs).
-    With ``out``, the frames are always written into ``out``, which is returned.
-    """
-    batch, n_steps = shown.shape[0], on.numel()
-    if out is None and bool(on.all()):
-        return shown.unsqueeze(1).expand(batch, n_steps, *shown.shape[1:])
-    frames = (
-        out
-        if out is not None
-        else torch.empty((batch, n_steps, *shown.shape[1:]), dtype=shown.dtype, device=shown.device)
-    )
-    for start, stop, value in runs(on):
-        if value:
-            frames[:, start:stop] = shown.unsqueeze(1)
-        else:
-            frames[:, start:stop].fill_(blank)
-    return frames
-
-
-def runs(mask: torch.Tensor) -> list[tuple[int, int, bool]]:
-    """Runs of equal values of a CPU bool ``(T,)`` mask as ``(start, stop, value)`` (``stop`` exclusive)."""
-    values = mask.tolist()
-    out: list[tuple[int, int, bool]] = []
-    start = 0
-    for t in range(1, len(values) + 1):
-        if t == len(values) or values[t] != values[start]:
-            out.append((start, t, bool(values[start])))
-            start = t
-    return out
-
-
-def onsets(on: torch.Tensor) -> torch.Tensor:
-    """bool ``(T,)``: rising edges of the stimulus mask (a stimulus on at step 0 counts as an onset)."""
-    previous = torch.cat([on.new_zeros(1), on[:-1]])
-    return on & ~previous
-
-
-def label_mask(on: torch.Tensor, rt: int) -> torch.Tensor:
-    """bool ``(T,)``: stimulus steps that keep their label: ``on`` minus the ``rt`` steps after each onset."""
-    if rt == 0:
-        return on.clone()
-    steps = torch.arange(on.numel())
-    last_onset = torch.where(onsets(on), steps, -(rt + 1)).cummax(0).values
-    return on & (steps - last_onset >= rt)
-
-
-def fit_pattern(pattern: torch.Tensor, n_steps: int, mode: PatternMode) -> torch.Tensor:
-    """Fit a bool pattern ``(L,)`` to ``n_steps``: ``"stretch"`` (index scaling) or ``"repeat"`` (tiling)."""
-    length = pattern.numel()
-    steps = torch.arange(n_steps)
-    index = steps * length // n_steps if mode == "stretch" else steps % length
-    return pattern[index]
 
 
 def _check_pattern(pattern: str | Sequence[int] | None) -> str | None:
@@ -556,42 +378,10 @@ def _describe(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items() if isinstance(v, int) and not isinstance(v, bool))
 
 
-def _check_out(out: torch.Tensor, images: torch.Tensor, n_steps: int) -> None:
-    shape = (images.shape[0], n_steps, *images.shape[1:])
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != shape or out.dtype != images.dtype:
-        raise ValueError(
-            f"out must be a {images.dtype} tensor of shape {shape} (B, T, C, H, W), got "
-            f"{getattr(out, 'dtype', type(out).__name__)} {tuple(getattr(out, 'shape', ()))}."
-        )
-    if out.device != images.device:
-        raise ValueError(f"out is on {out.device} but the images on {images.device}.")
-
-
 def _check_dt(dt: float) -> float:
     if isinstance(dt, bool) or not isinstance(dt, int | float) or dt <= 0:
         raise ValueError(f"dt is the duration of one step in ms and must be a positive number, got {dt!r}.")
     return float(dt)
-
-
-def _check_batch(images: torch.Tensor, labels: torch.Tensor) -> None:
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
-        raise TypeError(
-            "images must be a floating point tensor (B, C, H, W) of normalised pixels, got "
-            f"{getattr(images, 'dtype', type(images).__name__)} {tuple(getattr(images, 'shape', ()))}."
-        )
-    if (
-        not isinstance(labels, torch.Tensor)
-        or labels.shape != (images.shape[0],)
-        or labels.is_floating_point()
-    ):
-        raise TypeError(
-            f"labels must be an integer tensor of shape ({images.shape[0]},), got "
-            f"{getattr(labels, 'dtype', type(labels).__name__)} {tuple(getattr(labels, 'shape', ()))}."
-        )
-    if labels.device != images.device:
-        raise ValueError(
-            f"images are on {images.device} but labels on {labels.device}; move both to one device."
-        )
 
 
 _REGISTRY: dict[str, type[Paradigm]] = {}
@@ -616,22 +406,124 @@ def list_paradigms() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def paradigm_parameters(name: str) -> dict[str, Any]:
+    """Every parameter the paradigm registered as ``name`` accepts, by its long name, with its default.
+
+    Its own parameters first, in the order of its constructor's signature (defaults as there), then the common
+    options (:data:`COMMON_OPTIONS`) it accepts besides them, with their defaults. A parameter without a default
+    maps to ``inspect.Parameter.empty``. Aliases (:data:`PARADIGM_ALIASES`, :data:`UPSTREAM_PARADIGM_ALIASES`)
+    are not listed. Imports no torch. An unknown name raises ``KeyError`` listing close matches.
+
+    ``paradigm_parameters("repetition")`` is ``{"steps": 20, "blank": 0.0, "rt": 0, "pattern": None,
+    "pattern_mode": "stretch", "pattern_shuffle": False, "seed": 0}``.
+    """
+    own, common = _accepted(_lookup(name))
+    return {**own, **{key: COMMON_OPTIONS[key] for key in common}}
+
+
+def canonical_paradigm_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` of the paradigm registered as ``name`` with every alias replaced by the long name it stands for.
+
+    A key is kept as it is when the paradigm accepts it (its own parameters and the common options it takes),
+    else replaced through :data:`PARADIGM_ALIASES` (``noisetype`` -> ``noise_type``) or
+    :data:`UPSTREAM_PARADIGM_ALIASES` (``stim`` -> ``stimulus``) when the paradigm accepts the long name; the
+    order of ``params`` and the values are kept, nothing else is checked or filled in. This is how
+    :func:`create_paradigm` reads its keyword arguments, so a workflow can check a paradigm's parameters (and
+    name them the same way in paths and tables) without building it. Imports no torch.
+
+    Raises:
+        KeyError: ``name`` is not registered (the message lists close matches).
+        TypeError: a key is neither a parameter of this paradigm nor an alias of one (an alias of another
+            paradigm's parameter, e.g. ``noisetype`` for ``duration``, is unknown here); the message lists the
+            accepted names and aliases.
+        ValueError: a parameter is given twice, e.g. as an alias and by its long name (``stim`` and
+            ``stimulus``); the message names both spellings.
+    """
+    cls = _lookup(name)
+    own, common = _accepted(cls)
+    accepted = {*own, *common}
+    canonical: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    unknown: list[str] = []
+    twice: list[tuple[str, str, str]] = []
+    for key, value in params.items():
+        long = key if key in accepted else _ALIASES.get(key)
+        if long is None or long not in accepted:
+            unknown.append(key)
+        elif long in canonical:
+            twice.append((long, spelled[long], key))
+        else:
+            canonical[long], spelled[long] = value, key
+    if unknown:
+        extra = f" and the common options {common}" if common else ""
+        aliases = ", ".join(f"{alias}={long}" for alias, long in _ALIASES.items() if long in accepted)
+        also = f" (or the aliases {aliases})" if aliases else ""
+        raise TypeError(
+            f"Paradigm {name!r} got unknown parameter(s) {sorted(unknown)}; it accepts {list(own)}{extra}{also}. "
+            f"Check the spelling; paradigm_parameters({name!r}) lists the parameters with their defaults."
+        )
+    if twice:
+        long, first, second = twice[0]
+        raise ValueError(
+            f"Paradigm {name!r} got the parameter {long!r} twice, as {first!r} and as {second!r} (an alias "
+            f"stands for its long name); give only one of them, preferably {long!r}."
+        )
+    return canonical
+
+
 def create_paradigm(name: str, **params: Any) -> Paradigm:
     """Build the paradigm registered as ``name`` from its parameters (the config, in steps).
 
+    Parameters may be given by their long names (``noise_type``), their short aliases (:data:`PARADIGM_ALIASES`,
+    ``noisetype``) or upstream DynVision's spellings (:data:`UPSTREAM_PARADIGM_ALIASES`, ``stim``); see
+    :func:`canonical_paradigm_params`. Building a paradigm validates every value and imports no torch (torch is
+    loaded when a batch is presented), so a workflow can check a configuration quickly.
+
     An unknown name raises ``KeyError`` listing close matches; an unknown parameter raises ``TypeError``
-    listing the paradigm's own parameters and the common options it accepts.
+    listing the paradigm's own parameters and the common options it accepts; a parameter given twice (an alias
+    and its long name) raises ``ValueError``; a bad value raises ``ValueError`` or ``TypeError`` naming it.
     """
+    cls = _lookup(name)
+    return cls(**canonical_paradigm_params(name, params))
+
+
+def _lookup(name: str) -> type[Paradigm]:
     try:
-        cls = _REGISTRY[name]
+        return _REGISTRY[name]
     except KeyError:
         raise KeyError(unknown_name_message("paradigm", name, _REGISTRY)) from None
+
+
+def _accepted(cls: type[Paradigm]) -> tuple[dict[str, Any], list[str]]:
+    """The paradigm class's own keyword parameters with their defaults, and the common options it also accepts
+    (all of them not among its own when its constructor takes ``**options``, else none)."""
     signature = inspect.signature(cls).parameters
+    variadic = (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
     takes_options = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.values())
-    own = [k for k, p in signature.items() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    own = {k: p.default for k, p in signature.items() if p.kind not in variadic}
     common = [k for k in COMMON_OPTIONS if k not in own] if takes_options else []
-    unknown = sorted(set(params) - set(own) - set(common))
-    if unknown:
-        extra = f" and the common options {common}" if common else ""
-        raise TypeError(f"Paradigm {name!r} got unknown parameter(s) {unknown}; it accepts {own}{extra}.")
-    return cls(**params)
+    return own, common
+
+
+_TIMELINE_MODULE: ModuleType | None = None
+
+
+def _timeline_module() -> ModuleType:
+    """:mod:`.timeline` (which imports torch), imported on first use: building a paradigm needs no torch."""
+    global _TIMELINE_MODULE
+    if _TIMELINE_MODULE is None:
+        from . import timeline
+
+        _TIMELINE_MODULE = timeline
+    return _TIMELINE_MODULE
+
+
+# Torch-only helpers that lived here before they moved to .timeline (loaded on first use, so that building a
+# paradigm imports no torch); still importable from here.
+_MOVED = frozenset({"Timeline", "fit_pattern", "label_mask", "onsets", "runs", "timeline_frames"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        return getattr(_timeline_module(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .base import register_paradigm
 from .duration import DurationParadigm
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["ContrastParadigm"]
 
