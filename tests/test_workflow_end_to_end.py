@@ -110,6 +110,23 @@ def test_second_run_has_nothing_to_do(finished_run, small_config, dynvision):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def test_a_value_moved_to_another_config_file_or_the_command_line_reruns_nothing(finished_run, small_config,
+                                                                                dynvision, tmp_path):
+    """Provenance is not a rule parameter: the same values from other layers (and model arguments written in
+    another order and spelling) plan no job, and the plan still records the new layer as the source."""
+    workdir, _ = finished_run
+    text = small_config.read_text()
+    moved = tmp_path / "moved.yaml"
+    moved.write_text(text.replace("  epochs: 1\n", "").replace('model_args: {channels: "4,8", tau: 4}',
+                                                                 'model_args: {tau: 4, channels: "4,8"}'))
+    second = tmp_path / "second.yaml"
+    second.write_text("train: {epochs: 1}\n")
+    for extra in (["--configfile", str(moved), str(second)], ["--configfile", str(moved), "--config", "train.epochs=1"]):
+        result = dynvision("run", "--workdir", str(workdir), "-n", *extra, cwd=workdir, timeout=300)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert "Nothing to be done" in result.stdout + result.stderr, result.stdout[-3000:]
+
+
 def test_report_collects_every_figure_with_its_caption(finished_run, small_config, dynvision):
     workdir, _ = finished_run
     report = workdir / "report.html"

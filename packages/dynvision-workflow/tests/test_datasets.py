@@ -329,7 +329,7 @@ def test_runtime_commands_take_the_resolution_options():
                               "--image-resolution", "64"]).image_resolution == 64
     prepare = parser.parse_args(["prepare-data", "photos", "--root", "r", "--source", "folder", "--path", "p",
                                  "--splits", "train=train,test=val", "--class-index", "i.json", "--resolution", "16"])
-    assert (prepare.source, prepare.path, prepare.splits, prepare.resolution) == ("folder", "p", "train=train,test=val", 16)
+    assert (prepare.source, prepare.path, prepare.splits, prepare.resolution) == ("folder", "p", {"train": "train", "test": "val"}, 16)
     for command in (["train", "--model-name", "M", "--init", "i", "--output", "o", "--dataset", "d",
                      "--checkpoints", "c"], ["test", "s", "--dataset", "d", "--outputs", "o", "--responses", "r"]):
         assert parser.parse_args([*command, "--image-resolution", "16"]).image_resolution == 16

@@ -54,50 +54,52 @@ def test_dry_run_logs_job_stats_once_and_writes_nothing(tmp_path, via):
 
 
 def test_reading_the_workflow_imports_no_torch(tmp_path):
-    """Model names and arguments are checked against the packaged manifest: no torch import (~1.2 s) at start."""
+    """Model names and arguments are checked against the cached model catalogue and paradigms are built by
+    dynvision-data without torch: no torch import (~1.2 s) at start once the catalogue is cached."""
+    config_module.model_catalogue()  # the first start after installing dynvision_models caches it
     text = _run([sys.executable, "-X", "importtime", "-m", "snakemake", "-n", "-s", str(paths.snakefile()),
                  "--directory", str(tmp_path), "--cores", "1", "--quiet", "all"], cwd=tmp_path)
     imported = {line.rsplit("|", 1)[-1].strip() for line in text.splitlines() if line.startswith("import time:")}
-    assert "snakemake" in imported
+    assert "snakemake" in imported and "dynvision_models.checks" in imported
     assert "torch" not in imported
-    assert "dynvision_models" not in imported
 
 
-def test_packaged_model_manifest_matches_the_registry():
-    """Regenerate after changing dynvision_models' models:
-    python -c "from dynvision_workflow.config import write_model_manifest; write_model_manifest()"."""
+def test_the_model_catalogue_is_cached_per_version_of_the_model_sources(tmp_path, monkeypatch):
+    """Built from the live registry once per digest of dynvision_models' sources, then read from the cache; an
+    edited model source is a new digest (nothing to regenerate by hand); an unwritable cache only costs time."""
     import json
 
-    manifest = json.loads((Path(config_module.__file__).with_name(config_module.MODEL_MANIFEST)).read_text())
-    regenerate = (
-        "The packaged model manifest is stale (dynvision_models' models changed). Regenerate it: python -c "
-        '"from dynvision_workflow.config import write_model_manifest; write_model_manifest()"'
-    )
-    assert manifest["files"] == config_module._constructor_files(), regenerate
-    assert manifest["source_digest"] == config_module._models_source_digest(manifest["files"]), regenerate
-    assert manifest["models"] == config_module.live_model_catalogue()
-
-
-def test_model_catalogue_falls_back_to_the_registry_when_the_manifest_is_stale(monkeypatch):
-    config_module.model_catalogue.cache_clear()
-    monkeypatch.setattr(config_module, "_models_source_digest", lambda files=(): "not the packaged digest")
-    monkeypatch.setattr(config_module, "live_model_catalogue", lambda: {"Live": ["tau"]})
+    monkeypatch.setenv(config_module.CACHE_VARIABLE, str(tmp_path / "cache"))
+    calls = []
+    live = config_module.live_model_catalogue()
+    monkeypatch.setattr(config_module, "live_model_catalogue", lambda: calls.append(1) or live)
+    digest = config_module._models_source_digest()
     try:
-        assert config_module.model_catalogue() == {"Live": ["tau"]}
-        problems = config_module._model_problems(["DyRCNNx2"], {})
-        assert problems and problems[0].startswith("model_name: 'DyRCNNx2' is not a registered model.")
+        config_module.model_catalogue.cache_clear()
+        assert config_module.model_catalogue() == live and len(calls) == 1
+        (cached,) = (tmp_path / "cache").glob("model-catalogue-*.json")
+        assert digest[:20] in cached.name and json.loads(cached.read_text()) == live
+        config_module.model_catalogue.cache_clear()
+        assert config_module.model_catalogue() == live and len(calls) == 1  # read back, not rebuilt
+        monkeypatch.setattr(config_module, "_models_source_digest", lambda: "0" * 64)  # a model source changed
+        config_module.model_catalogue.cache_clear()
+        assert config_module.model_catalogue() == live and len(calls) == 2
+        assert len(list((tmp_path / "cache").glob("model-catalogue-*.json"))) == 2
+        (tmp_path / "cache").chmod(0o500)
+        monkeypatch.setattr(config_module, "_models_source_digest", lambda: "1" * 64)
+        config_module.model_catalogue.cache_clear()
+        assert config_module.model_catalogue() == live and len(calls) == 3
     finally:
+        (tmp_path / "cache").chmod(0o700)
         config_module.model_catalogue.cache_clear()
 
 
-def test_model_check_messages_are_those_of_the_live_registry(monkeypatch):
-    """The manifest changes where the names come from, not what a user is told."""
-    names, args = ["DyRCNNx5", "DyRCNNx2", "ResNet18"], {"rctyp": "full", "tau": 5, "rctype": "full"}
-    from_manifest = config_module._model_problems(names, args)
-    monkeypatch.setattr(config_module, "model_catalogue", config_module.live_model_catalogue)
-    assert from_manifest == config_module._model_problems(names, args)
-    assert from_manifest[0].startswith("model_name: 'DyRCNNx5' is not a registered model. Did you mean")
-    assert from_manifest[1].startswith("model_args.rctyp: DyRCNNx2 takes no argument 'rctyp'. Did you mean 'rctype'?")
+def test_model_check_messages_name_the_key_the_value_and_what_is_allowed():
+    config = {"model_name": ["DyRCNNx5", "DyRCNNx2"], "model_args": {"rctyp": "full", "tau": 5}, "category": [],
+              "categories": {}, "experiment": [], "experiments": {}}
+    problems = config_module._model_problems(config)
+    assert problems[0].startswith("model_name: 'DyRCNNx5' is not a registered model. Did you mean")
+    assert problems[1].startswith("model_args.rctyp") and "'rctype'" in problems[1]
 
 
 def _record(message: str, event: str | None) -> logging.LogRecord:

@@ -49,7 +49,7 @@ def test_args_product_sweeps_lists_in_order():
 
 @pytest.mark.parametrize(
     "text",
-    [":rctype", "rctype=full", ":rc_type=full", ":a=1+a=2", ":a=x/y", ":a=b=c"],
+    [":rctype", "rctype=full", ":rc-type=full", ":a=1+a=2", ":a=x/y", ":a=b=c"],
 )
 def test_malformed_args_raise_with_the_bad_part(text):
     with pytest.raises(ArgsError) as error:

@@ -15,8 +15,8 @@ def test_every_packaged_experiment_has_tests_and_overrides_are_canonical():
         tests = experiment_tests(config, name)
         assert tests and all(identifier == spec for identifier, spec in tests)  # all short enough by default
     assert len(experiment_tests(config, "duration")) == 8
-    assert model_overrides(config, "durationffonly") == ":ffonly=true"
-    assert model_overrides(config, "duration") == ""
+    assert model_overrides(config, "durationffonly") == {"ffonly": True}
+    assert model_overrides(config, "duration") == {}
 
 
 def test_long_specs_are_hashed_beyond_the_configured_length():

@@ -13,16 +13,17 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from . import paths
-from .config import ConfigError, dump_yaml, resolve_config
+from .config import ConfigError, dump_yaml, parse_overrides, resolve_config
 from .naming import ArgsError, parse_args
 
 __all__ = ["main", "put_scripts_on_path"]
 
 DEMO_WORKDIR = "dynvision-demo"
-SOURCES_HELP = "JSON object: option name -> where its value came from (the workflow passes its config layers)"
+DATA_NAME_HELP = "the dataset's name in the configuration (for the provenance of its settings)"
 
 
 class CommandError(Exception):
@@ -63,16 +64,17 @@ def _run_snakemake(command: list[str]) -> int:
 
 #: Snakemake options whose values are config files.
 _CONFIGFILE_OPTIONS = ("--configfile", "--configfiles")
-#: First folders of the workflow's output paths that carry a model identity in their third part.
-_IDENTITY_ROOTS = {"models": 2, "reports": 2, "figures": 2}
 
 
-def check_run_arguments(extra: Sequence[str]) -> None:
+def check_run_arguments(extra: Sequence[str]) -> list[str]:
     """Fail early, before Snakemake starts, on config files that are not YAML mappings and on requested paths
-    whose model identity or test spec is malformed (naming the bad part and the expected form)."""
-    from .config import load_yaml
+    whose model identity or test spec is malformed (naming the bad part and the expected form); return the words
+    with every requested path in its canonical spelling (a note on stderr for each one rewritten)."""
+    from .config import load_yaml, requested_problems
+    from .targets import canonical_target
 
     configfiles: list[str] = []
+    words: list[str] = []
     taking = False
     for word in extra:
         if word.startswith("-"):
@@ -80,49 +82,25 @@ def check_run_arguments(extra: Sequence[str]) -> None:
             taking = name in _CONFIGFILE_OPTIONS and not sep
             if name in _CONFIGFILE_OPTIONS and sep:
                 configfiles.append(value)
+            words.append(word)
             continue
         if taking:
             configfiles.append(word)
+            words.append(word)
             continue
-        _check_target(word)
+        try:
+            canonical = canonical_target(word)
+        except ArgsError as error:
+            raise CommandError(str(error)) from None
+        if canonical != word:
+            print(f"dynvision run: note: {word} is written {canonical} (canonical spelling)", file=sys.stderr)
+        problems = requested_problems(canonical)
+        if problems:
+            raise CommandError("\n".join(problems))
+        words.append(canonical)
     for path in configfiles:
         load_yaml(path)
-
-
-def _check_target(target: str) -> None:
-    import re
-
-    from .naming import ARGS_PATTERN, SEED_PATTERN
-    from .specs import HASHED_PATTERN
-
-    parts = target.strip("/").split("/")
-    position = _IDENTITY_ROOTS.get(parts[0])
-    if position is None or len(parts) <= position:
-        return
-    identity = parts[position]
-    head, sep, seed = identity.rpartition("_")
-    match = re.fullmatch(r"([A-Za-z][A-Za-z0-9]*)(.*)", head)
-    if not sep or not match or not re.fullmatch(SEED_PATTERN, seed):
-        raise CommandError(
-            f"requested path {target!r}: {identity!r} is not a model identity; expected "
-            "{model_name}{model_args}_{seed}, e.g. 'DyRCNNx2:rctype=full+tau=5_0001'."
-        )
-    try:
-        parse_args(match.group(2))
-    except ArgsError as error:
-        raise CommandError(f"requested path {target!r}: {error}") from None
-    if parts[0] == "reports" and len(parts) > 5:
-        test = parts[4]
-        if not (re.fullmatch(rf"[a-z]+{ARGS_PATTERN}", test) or re.fullmatch(HASHED_PATTERN, test)):
-            _, _, args = test.partition(":")
-            try:
-                parse_args(":" + args if args else "")
-            except ArgsError as error:
-                raise CommandError(f"requested path {target!r}: test {test!r}: {error}") from None
-            raise CommandError(
-                f"requested path {target!r}: {test!r} is not a test spec; expected {{paradigm}}:key=value+... "
-                "(a lower-case paradigm name) or a hashed name {paradigm}-{10 hex digits}."
-            )
+    return words
 
 
 def resolve_profiles(extra: Sequence[str]) -> list[str]:
@@ -143,9 +121,31 @@ def resolve_profiles(extra: Sequence[str]) -> list[str]:
     return words
 
 
+def rewrite_config_overrides(extra: Sequence[str]) -> list[str]:
+    """``--config`` entries typed as YAML, with dotted keys (``train.epochs=5``) folded into their section, written
+    back as Snakemake reads them (one ``key=<JSON>`` entry per top-level key; the workflow types the values inside
+    mappings again, see :func:`~dynvision_workflow.config.retype_overrides`)."""
+    import json
+
+    words, index = list(extra), 0
+    while index < len(words):
+        if words[index] != "--config":
+            index += 1
+            continue
+        end = index + 1
+        while end < len(words) and "=" in words[end] and not words[end].startswith("-"):
+            end += 1
+        overrides = parse_overrides(words[index + 1 : end])
+        entries = [f"{key}=" if value is None else f"{key}={json.dumps(value)}" for key, value in overrides.items()]
+        words[index + 1 : end] = entries
+        index += 1 + len(entries)
+    return words
+
+
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     """Run the Snakemake workflow: targets and any Snakemake option pass through."""
-    check_run_arguments(extra)
+    extra = rewrite_config_overrides(extra)
+    extra = check_run_arguments(extra)
     extra = resolve_profiles(extra)
     workdir = paths.workdir(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -179,22 +179,9 @@ def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-def _config_overrides(entries: Sequence[str]) -> dict:
-    """``key=value`` pairs parsed like Snakemake's ``--config`` (YAML values)."""
-    import yaml
-
-    overrides: dict = {}
-    for entry in entries:
-        key, sep, value = entry.partition("=")
-        if not sep or not key:
-            raise CommandError(f"--config entry {entry!r} must look like key=value (e.g. seed=0001).")
-        overrides[key] = yaml.safe_load(value) if value else None
-    return overrides
-
-
 def cmd_config_show(args: argparse.Namespace, extra: list[str]) -> int:
     """Print the resolved configuration (packaged layers, config files, overrides, schema defaults)."""
-    config = resolve_config(_config_overrides(args.config or []), files=args.configfile or [])
+    config = resolve_config(parse_overrides(args.config or []), files=args.configfile or [])
     sys.stdout.write(dump_yaml(config))
     return 0
 
@@ -223,40 +210,20 @@ def cmd_paradigms(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_prepare_data(args: argparse.Namespace, extra: list[str]) -> int:
-    from .runtime.data import parse_splits, prepare_data
+    from .options import DataSettings
+    from .runtime.data import prepare_data
 
-    try:
-        splits = parse_splits(args.splits)
-    except ValueError as error:
-        raise CommandError(f"--splits: {error}") from None
-    prepare_data(
-        args.data_name,
-        root=args.root,
-        ready=args.ready,
-        seed=args.seed,
-        test_fraction=args.test_fraction,
-        source=args.source,
-        mirror=args.mirror,
-        path=args.path,
-        splits=splits,
-        class_index=args.class_index,
-        resolution=args.resolution,
-    )
+    settings = DataSettings.from_namespace(args)
+    prepare_data(args.data_name, root=args.root, ready=args.ready, **asdict(settings))
     return 0
 
 
 def cmd_build_betons(args: argparse.Namespace, extra: list[str]) -> int:
+    from .options import BetonSettings
     from .runtime.data import build_betons
 
-    build_betons(
-        args.source,
-        train=args.train,
-        val=args.val,
-        meta=args.meta,
-        seed=args.seed,
-        val_fraction=args.val_fraction,
-        resolution=args.resolution,
-    )
+    settings = BetonSettings.from_namespace(args)
+    build_betons(args.source, train=args.train, val=args.val, meta=args.meta, **asdict(settings))
     return 0
 
 
@@ -282,7 +249,8 @@ def cmd_init(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
-    from .runtime.train import TrainSettings, train_model
+    from .options import TrainSettings
+    from .runtime.train import train_model
 
     settings = TrainSettings.from_namespace(args)
     train_model(
@@ -294,13 +262,14 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
         seed=args.seed,
         settings=settings,
         given=_given_options(sys.argv),
-        declared=_declared_sources(args.sources),
+        data_name=args.data_name,
     )
     return 0
 
 
 def cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
-    from .runtime.test import TestSettings, test_model
+    from .options import TestSettings
+    from .runtime.test import test_model
 
     if args.spec_index is not None:
         from .specs import record_specs
@@ -315,7 +284,7 @@ def cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
         responses=args.responses,
         settings=TestSettings.from_namespace(args),
         given=_given_options(sys.argv),
-        declared=_declared_sources(args.sources),
+        data_name=args.data_name,
     )
     return 0
 
@@ -335,38 +304,12 @@ def cmd_aggregate(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-def _declared_sources(text: str | None) -> dict[str, str]:
-    """The ``--sources`` JSON (option name -> where its value came from), as the workflow passes it."""
-    import json
-
-    if not text:
-        return {}
-    try:
-        sources = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise CommandError(
-            f"--sources must be a JSON object of option names to sources, got {text!r} ({error})."
-        ) from None
-    if not isinstance(sources, dict):
-        raise CommandError(f"--sources must be a JSON object of option names to sources, got {text!r}.")
-    return {str(key): str(value) for key, value in sources.items()}
-
-
 def _given_options(argv: Sequence[str]) -> set[str]:
     """Option names present on the command line (their values are recorded as given, not defaults)."""
     return {word[2:].split("=", 1)[0].replace("-", "_") for word in argv if word.startswith("--")}
 
 
 # Parser ------------------------------------------------------------------------------------------------------------
-
-
-def _bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean; use true or false.")
 
 
 def positive_int(text: str) -> int:
@@ -422,34 +365,20 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("pattern", nargs="?", help="glob pattern, e.g. 'DyRCNN*'")
     add("paradigms", cmd_paradigms, "List registered stimulus paradigms.")
 
+    from .options import BetonSettings, DataSettings, TestSettings, TrainSettings, add_settings_arguments
+
     prepare = add("prepare-data", cmd_prepare_data, "Materialise a dataset as class folders <root>/<name>/<split>/.")
     prepare.add_argument("data_name")
     prepare.add_argument("--root", type=Path, required=True)
     prepare.add_argument("--ready", type=Path, help="marker file written when the dataset is complete")
-    prepare.add_argument("--seed", type=int, default=0, help="seed of the train/test split")
-    prepare.add_argument("--test-fraction", type=float, default=0.2)
-    prepare.add_argument(
-        "--source",
-        choices=["builtin", "download", "folder"],
-        default="builtin",
-        help="builtin: ships with dynvision-data; download: official archives; folder: a tree at --path (linked)",
-    )
-    prepare.add_argument("--mirror", help="download: a local directory or base URL with the archives, tried first")
-    prepare.add_argument("--path", help="folder: the dataset directory (holding the split folders)")
-    prepare.add_argument("--splits", help="folder: split=folder pairs, e.g. train=train,test=val (the default)")
-    prepare.add_argument("--class-index", help="folder: class index file with readable class names")
-    prepare.add_argument(
-        "--resolution", type=image_resolution, help="training statistics of the images resized: " + RESOLUTION_HELP
-    )
+    add_settings_arguments(prepare, DataSettings)
 
     betons = add("build-betons", cmd_build_betons, "Write train/val FFCV .beton files from training class folders.")
     betons.add_argument("source", type=Path)
     betons.add_argument("--train", type=Path, required=True)
     betons.add_argument("--val", type=Path, required=True)
     betons.add_argument("--meta", type=Path, required=True)
-    betons.add_argument("--seed", type=int, default=0, help="seed of the train/val split")
-    betons.add_argument("--val-fraction", type=float, default=0.1)
-    betons.add_argument("--resolution", type=image_resolution, help=RESOLUTION_HELP)
+    add_settings_arguments(betons, BetonSettings)
 
     init = add("init", cmd_init, "Create a model from its identity, sized for a dataset, and save its initial state.")
     _add_model_identity(init)
@@ -461,8 +390,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="input shape and statistics of the images resized: " + RESOLUTION_HELP,
     )
 
-    from .runtime.settings import add_settings_arguments
-
     train = add("train", cmd_train, "Train a model from its initial state with Lightning (resumes when interrupted).")
     _add_model_identity(train)
     train.add_argument("--init", type=Path, required=True)
@@ -470,20 +397,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", type=Path, required=True, help="training class folders")
     train.add_argument("--betons", type=Path, help="folder with train.beton, val.beton and meta.json")
     train.add_argument("--checkpoints", type=Path, required=True, help="folder for Lightning checkpoints")
-    from .runtime.train import TrainSettings
-
+    train.add_argument("--data-name", help=DATA_NAME_HELP)
     add_settings_arguments(train, TrainSettings)
-    train.add_argument("--sources", help=SOURCES_HELP)
 
     test = add("test", cmd_test, "Test a model state under a paradigm: outputs table and per-area responses.")
     test.add_argument("state", type=Path)
     test.add_argument("--dataset", type=Path, required=True, help="test class folders")
     test.add_argument("--outputs", type=Path, required=True)
     test.add_argument("--responses", type=Path, required=True)
-    from .runtime.test import TestSettings
-
+    test.add_argument("--data-name", help=DATA_NAME_HELP)
     add_settings_arguments(test, TestSettings)
-    test.add_argument("--sources", help=SOURCES_HELP)
     test.add_argument("--identifier", help="the test's hashed folder name, recorded in --spec-index")
     test.add_argument("--spec-index", type=Path, help="JSON index of hashed test folder names (merged, locked)")
 
@@ -526,7 +449,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that describe bad input (printed without a traceback)."""
     from dynvision_data.datasets.downloads import DownloadError
 
-    from .runtime.settings import SettingsError
+    from .options import SettingsError
     from .runtime.states import StateError
     from .runtime.tables import TableError
     from .runtime.train import TrainingDiverged

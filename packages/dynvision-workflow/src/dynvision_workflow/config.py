@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import os
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
@@ -29,6 +30,7 @@ __all__ = [
     "LAYERS",
     "SCHEMA_DEFAULT",
     "ConfigError",
+    "ConfigLoader",
     "config_sources",
     "dataset_problems",
     "deep_merge",
@@ -37,7 +39,11 @@ __all__ = [
     "expand_path",
     "folder_path",
     "load_yaml",
+    "parse_overrides",
+    "parse_yaml_value",
+    "requested_problems",
     "resolve_config",
+    "retype_overrides",
     "schema",
     "source_of",
 ]
@@ -63,6 +69,75 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message lists every problem with its key path."""
 
 
+class ConfigLoader(yaml.SafeLoader):
+    """YAML's safe loader with integers read in base 10: ``0010`` is 10 (a seed), not YAML 1.1's octal 8."""
+
+
+def _decimal_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    text = loader.construct_scalar(node)
+    digits = str(text).replace("_", "")
+    if digits.lstrip("+-").isdigit():
+        return int(digits, 10)
+    return yaml.SafeLoader.construct_yaml_int(loader, node)
+
+
+ConfigLoader.add_constructor("tag:yaml.org,2002:int", _decimal_int)
+
+
+def parse_yaml_value(text: str) -> Any:
+    """A value written in YAML on a command line (``5`` -> 5, ``{epochs: 5}`` -> a mapping, ``0001`` -> 1)."""
+    try:
+        return yaml.load(text, Loader=ConfigLoader)
+    except yaml.YAMLError as error:
+        raise ValueError(f"{text!r} is not a valid YAML value ({error}).") from None
+
+
+def parse_overrides(entries: Iterable[str]) -> dict[str, Any]:
+    """``--config`` entries ``key=value`` as a mapping, values typed as YAML (``train={epochs: 5}`` gives the
+    integer 5); a dotted key sets one value inside a section (``train.epochs=5``). Later entries win; mappings
+    merge."""
+    overrides: dict[str, Any] = {}
+    for entry in entries:
+        key, sep, text = entry.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(
+                f"--config entry {entry!r} must look like key=value, e.g. seed=0001, train.epochs=5 or "
+                "'train={epochs: 5}'."
+            )
+        value = parse_yaml_value(text) if text else None
+        for part in reversed(key.strip().split(".")[1:]):
+            value = {part: value}
+        overrides = deep_merge(overrides, {key.strip().split(".")[0]: value})
+    return overrides
+
+
+def retype_overrides(value: Any) -> Any:
+    """Snakemake's ``--config`` values with the strings inside mappings and lists typed as YAML again.
+
+    Snakemake reads a ``--config`` value that is a mapping or list with YAML's base loader, which keeps every
+    scalar inside as a string (``train={epochs: 5}`` gives ``{"epochs": "5"}``); this types them as
+    :func:`parse_overrides` does, so ``snakemake --config`` and ``dynvision run --config`` agree. Top-level scalars
+    are typed by Snakemake already and stay as they are.
+    """
+    if isinstance(value, Mapping):
+        return {key: _retype(item) for key, item in value.items()}
+    return value
+
+
+def _retype(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _retype(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_retype(item) for item in value]
+    if isinstance(value, str) and value:
+        try:
+            parsed = parse_yaml_value(value)
+        except ValueError:
+            return value
+        return parsed if not isinstance(parsed, (dict, list)) else value
+    return value
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; a missing file, a YAML syntax error or a non-mapping top level raises ConfigError."""
     path = Path(path)
@@ -71,7 +146,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"config file {str(path)!r} does not exist; check the path.") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=ConfigLoader)
     except yaml.YAMLError as error:
         raise ConfigError(f"config file {str(path)!r} is not valid YAML: {error}") from None
     if data is None:
@@ -110,9 +185,23 @@ def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, 
 
 @cache
 def schema() -> dict[str, Any]:
-    """The JSON schema of the workflow configuration (packaged with the workflow)."""
+    """The JSON schema of the workflow configuration: the packaged ``config.schema.yaml`` (what to run, datasets,
+    experiments, execution) with the properties of every runtime option merged in from their one declaration
+    (:mod:`dynvision_workflow.options`): ``train.*``, ``test.*``, ``data.*`` and ``datasets.<name>.*``."""
+    from .options import schema_properties
+
     text = (resources.files("dynvision_workflow") / "workflow" / "schemas" / "config.schema.yaml").read_text()
-    return yaml.safe_load(text)
+    full = yaml.safe_load(text)
+    for key, fragment in schema_properties().items():
+        section, *rest = key.split(".")
+        if section == "datasets" and rest[:1] == ["*"]:
+            node, rest = full["$defs"]["dataset"], rest[1:]
+        else:
+            node = full["properties"][section]
+        for part in rest[:-1]:
+            node = node["properties"][part]
+        node.setdefault("properties", {})[rest[-1]] = fragment
+    return full
 
 
 def _packaged_layers() -> dict[str, Any]:
@@ -340,9 +429,7 @@ def _cross_check(config: Mapping[str, Any]) -> list[str]:
     for name in config["category"]:
         if name not in categories:
             problems.append(_unknown("category", name, categories, "categories"))
-    swept = {name: config["categories"][name] for name in config["category"] if name in config["categories"]}
-    problems += _model_problems(config["model_name"], {**config["model_args"], **swept})
-    return problems
+    return problems + _model_problems(config) + _paradigm_problems(config)
 
 
 def dataset_problems(name: str, settings: Mapping[str, Any]) -> list[str]:
@@ -459,12 +546,9 @@ def folder_path(name: str, settings: Mapping[str, Any], environ: Mapping[str, st
     return path
 
 
-#: Packaged manifest of the model registry (names -> constructor parameter names) with a digest of the
-#: dynvision_models sources that define it: checking model names and arguments then needs no torch import (about
-#: 1.2 s of every workflow start). Regenerate with :func:`write_model_manifest` after changing a model.
-MODEL_MANIFEST = "model_manifest.json"
-#: dynvision_models sources that register models or define the registry (besides each constructor's own file).
-_REGISTRY_SOURCES = ("__init__.py", "registry.py", "zoo/**/*.py")
+#: Environment variable naming the folder of the model catalogue cache (default: ``$XDG_CACHE_HOME/dynvision`` or
+#: ``~/.cache/dynvision``).
+CACHE_VARIABLE = "DYNVISION_CACHE_DIR"
 
 
 def _models_root() -> Path | None:
@@ -477,104 +561,201 @@ def _models_root() -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _models_source_digest(extra: Iterable[str] = ()) -> str | None:
-    """SHA-256 over the dynvision_models sources that decide its registry: :data:`_REGISTRY_SOURCES` and ``extra``
-    (paths relative to the package, e.g. a base class whose ``__init__`` a model inherits); None if one is missing."""
+def _models_source_digest() -> str | None:
+    """SHA-256 over every source file of the installed dynvision_models (None when it is not found)."""
     import hashlib
 
     root = _models_root()
     if root is None:
         return None
-    files = {path.relative_to(root).as_posix() for pattern in _REGISTRY_SOURCES for path in root.glob(pattern)}
     digest = hashlib.sha256()
-    for name in sorted(files | set(extra)):
-        path = root / name
-        if not path.is_file():
-            return None
-        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
-def _constructor_files() -> list[str]:
-    """Files (relative to dynvision_models) that define the registered constructors' signatures."""
-    import inspect
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where DynVision caches what it derives from installed code (the model catalogue)."""
+    import os
 
-    from dynvision_models.registry import _MODEL_REGISTRY
-
-    root = _models_root()
-    files = set()
-    for factory in _MODEL_REGISTRY.values():
-        function = inspect.unwrap(factory.__init__ if inspect.isclass(factory) else factory)
-        filename = getattr(getattr(function, "__code__", None), "co_filename", None)
-        if root is not None and filename is not None and Path(filename).is_relative_to(root):
-            files.add(Path(filename).relative_to(root).as_posix())
-    return sorted(files)
+    environ = os.environ if environ is None else environ
+    if environ.get(CACHE_VARIABLE):
+        return Path(environ[CACHE_VARIABLE])
+    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "dynvision"
 
 
-def live_model_catalogue() -> dict[str, list[str]]:
-    """Registered model names -> their constructor parameter names, from dynvision_models (imports torch)."""
-    from dynvision_models import list_models, model_parameters
+def live_model_catalogue() -> dict[str, dict[str, Any]]:
+    """The registered models' catalogue from dynvision_models (imports torch): per model its parameters, their
+    defaults and allowed values, and what the checks of :func:`dynvision_models.checks.kwarg_problems` need."""
+    from dynvision_models import describe_models
 
-    return {name: list(model_parameters(name)) for name in list_models()}
-
-
-def write_model_manifest(path: str | Path | None = None) -> Path:
-    """(Re)write the packaged model manifest from the live registry; run after changing dynvision_models' models:
-    ``python -c "from dynvision_workflow.config import write_model_manifest; write_model_manifest()"``."""
-    import json
-
-    target = Path(path) if path is not None else Path(__file__).with_name(MODEL_MANIFEST)
-    models = live_model_catalogue()
-    files = _constructor_files()
-    manifest = {"source_digest": _models_source_digest(files), "files": files, "models": models}
-    target.write_text(json.dumps(manifest, indent=1) + "\n")
-    return target
+    return describe_models()
 
 
 @cache
-def model_catalogue() -> dict[str, list[str]]:
-    """Registered model names -> constructor parameter names: the packaged manifest when it was written from the
-    installed dynvision_models sources (same digest), else the live registry (which imports torch)."""
+def model_catalogue() -> dict[str, dict[str, Any]]:
+    """The model catalogue, cached per version of the installed dynvision_models sources.
+
+    The first call after dynvision_models changed (or was installed) builds it from the live registry (importing
+    torch, about 1.5 s) and stores it under :func:`cache_dir`, named by a digest of every dynvision_models source
+    file; later calls read that file, so checking model names and arguments at workflow start imports no torch.
+    Nothing needs regenerating by hand: an edited model is a new digest. An unwritable cache only costs time.
+    """
     import json
 
-    try:
-        manifest = json.loads(Path(__file__).with_name(MODEL_MANIFEST).read_text())
-        files, models, digest = manifest["files"], manifest["models"], manifest["source_digest"]
-    except (OSError, ValueError, TypeError, KeyError):
-        return live_model_catalogue()
-    if digest is None or not isinstance(models, dict) or digest != _models_source_digest(files):
-        return live_model_catalogue()
-    return {str(name): list(params) for name, params in models.items()}
+    digest = _models_source_digest()
+    path = cache_dir() / f"model-catalogue-{digest[:20]}.json" if digest else None
+    if path is not None and path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            pass
+    catalogue = live_model_catalogue()
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(catalogue))
+            os.replace(temporary, path)
+        except OSError:
+            pass
+    return catalogue
 
 
-def _model_problems(model_names: Iterable[str], model_args: Mapping[str, Any]) -> list[str]:
-    """Unknown model names, and model arguments (aliases expanded) that a model's constructor does not take."""
-    from .naming import MODEL_ARG_ALIASES
+def model_problems(model_name: str, kwargs: Mapping[str, Any], where: str, separator: str = ".") -> list[str]:
+    """What the constructor of ``model_name`` would reject in ``kwargs`` (values as a job receives them), each
+    problem prefixed by ``where`` and ``separator`` (a config key path and ``.``, or a requested path and ``: ``);
+    torch-free."""
+    from dynvision_models.checks import kwarg_problems
 
-    problems = []
     catalogue = model_catalogue()
-    registered = sorted(catalogue)
-    for name in model_names:
-        if name not in registered:
-            hint = difflib.get_close_matches(name, registered, n=1)
-            suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
-            problems.append(
-                f"model_name: {name!r} is not a registered model.{suggestion} Registered models: "
-                f"{', '.join(registered)} (`dynvision models` lists their arguments; a new model needs only "
-                "@register_model in an imported module)."
-            )
-            continue
-        accepted = set(catalogue[name])
-        for key in model_args:
-            if MODEL_ARG_ALIASES.get(key, key) in accepted:
+    if model_name not in catalogue:
+        registered = sorted(catalogue)
+        hint = difflib.get_close_matches(model_name, registered, n=1)
+        suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
+        return [
+            f"{'model_name' if separator == '.' else where}: {model_name!r} is not a registered model.{suggestion} "
+            "Registered models: "
+            f"{', '.join(registered)} (`dynvision models` lists their arguments; a new model needs only "
+            "@register_model in an imported module)."
+        ]
+    return [f"{where}{separator}{problem}" for problem in kwarg_problems(catalogue[model_name], kwargs)]
+
+
+def _as_job_values(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Argument values as a job receives them: written into a path and parsed back (``"16,32"`` -> ``[16, 32]``)."""
+    from .naming import encode_args, parse_args
+
+    return parse_args(encode_args(args))
+
+
+def _sweep_points(args: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every combination of a sweep (a YAML list is a sweep), values as a job receives them."""
+    import itertools
+
+    keys = list(args)
+    values = [v if isinstance(v, list) else [v] for v in args.values()]
+    return [_as_job_values(dict(zip(keys, combo, strict=True))) for combo in itertools.product(*values)]
+
+
+def _model_problems(config: Mapping[str, Any]) -> list[str]:
+    """Every model name and keyword-argument value a job would reject: ``model_args`` (each sweep point), each
+    selected category sweep, and each experiment's ``model_overrides`` on every model built."""
+    from .naming import ArgsError
+
+    problems: list[str] = []
+    points: list[tuple[str, dict[str, Any]]] = []
+    try:
+        points += [("model_args", point) for point in _sweep_points(config["model_args"])]
+        for category in config["category"]:
+            values = config["categories"].get(category, [])
+            for value in values:
+                sweep = {**config["model_args"], category: value}
+                points += [(f"categories.{category}", point) for point in _sweep_points(sweep)]
+    except ArgsError as error:
+        return [f"model_args: {error}"]
+    seen: set[str] = set()
+    for model_name in config["model_name"]:
+        for where, kwargs in points:
+            key = repr((model_name, sorted(kwargs.items())))
+            if key in seen:
                 continue
-            aliases = sorted(alias for alias, long in MODEL_ARG_ALIASES.items() if long in accepted)
-            hint = difflib.get_close_matches(key, sorted(accepted | set(aliases)), n=1)
-            suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
-            problems.append(
-                f"model_args.{key}: {name} takes no argument {key!r}.{suggestion} It takes: "
-                f"{', '.join(sorted(accepted))} (aliases: {', '.join(aliases) or 'none'})."
-            )
+            seen.add(key)
+            found = model_problems(model_name, kwargs, where)
+            problems += [p for p in found if p not in problems]
+            if found and found[0].startswith("model_name:"):
+                break
+            for name in config["experiment"]:
+                overrides = config["experiments"].get(name, {}).get("model_overrides") or {}
+                if overrides:
+                    changed = {**kwargs, **_as_job_values(overrides)}
+                    found = model_problems(model_name, changed, f"experiments.{name}.model_overrides")
+                    problems += [p for p in found if p not in problems]
+    return problems
+
+
+def paradigm_problems(name: str, args: Mapping[str, Any], where: str) -> list[str]:
+    """What building paradigm ``name`` with ``args`` (values as a job receives them) would reject, prefixed by
+    ``where``; builds the paradigm with dynvision_data, which imports no torch for it."""
+    from dynvision_data.paradigms import create_paradigm
+
+    try:
+        create_paradigm(name, **args)
+    except KeyError as error:
+        return [f"{where}: {error.args[0] if error.args else error} (`dynvision paradigms` lists them)."]
+    except (TypeError, ValueError) as error:
+        return [f"{where}: paradigm {name!r} with {dict(args)}: {error}"]
+    return []
+
+
+def requested_problems(target: str) -> list[str]:
+    """What a job would reject in a requested path: a malformed identity, a spelling that is not the canonical one
+    (naming it), a model or argument value its constructor refuses, a paradigm or parameter value it refuses."""
+    from .naming import ArgsError
+    from .targets import requested_path
+
+    try:
+        parsed = requested_path(target)
+    except ArgsError as error:
+        return [str(error)]
+    if parsed is None:
+        return []
+    if parsed.canonical != target:
+        return [
+            f"requested path {target!r} is written {parsed.canonical!r} (keys sorted, one spelling per argument); "
+            "request that path (`dynvision run` rewrites requested paths itself)."
+        ]
+    where = f"requested path {target!r}"
+    problems = model_problems(parsed.model_name, parsed.model_args, where, ": ")
+    if parsed.paradigm is not None:
+        problems += paradigm_problems(parsed.paradigm, parsed.paradigm_args or {}, where)
+    return problems
+
+
+def _paradigm_problems(config: Mapping[str, Any]) -> list[str]:
+    """Every paradigm and parameter value a job would reject: the training paradigm and every test of every
+    configured experiment (each sweep point)."""
+    from .naming import ArgsError
+
+    problems: list[str] = []
+    train = config["train"]["paradigm"]
+    try:
+        problems += paradigm_problems(train["name"], _as_job_values(train.get("args", {})), "train.paradigm")
+    except ArgsError as error:
+        problems.append(f"train.paradigm.args: {error}")
+    for name, experiment in config["experiments"].items():
+        where = f"experiments.{name}"
+        try:
+            points = _sweep_points(experiment["args"])
+        except ArgsError as error:
+            problems.append(f"{where}.args: {error}")
+            continue
+        for point in points:
+            found = paradigm_problems(experiment["paradigm"], point, where)
+            problems += [p for p in found if p not in problems]
+            if found:
+                break
     return problems
 
 

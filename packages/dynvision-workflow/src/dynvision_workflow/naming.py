@@ -19,6 +19,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from dynvision_data.paradigms import PARADIGM_ALIASES
+from dynvision_data.paradigms import UPSTREAM_PARADIGM_ALIASES as _UPSTREAM
+from dynvision_models.checks import MODEL_ARG_ALIASES as _MODEL_ALIASES
+
 __all__ = [
     "ARGS_PATTERN",
     "MODEL_ARG_ALIASES",
@@ -27,6 +31,9 @@ __all__ = [
     "UPSTREAM_PARADIGM_ALIASES",
     "ArgsError",
     "args_product",
+    "canonical_model_args",
+    "canonical_paradigm_args",
+    "canonical_spelling",
     "encode_args",
     "expand_aliases",
     "format_seed",
@@ -39,49 +46,24 @@ PREFIX, DELIMITER, ASSIGNER, LIST_SEPARATOR = ":", "+", "=", "~"
 #: How a sequence is written in configuration (a YAML list would be a sweep); it becomes LIST_SEPARATOR in paths.
 CONFIG_LIST_SEPARATOR = ","
 
-#: Characters allowed in a key (identifier-like) and in a value (no path separators, no '_' which separates the seed,
-#: no ':' '+' '=' which structure the string).
-_KEY = r"[A-Za-z][A-Za-z0-9]*"
+#: Characters allowed in a key (an identifier: every keyword argument name, e.g. skip_mode) and in a value (no path
+#: separators, no '_' which separates the seed, no ':' '+' '=' which structure the string).
+_KEY = r"[A-Za-z][A-Za-z0-9_]*"
 _VALUE = r"[A-Za-z0-9.~\-]+"
 #: Regular expression of a whole argument string, empty or ``:k=v+k=v`` (used as a Snakemake wildcard constraint).
 ARGS_PATTERN = rf"(:{_KEY}={_VALUE}(\+{_KEY}={_VALUE})*)?"
 #: Seeds are digit strings; integers are written with at least four digits (``1`` -> ``0001``).
 SEED_PATTERN = r"[0-9]+"
 
-#: Short names accepted in argument strings and config, and the constructor keyword each stands for.
-MODEL_ARG_ALIASES: dict[str, str] = {
-    "tsteps": "n_timesteps",
-    "rctype": "recurrence_type",
-    "rctarget": "recurrence_target",
-    "tff": "t_feedforward",
-    "trc": "t_recurrence",
-    "tsk": "t_skip",
-    "tfb": "t_feedback",
-    "idle": "idle_timesteps",
-    "tbptt": "tbptt_steps",
-    "taugrad": "train_tau",
-    "supralin": "supralinearity",
-    "retina": "use_retina",
-    "ffonly": "feedforward_only",
-}
+#: Short names accepted in argument strings and config, and the constructor keyword each stands for (declared
+#: once by dynvision-models, importable without torch).
+MODEL_ARG_ALIASES: Mapping[str, str] = _MODEL_ALIASES
 
-#: Short names of paradigm parameters whose keyword has an underscore (a key in a path has none).
-PARADIGM_ARG_ALIASES: dict[str, str] = {
-    "noisetype": "noise_type",
-    "tempmode": "temporal_mode",
-    "noisevoid": "noise_void",
-    "noiseseed": "noise_seed",
-    "patternmode": "pattern_mode",
-    "patternshuffle": "pattern_shuffle",
-}
-#: Upstream DynVision's short names of paradigm parameters, accepted wherever a paradigm is given
-#: (``duration:stim=10``); table columns and parameter names use ours (``stimulus``, ``ssnr``, ``blank``, ``steps``).
-UPSTREAM_PARADIGM_ALIASES: dict[str, str] = {
-    "stim": "stimulus",
-    "noiselevel": "ssnr",
-    "voidinput": "blank",
-    "repeat": "steps",
-}
+#: Short names of paradigm parameters whose keyword has an underscore, and upstream DynVision's spellings
+#: (``duration:stim=10``), both declared once by dynvision-data (which imports no torch for them); table columns and
+#: parameter names use ours (``stimulus``, ``ssnr``, ``blank``, ``steps``).
+PARADIGM_ARG_ALIASES: Mapping[str, str] = PARADIGM_ALIASES
+UPSTREAM_PARADIGM_ALIASES: Mapping[str, str] = _UPSTREAM
 
 
 class ArgsError(ValueError):
@@ -129,7 +111,8 @@ def encode_args(args: Mapping[str, Any] | None) -> str:
     for key, value in args.items():
         if not re.fullmatch(_KEY, str(key)):
             raise ArgsError(
-                f"key {key!r} cannot be written in an argument string: use letters and digits, starting with a letter."
+                f"key {key!r} cannot be written in an argument string: use letters, digits and '_', starting with a "
+                "letter."
             )
         parts.append(f"{key}{ASSIGNER}{format_value(value)}")
     return PREFIX + DELIMITER.join(parts)
@@ -164,8 +147,8 @@ def parse_args(text: str) -> dict[str, Any]:
         key, sep, value = part.partition(ASSIGNER)
         if not sep or not re.fullmatch(_KEY, key) or not re.fullmatch(_VALUE, value):
             raise ArgsError(
-                f"malformed argument {part!r} in {text!r}: expected key=value with a key of letters/digits and a value "
-                "of letters, digits, '.', ',' or '-' (e.g. ':rctype=full+tsteps=20')."
+                f"malformed argument {part!r} in {text!r}: expected key=value with a key of letters, digits and '_' "
+                "and a value of letters, digits, '.', '~' or '-' (e.g. ':rctype=full+tsteps=20')."
             )
         if key in parsed:
             raise ArgsError(f"argument {key!r} is given twice in {text!r}.")
@@ -182,6 +165,39 @@ def expand_aliases(args: Mapping[str, Any], aliases: Mapping[str, str] = MODEL_A
             raise ArgsError(f"{name!r} is given twice (as {key!r} and as another spelling); give it once.")
         expanded[name] = value
     return expanded
+
+
+def canonical_spelling(
+    args: Mapping[str, Any], aliases: Mapping[str, str], *, also: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """``args`` with every key in its one canonical spelling, sorted by it: the short alias where a keyword has one
+    (``recurrence_type`` -> ``rctype``), else the keyword itself. ``also`` maps further spellings onto keywords
+    (upstream DynVision's ``stim`` -> ``stimulus``). Two spellings of one keyword raise :class:`ArgsError`.
+
+    The spelling in paths and folder names, so that ``tsteps=20+rctype=full`` and ``recurrence_type=full+
+    n_timesteps=20`` name the same model folder.
+    """
+    short = {long: alias for alias, long in aliases.items()}
+    result: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for key, value in args.items():
+        long = aliases.get(key) or (also or {}).get(key) or key
+        name = short.get(long, long)
+        if name in result:
+            raise ArgsError(f"{long!r} is given twice (as {spelled[name]!r} and as {key!r}); give it once.")
+        result[name], spelled[name] = value, key
+    return dict(sorted(result.items()))
+
+
+def canonical_model_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Model keyword arguments in their canonical spelling (:data:`MODEL_ARG_ALIASES`), sorted."""
+    return canonical_spelling(args, MODEL_ARG_ALIASES)
+
+
+def canonical_paradigm_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Paradigm parameters in their canonical spelling (:data:`PARADIGM_ARG_ALIASES`; upstream DynVision's
+    spellings such as ``stim`` become ours), sorted."""
+    return canonical_spelling(args, PARADIGM_ARG_ALIASES, also=UPSTREAM_PARADIGM_ALIASES)
 
 
 def args_product(args: Mapping[str, Any] | None) -> list[str]:

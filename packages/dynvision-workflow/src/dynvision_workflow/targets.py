@@ -2,36 +2,58 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import paths
-from .naming import args_product, encode_args
-from .specs import test_identifier
+from .naming import (
+    SEED_PATTERN,
+    ArgsError,
+    args_product,
+    canonical_model_args,
+    canonical_paradigm_args,
+    encode_args,
+    parse_args,
+)
+from .specs import HASHED_PATTERN, test_identifier
 
-__all__ = ["FIGURES", "all_figures", "canonical_args", "category_figures", "experiment_tests", "model_overrides"]
+__all__ = [
+    "FIGURES",
+    "RequestedPath",
+    "all_figures",
+    "canonical_args",
+    "canonical_target",
+    "category_figures",
+    "experiment_tests",
+    "model_overrides",
+    "requested_path",
+]
 
 #: The figures made for every experiment.
 FIGURES = ("responses", "accuracy")
 
 
 def canonical_args(args: Mapping[str, Any] | None) -> list[str]:
-    """Argument strings of a sweep with keys sorted, so an identity does not depend on YAML key order."""
-    return args_product(dict(sorted((args or {}).items())))
+    """Model argument strings of a sweep, each key in its canonical spelling and sorted
+    (:func:`~dynvision_workflow.naming.canonical_model_args`), so that an identity depends neither on YAML key order
+    nor on which spelling of a keyword was used."""
+    return args_product(canonical_model_args(args or {}))
 
 
 def experiment_tests(config: Mapping[str, Any], experiment: str) -> list[tuple[str, str]]:
     """``(folder name, spec)`` of every test of an experiment, one per parameter combination; the folder name is
-    the spec ``{paradigm}{args}`` or, beyond ``test.max_identifier_length`` characters, its hashed name."""
+    the spec ``{paradigm}{args}`` (keys in canonical spelling, sorted) or, beyond ``test.max_identifier_length``
+    characters, its hashed name."""
     spec = config["experiments"][experiment]
     limit = config["test"]["max_identifier_length"]
-    specs = [f"{spec['paradigm']}{args}" for args in canonical_args(spec["args"])]
+    specs = [f"{spec['paradigm']}{args}" for args in args_product(canonical_paradigm_args(spec["args"]))]
     return [(test_identifier(text, limit), text) for text in specs]
 
 
-def model_overrides(config: Mapping[str, Any], experiment: str) -> str:
-    """An experiment's model overrides as an argument string (``:ffonly=true``; ``""`` for none), keys sorted."""
-    return encode_args(dict(sorted(config["experiments"][experiment].get("model_overrides", {}).items())))
+def model_overrides(config: Mapping[str, Any], experiment: str) -> dict[str, Any]:
+    """An experiment's model overrides, keys in canonical spelling and sorted (``{}`` for none)."""
+    return canonical_model_args(config["experiments"][experiment].get("model_overrides", {}))
 
 
 def category_figures(config: Mapping[str, Any]) -> list[str]:
@@ -67,3 +89,66 @@ def all_figures(config: Mapping[str, Any], *, model_args: Mapping[str, Any] | No
         for status in config["status"]
         for figure in FIGURES
     ]
+
+
+#: First folders of the workflow's output paths whose third part is a model identity, and the position of the test
+#: folder in a reports path.
+_IDENTITY_ROOTS = ("models", "reports", "figures")
+_MODEL_POSITION, _TEST_POSITION = 2, 4
+
+
+class RequestedPath(NamedTuple):
+    """What a requested path names: the model, its arguments as parsed (values as a job receives them), and for a
+    test's file the paradigm and its parameters (``None`` otherwise, and for a hashed test folder)."""
+
+    model_name: str
+    model_args: dict[str, Any]
+    paradigm: str | None
+    paradigm_args: dict[str, Any] | None
+    canonical: str
+
+
+def requested_path(target: str) -> RequestedPath | None:
+    """Parse a requested path of the workflow's outputs (``None`` for rule names and other files).
+
+    Raises:
+        ArgsError: the model identity or the test spec is malformed (naming the part and the expected form).
+    """
+    parts = target.split("/")
+    if parts[0] not in _IDENTITY_ROOTS or len(parts) <= _MODEL_POSITION:
+        return None
+    identity = parts[_MODEL_POSITION]
+    head, sep, seed = identity.rpartition("_")
+    match = re.fullmatch(r"([A-Za-z][A-Za-z0-9]*)(.*)", head)
+    if not sep or not match or not re.fullmatch(SEED_PATTERN, seed):
+        raise ArgsError(
+            f"requested path {target!r}: {identity!r} is not a model identity; expected "
+            "{model_name}{model_args}_{seed}, e.g. 'DyRCNNx2:rctype=full+tau=5_0001'."
+        )
+    try:
+        args = parse_args(match.group(2))
+        parts[_MODEL_POSITION] = f"{match.group(1)}{encode_args(canonical_model_args(args))}_{seed}"
+    except ArgsError as error:
+        raise ArgsError(f"requested path {target!r}: {error}") from None
+    paradigm = paradigm_args = None
+    if parts[0] == "reports" and len(parts) > _TEST_POSITION + 1 and not re.fullmatch(HASHED_PATTERN, parts[4]):
+        test = parts[_TEST_POSITION]
+        paradigm, _, text = test.partition(":")
+        if not re.fullmatch(r"[a-z]+", paradigm):
+            raise ArgsError(
+                f"requested path {target!r}: {test!r} is not a test spec; expected {{paradigm}}:key=value+... "
+                "(a lower-case paradigm name) or a hashed name {paradigm}-{10 hex digits}."
+            )
+        try:
+            paradigm_args = parse_args(":" + text if text else "")
+            parts[_TEST_POSITION] = paradigm + encode_args(canonical_paradigm_args(paradigm_args))
+        except ArgsError as error:
+            raise ArgsError(f"requested path {target!r}: test {test!r}: {error}") from None
+    return RequestedPath(match.group(1), args, paradigm, paradigm_args, "/".join(parts))
+
+
+def canonical_target(target: str) -> str:
+    """A requested path with its model identity and test spec in canonical spelling (keys sorted, one spelling per
+    keyword); other words (rule names, other files) unchanged. Raises :class:`ArgsError` when malformed."""
+    parsed = requested_path(target)
+    return target if parsed is None else parsed.canonical

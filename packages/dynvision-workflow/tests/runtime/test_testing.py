@@ -46,7 +46,7 @@ def test_the_whole_test_set_is_tested_by_default(setup, tmp_path):
 
 def test_unit_resolution_keeps_every_unit_and_reduces_to_the_layer_table(setup, tmp_path):
     _run(setup, tmp_path / "layer", limit_images=40)
-    _run(setup, tmp_path / "unit", limit_images=40, resolution="unit")
+    _run(setup, tmp_path / "unit", limit_images=40, response_resolution="unit")
     with safe_open(str(tmp_path / "unit" / "test_responses.safetensors"), framework="numpy") as handle:
         assert handle.get_slice("V1").get_shape() == [40, 6, 3, 8, 8]
         assert handle.get_slice("V2").get_shape() == [40, 6, 4, 4, 4]
@@ -84,7 +84,7 @@ def test_model_overrides_apply_to_the_loaded_model_only(setup, tmp_path):
     from dynvision_workflow.runtime.states import load_state
 
     recurrent = _run(setup, tmp_path / "rc", limit_images=16)
-    ffonly = _run(setup, tmp_path / "ff", limit_images=16, model_overrides=":ffonly=true")
+    ffonly = _run(setup, tmp_path / "ff", limit_images=16, model_overrides={"ffonly": True})
     assert ffonly["accuracy_per_step"] and len(ffonly["accuracy_per_step"]) == len(recurrent["accuracy_per_step"])
     changed = runtime.apply_model_overrides(load_state(setup[1]), ":ffonly=true+idle=2")
     assert changed.model_kwargs["feedforward_only"] is True and changed.model_kwargs["idle_timesteps"] == 2

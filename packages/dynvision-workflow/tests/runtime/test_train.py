@@ -13,20 +13,19 @@ import pandas as pd
 import pytest
 import torch
 
+from dynvision_workflow.options import SettingsError
 from dynvision_workflow.runtime import train as train_module
 from dynvision_workflow.runtime.data import prepare_data
 from dynvision_workflow.runtime.init import init_model
-from dynvision_workflow.runtime.settings import SettingsError
 from dynvision_workflow.runtime.states import load_state
 from dynvision_workflow.runtime.train import (
     TrainingDiverged,
     TrainSettings,
+    crop_scale_range,
     dtype_policy,
     image_resolution_for,
     make_loggers,
-    parse_crop_scale,
     parse_devices,
-    parse_lr_factors,
     resolution_sources,
     train_model,
 )
@@ -36,7 +35,7 @@ slow = pytest.mark.slow
 MODEL_ARGS = {"channels": [4, 8], "tau": 4}
 SETTINGS = {
     "backend": "torch", "epochs": 3, "batch_size": 32, "lr": 0.01, "limit_images": 128, "threads": 1,
-    "translate": 1, "paradigm": "duration:intro=1+outro=1+stimulus=2",
+    "translate": 1, "paradigm": {"name": "duration", "args": {"intro": 1, "outro": 1, "stimulus": 2}},
 }
 
 
@@ -148,20 +147,15 @@ def test_dtype_policy_keeps_fp32_data_under_mixed_precision_and_names_the_allowe
         dtype_policy("bf16")
 
 
-def test_devices_and_lr_factors_parse_from_their_option_text() -> None:
+def test_devices_parse_and_crop_scale_is_checked() -> None:
     assert parse_devices("auto") == "auto" and parse_devices("2") == 2 and parse_devices("0,1") == [0, 1]
     with pytest.raises(ValueError, match="devices must be 'auto', a count >= 1 or indices"):
         parse_devices("two")
-    assert parse_lr_factors("") == {}
-    assert parse_lr_factors("recurrence=0.2+feedback=0.5") == {"recurrence": 0.2, "feedback": 0.5}
-    with pytest.raises(ValueError, match="malformed lr factor 'recurrence' in 'recurrence'"):
-        parse_lr_factors("recurrence")
-    assert parse_crop_scale(None) is None and parse_crop_scale("") is None
-    assert parse_crop_scale("0.35,1.0") == (0.35, 1.0)
-    with pytest.raises(ValueError, match=r"--crop-scale must be LOW,HIGH .* got '0.35'"):
-        parse_crop_scale("0.35")
-    with pytest.raises(SettingsError, match=r"0 < LOW <= HIGH <= 1 .* got '0.9,0.3'"):
-        parse_crop_scale("0.9,0.3")
+    assert crop_scale_range(None) is None and crop_scale_range([0.35, 1.0]) == (0.35, 1.0)
+    with pytest.raises(SettingsError, match=r"\[0.9, 0.3\] has low > high"):
+        crop_scale_range([0.9, 0.3])
+    with pytest.raises(SettingsError, match=r"--crop-scale \(config key datasets.\*.crop_scale\): \[0.35\]"):
+        TrainSettings(crop_scale=[0.35])
 
 
 def test_image_resolution_comes_from_the_model_state_unless_given_and_says_so() -> None:
@@ -210,20 +204,21 @@ def test_loggers_csv_always_tensorboard_when_installed_wandb_on_request(tmp_path
 def test_train_settings_expose_the_new_options_on_the_command_line() -> None:
     import argparse
 
-    from dynvision_workflow.runtime.settings import add_settings_arguments
+    from dynvision_workflow.options import add_settings_arguments
 
     parser = argparse.ArgumentParser()
     add_settings_arguments(parser, TrainSettings)
     options = parser.parse_args(
         ["--devices", "2", "--strategy", "ddp", "--accelerator", "cpu", "--activity-weight", "0.1",
-         "--activity-mode", "balance", "--rest-weight", "0.5", "--lr-factors", "recurrence=0.2", "--logger", "csv",
-         "--crop-scale", "0.5,1.0"]
+         "--activity-mode", "balance", "--rest-weight", "0.5", "--lr-factors", "{recurrence: 0.2}", "--logger", "csv",
+         "--crop-scale", "[0.5, 1.0]", "--paradigm", "duration:intro=1+stimulus=3"]
     )
     settings = TrainSettings.from_namespace(options)
-    assert (settings.devices, settings.strategy, settings.accelerator) == ("2", "ddp", "cpu")
+    assert (settings.devices, settings.strategy, settings.accelerator) == (2, "ddp", "cpu")
     assert (settings.activity_weight, settings.activity_mode, settings.rest_weight) == (0.1, "balance", 0.5)
-    assert settings.lr_factors == "recurrence=0.2" and settings.logger == "csv"
-    assert settings.crop_scale == "0.5,1.0"
+    assert settings.lr_factors == {"recurrence": 0.2} and settings.logger == "csv"
+    assert settings.crop_scale == [0.5, 1.0]
+    assert settings.paradigm == {"name": "duration", "args": {"intro": 1, "stimulus": 3}}
 
 
 @slow
@@ -233,7 +228,7 @@ def test_two_process_ddp_on_cpu_shards_the_data_and_saves_once(init_state, datas
 
     state = _train(
         init_state, dataset, tmp_path, epochs=1, accelerator="cpu", devices="2", strategy="ddp_spawn",
-        activity_weight=0.01, rest_weight=0.01, lr_factors="recurrence=0.2",
+        activity_weight=0.01, rest_weight=0.01, lr_factors={"recurrence": 0.2},
     )
     assert all(torch.isfinite(value).all() for value in state.values())
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)

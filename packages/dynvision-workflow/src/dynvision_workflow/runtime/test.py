@@ -27,54 +27,19 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
+from ..options import TestSettings
 from .provenance import atomic_path, write_resolved_config
 from .responses import SafetensorsStream
-from .settings import Settings, schema_default
 from .states import ModelState, build_model, load_state
 from .train import image_resolution_for, make_paradigm, resolution_sources
 
 __all__ = ["TestSettings", "apply_model_overrides", "check_paradigm_fits", "make_paradigm", "test_model"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TestSettings(Settings):
-    """How a model is tested; defaults are the workflow configuration's ``test:`` section."""
-
-    __test__ = False  # not a pytest test class
-
-    paradigm: str = field(
-        default="duration:intro=2+outro=8+stimulus=10",
-        metadata={"help": "how test images are shown: name:key=value+... (steps)"},
-    )
-    batch_size: int = field(default=schema_default("test", "batch_size"), metadata={"help": "images per batch"})
-    limit_images: int | None = field(default=None, metadata={"help": "test only the first N images (logged)"})
-    resolution: str = field(
-        default=schema_default("test", "response_resolution"),
-        metadata={
-            "choices": ["layer", "unit"],
-            "help": "responses kept per area: layer (mean and std over units) or unit (every unit, float16)",
-        },
-    )
-    threads: int = field(default=schema_default("test", "threads"), metadata={"help": "torch CPU threads"})
-    image_resolution: int | None = field(
-        default=None,
-        metadata={
-            "help": "resize every test image to shorter side N and crop the centre N x N (use the training "
-            "data's); default: the resolution the model state was initialised with (images as stored if none)"
-        },
-    )
-    model_overrides: str = field(
-        default="",
-        metadata={
-            "help": "model keyword arguments changed for this test only, ':key=value+...' (aliases such as ffonly, "
-            "idle accepted), e.g. ':ffonly=true' to test without recurrence"
-        },
-    )
 
 
 def test_model(
@@ -85,7 +50,7 @@ def test_model(
     responses: str | os.PathLike[str],
     settings: TestSettings,
     given: set[str] | None = None,
-    declared: dict[str, str] | None = None,
+    data_name: str | None = None,
 ) -> dict[str, Any]:
     """Test the model in ``state_path`` on the class folders ``dataset``; return a summary (accuracy per step)."""
     import numpy as np
@@ -117,7 +82,7 @@ def test_model(
     dt = _step_duration_ms(model)
     n_total = loader.n_samples
     metadata = {
-        "resolution": settings.resolution,
+        "resolution": settings.response_resolution,
         "dt": dt,
         "paradigm": settings.paradigm,
         "model_name": state.model_name,
@@ -144,7 +109,7 @@ def test_model(
                     time_ms = (np.arange(steps, dtype=np.float32) * dt).astype(np.float32)
                     correct_per_step = np.zeros(steps, dtype=np.int64)
                     metadata["areas"] = list(activity)
-                    stream = _open_stream(responses_file, activity, n_total, steps, settings.resolution, metadata)
+                    stream = _open_stream(responses_file, activity, n_total, steps, settings.response_resolution, metadata)
                     stream.write("time_ms", 0, time_ms)
                     stream.write("stimulus", 0, stimulus)
                 truth = labels.view(-1, 1).expand(batch, steps)
@@ -172,7 +137,7 @@ def test_model(
                 table.to_csv(handle, header=n_seen == 0, index=False, float_format="%.6g")
                 stream.write("sample", n_seen, np.arange(n_seen, n_seen + batch, dtype=np.int64))
                 for area, rates in activity.items():
-                    if settings.resolution == "unit":
+                    if settings.response_resolution == "unit":
                         stream.write(area, n_seen, rates.to(torch.float16).cpu().numpy())
                     else:
                         flat = rates.float().flatten(start_dim=2)
@@ -203,7 +168,7 @@ def test_model(
             **asdict(settings),
             "image_resolution": resolution,
         },
-        sources=resolution_sources(settings.sources(given or set(), declared), settings.image_resolution, resolution),
+        sources=resolution_sources(settings.sources(given or set(), data_name=data_name), settings.image_resolution, resolution),
         seed=state.meta.get("seed"),
         inputs={"state": str(state_path), "dataset": str(dataset)},
     )
@@ -236,14 +201,16 @@ def check_paradigm_fits(paradigm: Any, model: Any, *, spec: str, model_name: str
         ) from None
 
 
-def apply_model_overrides(state: ModelState, overrides: str) -> ModelState:
-    """The state with model keyword arguments replaced for a test (``':ffonly=true'``); weights are unchanged, so
-    an override must not change the model's parameters (feed-forward only, idle steps, time steps...)."""
+def apply_model_overrides(state: ModelState, overrides: Mapping[str, Any] | str | None) -> ModelState:
+    """The state with model keyword arguments replaced for a test (``{"ffonly": True}``, or ``':ffonly=true'`` as in
+    a path); weights are unchanged, so an override must not change the model's parameters (feed-forward only, idle
+    steps, time steps...)."""
     from dataclasses import replace
 
     from ..naming import expand_aliases, parse_args
 
-    changes = expand_aliases(parse_args(overrides or ""))
+    given = parse_args(overrides) if isinstance(overrides, str) else dict(overrides or {})
+    changes = expand_aliases(given)
     if not changes:
         return state
     log.info("testing with model arguments changed: %s", changes)

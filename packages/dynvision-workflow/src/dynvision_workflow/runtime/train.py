@@ -12,14 +12,14 @@ import importlib.util
 import logging
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..naming import format_seed, parse_args
+from ..options import SettingsError, TrainSettings
 from .init import seed_everything
 from .provenance import write_resolved_config
-from .settings import Settings, SettingsError, schema_default
 from .states import build_model, load_state, save_state
 
 __all__ = [
@@ -29,28 +29,31 @@ __all__ = [
     "DtypePolicy",
     "TrainSettings",
     "TrainingDiverged",
+    "crop_scale_range",
     "dtype_policy",
     "image_resolution_for",
     "make_loggers",
     "make_paradigm",
     "parse_devices",
-    "parse_lr_factors",
     "split_paradigm",
     "train_model",
 ]
 
 log = logging.getLogger(__name__)
 
-_DEFAULT_PARADIGM = schema_default("train", "paradigm")
 
-#: Precisions of :func:`dtype_policy` (Lightning's names).
-PRECISIONS = ("32", "bf16-mixed", "16-mixed")
-#: ``--logger`` choices: ``auto`` = CSV, plus TensorBoard when installed; ``csv``; ``tensorboard`` (CSV and
-#: TensorBoard, which must be installed); ``wandb`` (CSV, TensorBoard when installed, and W&B, which must be).
-LOGGERS = ("auto", "csv", "tensorboard", "wandb")
-#: ``--activity-mode`` choices (:func:`dynvision_models.losses.activity_penalty`; repeated here so that the CLI
-#: does not import torch).
-ACTIVITY_MODES = ("metabolic", "balance")
+def _choices(name: str) -> tuple[str, ...]:
+    from dataclasses import fields
+
+    return next(f for f in fields(TrainSettings) if f.name == name).metadata["option"].choices
+
+
+
+#: Precisions of :func:`dtype_policy`, ``--logger`` choices and ``--activity-mode`` choices, as declared with the
+#: training options (``auto`` = CSV, plus TensorBoard when installed; ``csv``; ``tensorboard``; ``wandb``).
+PRECISIONS = _choices("precision")
+LOGGERS = _choices("logger")
+ACTIVITY_MODES = _choices("activity_mode")
 
 
 class DtypePolicy(NamedTuple):
@@ -106,23 +109,6 @@ def parse_devices(text: str | int) -> int | str | list[int]:
     return count
 
 
-def parse_lr_factors(text: str) -> dict[str, float]:
-    """``--lr-factors`` ``"recurrence=0.2+feedback=0.5"`` as ``{"recurrence": 0.2, "feedback": 0.5}`` (``""``: none)."""
-    factors = {}
-    for part in filter(None, text.split("+")):
-        key, sep, value = part.partition("=")
-        try:
-            factors[key.strip()] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep or not key.strip():
-            raise ValueError(
-                f"malformed lr factor {part!r} in {text!r}: expected name=factor joined by '+', "
-                "e.g. 'recurrence=0.2+feedback=0.5'."
-            )
-    return factors
-
-
 def _tensorboard_available() -> bool:
     """Whether Lightning's TensorBoardLogger can run (``tensorboard`` or ``tensorboardX`` importable)."""
     return any(importlib.util.find_spec(name) is not None for name in ("tensorboard", "tensorboardX"))
@@ -165,81 +151,6 @@ def make_loggers(kind: str, save_dir: str | os.PathLike[str]) -> list[Any]:
     return result
 
 
-def _paradigm_text(spec: dict[str, Any]) -> str:
-    from ..naming import encode_args
-
-    return spec["name"] + encode_args(dict(sorted(spec.get("args", {}).items())))
-
-
-@dataclass
-class TrainSettings(Settings):
-    """How a model is trained; defaults are the workflow configuration's (``train:`` and ``data:`` sections)."""
-
-    backend: str = field(default="ffcv", metadata={"choices": ["ffcv", "torch"], "help": "training data loader"})
-    epochs: int = field(default=schema_default("train", "epochs"), metadata={"help": "training epochs"})
-    batch_size: int = field(default=schema_default("train", "batch_size"), metadata={"help": "images per batch"})
-    optimizer: str = field(
-        default=schema_default("train", "optimizer"), metadata={"choices": ["adam", "adamw", "sgd"], "help": "optimizer"}
-    )
-    lr: float = field(default=schema_default("train", "lr"), metadata={"help": "learning rate"})
-    weight_decay: float = field(default=schema_default("train", "weight_decay"), metadata={"help": "weight decay"})
-    scheduler: str = field(
-        default=schema_default("train", "scheduler"),
-        metadata={"choices": ["cosine", "none"], "help": "learning-rate schedule over epochs"},
-    )
-    gradient_clip: float = field(
-        default=schema_default("train", "gradient_clip"), metadata={"help": "gradient norm clip (0: off)"}
-    )
-    precision: str = field(
-        default=schema_default("train", "precision"),
-        metadata={"choices": list(PRECISIONS), "help": "Lightning precision (see dtype_policy)"},
-    )
-    accelerator: str = field(
-        default="auto", metadata={"help": "Lightning accelerator: auto, cpu, gpu, cuda, mps"}
-    )
-    devices: str = field(default="1", metadata={"help": "devices: a count, 'auto', or indices such as 0,1"})
-    strategy: str = field(
-        default="auto", metadata={"help": "Lightning strategy: auto, ddp, ddp_spawn, ... (ddp for several devices)"}
-    )
-    logger: str = field(
-        default="auto",
-        metadata={"choices": list(LOGGERS), "help": "auto: CSV + TensorBoard if installed; wandb needs wandb"},
-    )
-    activity_weight: float = field(default=0.0, metadata={"help": "weight of the activity penalty (0: off)"})
-    activity_mode: str = field(
-        default="metabolic",
-        metadata={"choices": list(ACTIVITY_MODES), "help": "activity penalty: metabolic mean|r| or balance |mean r|"},
-    )
-    rest_weight: float = field(
-        default=0.0, metadata={"help": "weight of the return-to-rest penalty after the stimulus (0: off)"}
-    )
-    lr_factors: str = field(
-        default="", metadata={"help": "learning-rate factors by parameter name, e.g. recurrence=0.2+feedback=0.5"}
-    )
-    limit_images: int | None = field(default=None, metadata={"help": "train on the first N images only"})
-    threads: int = field(default=schema_default("train", "threads"), metadata={"help": "torch CPU threads"})
-    num_workers: int = field(default=schema_default("data", "num_workers"), metadata={"help": "loader workers"})
-    split_seed: int = field(default=schema_default("data", "split_seed"), metadata={"help": "train/val split seed"})
-    val_fraction: float = field(default=schema_default("data", "val_fraction"), metadata={"help": "validation share"})
-    flip: bool = field(default=False, metadata={"help": "random horizontal flips"})
-    translate: int = field(default=0, metadata={"help": "largest random shift in pixels"})
-    crop_scale: str | None = field(
-        default=None,
-        metadata={"help": "random resized crop: range of the box's share of the image area, LOW,HIGH (e.g. 0.35,1.0)"},
-    )
-    image_resolution: int | None = field(
-        default=None,
-        metadata={
-            "help": "resize every image to shorter side N and crop the centre N x N; default: the resolution the "
-            "model state was initialised with (images as stored if none)"
-        },
-    )
-    paradigm: str = field(
-        default=_paradigm_text(_DEFAULT_PARADIGM),
-        metadata={"help": "how images are shown over time: name:key=value+... (steps)"},
-    )
-
-
 def image_resolution_for(settings_value: int | None, state: Any, *, step: str) -> int | None:
     """The image resolution a step uses: ``settings_value`` when given, else the one recorded in the model state
     (``data["image_resolution"]``, written by the init step). A given value that differs from the recorded one is
@@ -260,16 +171,16 @@ def image_resolution_for(settings_value: int | None, state: Any, *, step: str) -
     return settings_value
 
 
-def parse_crop_scale(text: str | None) -> tuple[float, float] | None:
-    """``LOW,HIGH`` (the ``--crop-scale`` option) as a pair of floats; ``None`` or empty: no crop."""
-    if not text:
+def crop_scale_range(value: list[float] | None) -> tuple[float, float] | None:
+    """``crop_scale`` ``[low, high]`` as a pair; ``None``: no crop. ``low > high`` raises :class:`SettingsError`."""
+    if not value:
         return None
-    try:
-        low, high = (float(part) for part in text.split(","))
-    except ValueError:
-        raise SettingsError(f"--crop-scale must be LOW,HIGH (two numbers, e.g. 0.35,1.0), got {text!r}.") from None
-    if not 0 < low <= high <= 1:
-        raise SettingsError(f"--crop-scale LOW,HIGH must satisfy 0 < LOW <= HIGH <= 1 (shares of the area), got {text!r}.")
+    low, high = (float(v) for v in value)
+    if low > high:
+        raise SettingsError(
+            f"--crop-scale (config key datasets.<name>.crop_scale): {list(value)} has low > high; give [low, high] "
+            "with 0 < low <= high <= 1 (shares of the image area), e.g. [0.35, 1.0]."
+        )
     return low, high
 
 
@@ -310,7 +221,7 @@ def train_model(
     seed: str | int,
     settings: TrainSettings,
     given: set[str] | None = None,
-    declared: dict[str, str] | None = None,
+    data_name: str | None = None,
 ) -> Path:
     """Train the model in ``init`` and save it to ``output``.
 
@@ -328,27 +239,32 @@ def train_model(
 
     policy = dtype_policy(settings.precision)
     devices = parse_devices(settings.devices)
-    lr_factors = parse_lr_factors(settings.lr_factors)
+    lr_factors = dict(settings.lr_factors)
+    crop_scale = crop_scale_range(settings.crop_scale)
     checkpoints = Path(checkpoints)
     loggers = make_loggers(settings.logger, checkpoints.parent)
     torch.set_num_threads(settings.threads)
     seed_value = seed_everything(seed)
     state = load_state(init)
     model = build_model(state).to(getattr(torch, policy.model))
-    paradigm_name, paradigm_params = split_paradigm(settings.paradigm)
+    paradigm_name, paradigm_params = settings.paradigm["name"], settings.paradigm.get("args", {})
     resolution = image_resolution_for(settings.image_resolution, state, step="training")
     use_betons = betons is not None and settings.backend != "torch"
+    if use_betons and settings.backend == "auto":
+        from dynvision_data import ffcv_available
+
+        use_betons = ffcv_available()
     datamodule = TrainingDataModule(
         dataset,
         train_beton=Path(betons) / "train.beton" if use_betons else None,
         val_beton=Path(betons) / "val.beton" if use_betons else None,
-        backend=settings.backend if use_betons else "torch",
+        backend="ffcv" if use_betons else "torch",
         batch_size=settings.batch_size,
         val_fraction=settings.val_fraction,
         split_seed=settings.split_seed,
         flip=settings.flip,
         translate=settings.translate,
-        crop_scale=parse_crop_scale(settings.crop_scale),
+        crop_scale=crop_scale,
         paradigm=paradigm_name,
         paradigm_params=paradigm_params,
         num_workers=settings.num_workers,
@@ -422,7 +338,7 @@ def train_model(
                 for name, group in groups.items()
             },
         },
-        sources=resolution_sources(settings.sources(given or set(), declared), settings.image_resolution, resolution),
+        sources=resolution_sources(settings.sources(given or set(), data_name=data_name), settings.image_resolution, resolution),
         seed=format_seed(seed),
         inputs={"init": str(init), "dataset": str(dataset), "betons": str(betons)},
     )

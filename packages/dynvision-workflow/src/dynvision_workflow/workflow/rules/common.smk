@@ -2,6 +2,7 @@
 
 import functools
 import json
+import os
 import shlex
 
 from snakemake.exceptions import WorkflowError
@@ -18,12 +19,22 @@ from dynvision_workflow.runtime.provenance import write_run_config
 from dynvision_workflow.config import (
     ConfigError,
     config_sources,
+    deep_merge,
     expand_location,
     folder_path,
+    requested_problems,
     resolve_config,
-    source_of,
+    retype_overrides,
 )
-from dynvision_workflow.naming import ARGS_PATTERN, SEED_PATTERN, encode_args
+from dynvision_workflow.naming import ARGS_PATTERN, SEED_PATTERN
+from dynvision_workflow.options import (
+    SOURCES_VARIABLE,
+    BetonSettings,
+    DataSettings,
+    TestSettings,
+    TrainSettings,
+    settings_options,
+)
 from dynvision_workflow.specs import HASHED_PATTERN, is_hashed, record_specs
 from dynvision_workflow.targets import (
     all_figures,
@@ -35,18 +46,20 @@ from dynvision_workflow.targets import (
 min_version("9.0")
 
 
-# Resolve the layered configuration once: packaged layers < --configfile files < --config overrides.
+# Resolve the layered configuration once: packaged layers < --configfile files < --config overrides (typed as YAML
+# inside mappings, as `dynvision run --config` and `dynvision config show` type them).
+OVERRIDES = retype_overrides(dict(workflow.config_settings.config))
 try:
-    _resolved = resolve_config(config)
+    _resolved = resolve_config(deep_merge(config, OVERRIDES))
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 config.clear()
 config.update(_resolved)
 # Where each value came from (packaged layer, --configfile, --config or schema default), for the provenance
-# record every runtime command writes beside its output.
-SOURCES = config_sources(
-    workflow.config_settings.configfiles, dict(workflow.config_settings.config)
-)
+# record every runtime command writes beside its output. Jobs inherit it through the environment, not through a
+# rule parameter: the same value moved to another config file must not rerun anything.
+SOURCES = config_sources(workflow.config_settings.configfiles, OVERRIDES)
+os.environ[SOURCES_VARIABLE] = json.dumps(SOURCES, sort_keys=True)
 
 # A configurable wrapper around every job's shell command (e.g. to run it in a container): executor_start +
 # command + executor_close. Snakemake's own strict-mode prefix stays first.
@@ -94,24 +107,6 @@ def options(**values):
             continue
         words += [f"--{key.replace('_', '-')}", str(value)]
     return shlex.join(words)
-
-
-@functools.lru_cache(maxsize=None)
-def configured_source(key):
-    """Where the configured value at a dotted key path came from (memoised: SOURCES is fixed for a run)."""
-    return source_of(SOURCES, key)
-
-
-def option_sources(**keys):
-    """``--sources`` option: for each runtime option, where its configured value came from (JSON)."""
-    return shlex.join(
-        [
-            "--sources",
-            json.dumps(
-                {option: configured_source(key) for option, key in keys.items()}
-            ),
-        ]
-    )
 
 
 def dataset_settings(data_name):
@@ -195,6 +190,36 @@ def get_dataset_inputs(wildcards):
     return []
 
 
+@functools.lru_cache(maxsize=None)
+def checked_request(path):
+    """Stops the DAG, before any job runs, when a requested path's model identity or test spec is not in canonical
+    spelling (naming the canonical path) or names a value a job would reject (`dynvision run` checks its targets
+    the same way before Snakemake starts)."""
+    problems = requested_problems(path)
+    if problems:
+        raise WorkflowError("\n".join(problems))
+    return path
+
+
+def get_model_inputs(wildcards):
+    """The dataset's class folders; checks the model identity of the requested path first."""
+    checked_request(
+        paths.fill(paths.MODEL_STATE, status="init", **dict(wildcards.items()))
+    )
+    return {"ready": paths.fill(paths.RAW_READY, data_name=wildcards.data_name)}
+
+
+def get_test_inputs(wildcards):
+    """The model state and the test images; checks the requested test spec first."""
+    fields = dict(wildcards.items())
+    if not is_hashed(wildcards.test_identifier):
+        checked_request(paths.fill(paths.TEST_OUTPUTS, **fields))
+    return {
+        "state": paths.fill(paths.MODEL_STATE, **fields),
+        "ready": paths.fill(paths.RAW_READY, data_name=wildcards.data_name),
+    }
+
+
 def get_training_data(wildcards):
     """The class folders of a dataset, and its FFCV files when FFCV is the training backend."""
     inputs = {"ready": paths.fill(paths.RAW_READY, data_name=wildcards.data_name)}
@@ -242,27 +267,19 @@ def get_category_figures(wildcards):
 
 
 def get_data_options(wildcards):
-    dataset = dataset_settings(wildcards.data_name)
-    folder = dataset["source"] == "folder"
-    splits = dataset["splits"]
-    return options(
-        seed=config["data"]["split_seed"],
-        test_fraction=config["data"]["test_fraction"],
-        source=dataset["source"],
+    folder = dataset_settings(wildcards.data_name)["source"] == "folder"
+    return settings_options(
+        DataSettings,
+        config,
+        data_name=wildcards.data_name,
         mirror=dataset_file(wildcards.data_name, "mirror"),
         path=dataset_folder(wildcards.data_name) if folder else None,
-        splits=",".join(f"{k}={v}" for k, v in splits.items()) if splits else None,
         class_index=dataset_file(wildcards.data_name, "class_index"),
-        resolution=dataset_resolution(wildcards.data_name),
     )
 
 
 def get_beton_options(wildcards):
-    return options(
-        seed=config["data"]["split_seed"],
-        val_fraction=config["data"]["val_fraction"],
-        resolution=dataset_resolution(wildcards.data_name),
-    )
+    return settings_options(BetonSettings, config, data_name=wildcards.data_name)
 
 
 def get_init_options(wildcards):
@@ -293,76 +310,20 @@ def get_model_options(wildcards):
 
 
 def get_train_options(wildcards):
-    train, data = config["train"], config["data"]
-    dataset = dataset_settings(wildcards.data_name)
-    paradigm = train["paradigm"]
-    dataset_key = f"datasets.{wildcards.data_name}"
-    sources = option_sources(
-        backend="data.backend",
-        epochs="train.epochs",
-        batch_size="train.batch_size",
-        optimizer="train.optimizer",
-        lr="train.lr",
-        weight_decay="train.weight_decay",
-        scheduler="train.scheduler",
-        gradient_clip="train.gradient_clip",
-        precision="train.precision",
-        accelerator="train.accelerator",
-        devices="train.devices",
-        strategy="train.strategy",
-        logger="train.logger",
-        activity_weight="train.activity_weight",
-        activity_mode="train.activity_mode",
-        rest_weight="train.rest_weight",
-        lr_factors="train.lr_factors",
-        limit_images="train.limit_images",
-        threads="train.threads",
-        num_workers="data.num_workers",
-        split_seed="data.split_seed",
-        val_fraction="data.val_fraction",
-        flip=f"{dataset_key}.flip",
-        translate=f"{dataset_key}.translate",
-        crop_scale=f"{dataset_key}.crop_scale",
-        image_resolution=f"{dataset_key}.resolution",
-        paradigm="train.paradigm",
-    )
-    return (
-        sources
-        + " "
-        + options(
-            backend="ffcv" if uses_ffcv() else "torch",
-            epochs=train["epochs"],
-            batch_size=train["batch_size"],
-            optimizer=train["optimizer"],
-            lr=train["lr"],
-            weight_decay=train["weight_decay"],
-            scheduler=train["scheduler"],
-            gradient_clip=train["gradient_clip"],
-            precision=train["precision"],
-            accelerator=train["accelerator"],
-            devices=train["devices"],
-            strategy=train["strategy"],
-            logger=train["logger"],
-            activity_weight=train["activity_weight"],
-            activity_mode=train["activity_mode"],
-            rest_weight=train["rest_weight"],
-            lr_factors="+".join(f"{k}={v}" for k, v in train["lr_factors"].items())
-            or None,
-            limit_images=train["limit_images"],
-            threads=train["threads"],
-            num_workers=data["num_workers"],
-            split_seed=data["split_seed"],
-            val_fraction=data["val_fraction"],
-            flip=str(dataset["flip"]).lower(),
-            translate=dataset["translate"],
-            crop_scale=(
-                ",".join(str(v) for v in dataset["crop_scale"])
-                if dataset["crop_scale"]
-                else None
+    """Every training option (dynvision_workflow.options.TrainSettings) from the resolved configuration."""
+    return train_options(wildcards.data_name)
+
+
+@functools.lru_cache(maxsize=None)
+def train_options(data_name):
+    backend = config["data"]["backend"] if uses_ffcv() else "torch"
+    return " ".join(
+        [
+            settings_options(
+                TrainSettings, config, data_name=data_name, backend=backend
             ),
-            image_resolution=dataset["resolution"],
-            paradigm=f"{paradigm['name']}{encode_args(dict(sorted(paradigm['args'].items())))}",
-        )
+            options(data_name=data_name),
+        ]
     )
 
 
@@ -376,28 +337,20 @@ def get_test_options(wildcards):
 
 @functools.lru_cache(maxsize=None)
 def test_options(experiment, identifier, data_name):
-    test = config["test"]
-    sources = option_sources(
-        paradigm=f"experiments.{experiment}",
-        batch_size="test.batch_size",
-        limit_images="test.limit_images",
-        resolution="test.response_resolution",
-        image_resolution=f"datasets.{data_name}.resolution",
-        threads="test.threads",
-        model_overrides=f"experiments.{experiment}.model_overrides",
-    )
-    return (
-        sources
-        + " "
-        + options(
-            paradigm=spec_of(identifier),
-            model_overrides=model_overrides(config, experiment) or None,
-            identifier=identifier if is_hashed(identifier) else None,
-            spec_index=paths.TEST_SPEC_INDEX if is_hashed(identifier) else None,
-            batch_size=test["batch_size"],
-            limit_images=test["limit_images"],
-            resolution=test["response_resolution"],
-            image_resolution=dataset_resolution(data_name),
-            threads=test["threads"],
-        )
+    hashed = is_hashed(identifier)
+    return " ".join(
+        [
+            settings_options(
+                TestSettings,
+                config,
+                data_name=data_name,
+                paradigm=spec_of(identifier),
+                model_overrides=model_overrides(config, experiment) or None,
+            ),
+            options(
+                data_name=data_name,
+                identifier=identifier if hashed else None,
+                spec_index=paths.TEST_SPEC_INDEX if hashed else None,
+            ),
+        ]
     )

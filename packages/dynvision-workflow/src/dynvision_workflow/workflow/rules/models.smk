@@ -4,7 +4,7 @@
 rule init_model:
     """Build a registered model from its name, arguments and seed, sized for the dataset, and save its state."""
     input:
-        ready=paths.RAW_READY,
+        unpack(get_model_inputs),
     output:
         state=pattern_with(paths.MODEL_STATE, status="init"),
     log:

@@ -4,8 +4,7 @@
 rule test_model:
     """Test a model state under one paradigm: a tidy outputs table and per-area responses for every step."""
     input:
-        state=paths.MODEL_STATE,
-        ready=paths.RAW_READY,
+        unpack(get_test_inputs),
     output:
         outputs=paths.TEST_OUTPUTS,
         responses=paths.TEST_RESPONSES,
