@@ -28,7 +28,7 @@ from dynvision_workflow.options import (
 #: A value other than the default for every option a rule passes (the round trip must keep each one exactly).
 NON_DEFAULTS = {
     "backend": "torch", "epochs": 7, "batch_size": 5, "optimizer": "sgd", "lr": 1e-4, "weight_decay": 0.25,
-    "scheduler": "none", "gradient_clip": 0.0, "precision": "bf16-mixed", "accelerator": "cpu", "devices": "0,1",
+    "scheduler": "none", "gradient_clip": 0.0, "accumulate_grad_batches": 4, "precision": "bf16-mixed", "accelerator": "cpu", "devices": "0,1",
     "strategy": "ddp", "logger": "csv", "activity_weight": 0.5, "activity_mode": "balance", "rest_weight": 0.125,
     "lr_factors": {"recurrence": 0.2, "feedback": 2.0}, "limit_images": 11, "threads": 3,
     "paradigm": {"name": "noise", "args": {"noise_type": "gaussian", "ssnr": 0.5, "stimulus": 3}},

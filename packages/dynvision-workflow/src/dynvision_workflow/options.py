@@ -447,6 +447,9 @@ class TrainSettings(Settings):
         "train.scheduler", "cosine", "Learning-rate schedule over the epochs.", choices=("cosine", "none")
     )
     gradient_clip: float = option("train.gradient_clip", 1.0, "Gradient norm clip (0: off).", minimum=0)
+    accumulate_grad_batches: int = option(
+        "train.accumulate_grad_batches", 1, "Batches whose gradients are summed before each optimizer step.", minimum=1
+    )
     precision: str = option(
         "train.precision",
         "32",

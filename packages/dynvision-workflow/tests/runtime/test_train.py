@@ -259,3 +259,10 @@ def test_training_and_test_paradigms_accept_the_same_short_keys():
         split_paradigm("duration:stim=5+stimulus=6")
     assert testing.make_paradigm is make_paradigm  # one parser for both steps
     assert make_paradigm("noise:noisetype=uniform+ssnr=0.5+stimulus=4").n_timesteps == 4
+
+
+@slow
+def test_accumulated_gradients_make_one_optimizer_step_per_group_of_batches(init_state, dataset, tmp_path):
+    _train(init_state, dataset, tmp_path, epochs=1, accumulate_grad_batches=2)
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 2  # 128 images / 32 per batch = 4 batches, 2 per step

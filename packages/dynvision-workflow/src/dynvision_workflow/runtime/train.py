@@ -299,6 +299,7 @@ def train_model(
         strategy=settings.strategy,
         precision=policy.precision,
         gradient_clip_val=settings.gradient_clip or None,
+        accumulate_grad_batches=settings.accumulate_grad_batches,
         deterministic=True,
         logger=loggers,
         callbacks=[
