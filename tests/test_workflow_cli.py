@@ -30,7 +30,7 @@ def test_demo_dry_run_plans_every_stage_and_writes_nothing(tmp_path, dynvision):
         ("experiment=nope", "experiment: 'nope' is not defined"),
         ("train={optimizer: lbfgs}", "train.optimizer: 'lbfgs' is not allowed"),
         ("model_name=DyRCNNx5", "model_name: 'DyRCNNx5' is not a registered model. Did you mean"),
-        ("model_args={rctyp: full}", "model_args.rctyp: DyRCNNx2 takes no argument 'rctyp'. Did you mean 'rctype'?"),
+        ("model_args={rctyp: full}", "model_args.rctyp: DyRCNNx2 takes no argument 'rctyp' (did you mean 'rctype'?)"),
         ("category=[rctyp]", "category: 'rctyp' is not defined. Did you mean 'rctype'? Defined in `categories`:"),
         ("data_name=cifar", "Defined in `datasets`: digits, mnist5k"),
         ("experiment=[durations]", "Did you mean 'duration'? Defined in `experiments`: contrast, duration,"),
@@ -112,7 +112,7 @@ def test_every_packaged_experiment_plans_its_tests(tmp_path, dynvision):
                        cwd=tmp_path, timeout=120)
     text = result.stdout + result.stderr
     assert result.returncode == 0, text
-    assert "--model-overrides :ffonly=true" in text
+    assert "--model-overrides '{\"ffonly\":true}'" in text
     assert "--paradigm noise:intro=2+noisetype=phasescrambled+outro=8+ssnr=0.1+stimulus=10+tempmode=dynamic" in text
     assert "/phasescramblednoise/DyRCNNx2:tau=9_0001/mnist5k:all_trained/noise-" in text
     assert "--spec-index reports/test_specs.json" in text

@@ -69,7 +69,7 @@ BAD = [
     ("DyRCNNx2", {"adaptation": 0.5}, "adaptation: 0.5 is not a pair of numbers"),
     ("DyRCNNx2", {"supralin": 0}, "supralinearity: 0 is not allowed"),
     ("DyRCNNx2", {"input_shape": [8, 8]}, "input_shape: [8, 8] is not (channels, height, width)"),
-    ("DyRCNNx2", {"n_clases": 3}, "n_clases: 3 is not a kwarg of DyRCNNx2 (did you mean 'n_classes'?)"),
+    ("DyRCNNx2", {"n_clases": 3}, "n_clases: DyRCNNx2 takes no argument 'n_clases' (did you mean 'n_classes'?)"),
     ("DyRCNNx2", {"rctype": "full", "recurrence_type": "self"}, "given twice, as 'rctype' and as"),
     ("AlexNet", {"skip": True}, "skip: True is not taken by AlexNet: AlexNet has no skip"),
     ("AlexNet", {"rctarget": "middle"}, "recurrence_target: 'middle' needs areas with two"),
@@ -85,7 +85,7 @@ BAD = [
     ("CorNetRT", {"n_timesteps": 2.5}, "n_timesteps: 2.5 is not an integer"),
     ("ResNet20", {"shortcut": "C"}, "shortcut: 'C' is not a known shortcut"),
     ("ResNet18", {"n_classes": "ten"}, "n_classes: 'ten' is not an integer"),
-    ("ResNet18", {"shortcut": "A"}, "shortcut: 'A' is not a kwarg of ResNet18"),
+    ("ResNet18", {"shortcut": "A"}, "shortcut: ResNet18 takes no argument 'shortcut'"),
 ]
 
 GOOD = [

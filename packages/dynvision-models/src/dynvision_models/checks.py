@@ -583,7 +583,7 @@ def _unknown_problem(key: str, value: object, entry: Mapping[str, Any]) -> str:
         )
     hint = _close(key, [*params, *aliases])
     return (
-        f"{key}: {value!r} is not a kwarg of {model}{hint}; allowed: {_parameter_names(entry)}{alias_text}. "
+        f"{key}: {model} takes no argument {key!r}{hint}; allowed: {_parameter_names(entry)}{alias_text}. "
         "Remove it or use one of the allowed names"
     )
 

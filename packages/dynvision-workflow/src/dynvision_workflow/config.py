@@ -39,12 +39,14 @@ __all__ = [
     "expand_path",
     "folder_path",
     "load_yaml",
+    "identity_problems",
     "parse_overrides",
     "parse_yaml_value",
     "requested_problems",
     "resolve_config",
     "retype_overrides",
     "schema",
+    "spec_problems",
     "source_of",
 ]
 
@@ -709,6 +711,40 @@ def paradigm_problems(name: str, args: Mapping[str, Any], where: str) -> list[st
     return []
 
 
+def identity_problems(model_name: str, model_args: str, where: str) -> list[str]:
+    """What a job would reject in a model identity ``{model_name}{model_args}`` taken from a path: malformed
+    arguments, a spelling that is not the canonical one (naming it), a model or value its constructor refuses."""
+    from .naming import ArgsError, canonical_model_args, encode_args, parse_args
+
+    try:
+        args = parse_args(model_args)
+        canonical = encode_args(canonical_model_args(args))
+    except ArgsError as error:
+        return [f"{where}: {error}"]
+    if canonical != model_args:
+        return [
+            f"{where}: the model {model_name}{model_args} is written {model_name}{canonical} (keys sorted, one "
+            "spelling per argument); request the path with that identity (`dynvision run` rewrites it itself)."
+        ]
+    return model_problems(model_name, args, where, ": ")
+
+
+def spec_problems(spec: str, where: str) -> list[str]:
+    """What a job would reject in a test spec ``{paradigm}{args}`` taken from a path: malformed parameters, a
+    spelling that is not the canonical one (naming it), a paradigm or value it refuses."""
+    from .naming import ArgsError, canonical_paradigm_args, encode_args, parse_args
+
+    name, _, text = spec.partition(":")
+    try:
+        args = parse_args(":" + text if text else "")
+        canonical = name + encode_args(canonical_paradigm_args(args))
+    except ArgsError as error:
+        return [f"{where}: test {spec!r}: {error}"]
+    if canonical != spec:
+        return [f"{where}: the test {spec} is written {canonical} (keys sorted, one spelling per parameter)."]
+    return paradigm_problems(name, args, f"{where}: test {spec!r}")
+
+
 def requested_problems(target: str) -> list[str]:
     """What a job would reject in a requested path: a malformed identity, a spelling that is not the canonical one
     (naming it), a model or argument value its constructor refuses, a paradigm or parameter value it refuses."""
@@ -729,7 +765,7 @@ def requested_problems(target: str) -> list[str]:
     where = f"requested path {target!r}"
     problems = model_problems(parsed.model_name, parsed.model_args, where, ": ")
     if parsed.paradigm is not None:
-        problems += paradigm_problems(parsed.paradigm, parsed.paradigm_args or {}, where)
+        problems += paradigm_problems(parsed.paradigm, parsed.paradigm_args or {}, f"{where}: test")
     return problems
 
 

@@ -22,9 +22,10 @@ from dynvision_workflow.config import (
     deep_merge,
     expand_location,
     folder_path,
-    requested_problems,
+    identity_problems,
     resolve_config,
     retype_overrides,
+    spec_problems,
 )
 from dynvision_workflow.naming import ARGS_PATTERN, SEED_PATTERN
 from dynvision_workflow.options import (
@@ -57,7 +58,7 @@ config.clear()
 config.update(_resolved)
 # Where each value came from (packaged layer, --configfile, --config or schema default), for the provenance
 # record every runtime command writes beside its output. Jobs inherit it through the environment, not through a
-# rule parameter: the same value moved to another config file must not rerun anything.
+# parameter of a rule: moving a value to another config file must not rerun anything.
 SOURCES = config_sources(workflow.config_settings.configfiles, OVERRIDES)
 os.environ[SOURCES_VARIABLE] = json.dumps(SOURCES, sort_keys=True)
 
@@ -191,33 +192,23 @@ def get_dataset_inputs(wildcards):
 
 
 @functools.lru_cache(maxsize=None)
-def checked_request(path):
-    """Stops the DAG, before any job runs, when a requested path's model identity or test spec is not in canonical
-    spelling (naming the canonical path) or names a value a job would reject (`dynvision run` checks its targets
-    the same way before Snakemake starts)."""
-    problems = requested_problems(path)
+def checked_model(model_name, model_args):
+    """Stops the DAG, before any job runs, when a model identity in a requested path is not in canonical spelling
+    (naming the canonical one) or names a value a job would reject (`dynvision run` checks its targets the same
+    way before Snakemake starts; identities made from the configuration were checked when it was read).
+    """
+    problems = identity_problems(model_name, model_args, "requested model")
     if problems:
         raise WorkflowError("\n".join(problems))
-    return path
 
 
-def get_model_inputs(wildcards):
-    """The dataset's class folders; checks the model identity of the requested path first."""
-    checked_request(
-        paths.fill(paths.MODEL_STATE, status="init", **dict(wildcards.items()))
-    )
-    return {"ready": paths.fill(paths.RAW_READY, data_name=wildcards.data_name)}
-
-
-def get_test_inputs(wildcards):
-    """The model state and the test images; checks the requested test spec first."""
-    fields = dict(wildcards.items())
-    if not is_hashed(wildcards.test_identifier):
-        checked_request(paths.fill(paths.TEST_OUTPUTS, **fields))
-    return {
-        "state": paths.fill(paths.MODEL_STATE, **fields),
-        "ready": paths.fill(paths.RAW_READY, data_name=wildcards.data_name),
-    }
+@functools.lru_cache(maxsize=None)
+def checked_test(identifier):
+    """Stops the DAG when a test spec in a requested path is not canonical or names a value a job would reject."""
+    if not is_hashed(identifier):
+        problems = spec_problems(identifier, "requested test")
+        if problems:
+            raise WorkflowError("\n".join(problems))
 
 
 def get_training_data(wildcards):
@@ -283,7 +274,9 @@ def get_beton_options(wildcards):
 
 
 def get_init_options(wildcards):
-    """Model name, arguments and seed, and the image resolution the model's input shape is made for."""
+    """Model name, arguments and seed, and the image resolution the model's input shape is made for (after
+    checking the model identity: checked_model)."""
+    checked_model(wildcards.model_name, wildcards.model_args)
     return (
         get_model_options(wildcards)
         + " "
@@ -337,6 +330,7 @@ def get_test_options(wildcards):
 
 @functools.lru_cache(maxsize=None)
 def test_options(experiment, identifier, data_name):
+    checked_test(identifier)
     hashed = is_hashed(identifier)
     return " ".join(
         [

@@ -4,7 +4,7 @@
 rule init_model:
     """Build a registered model from its name, arguments and seed, sized for the dataset, and save its state."""
     input:
-        unpack(get_model_inputs),
+        ready=paths.RAW_READY,
     output:
         state=pattern_with(paths.MODEL_STATE, status="init"),
     log:

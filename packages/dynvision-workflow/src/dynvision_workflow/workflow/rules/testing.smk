@@ -4,7 +4,8 @@
 rule test_model:
     """Test a model state under one paradigm: a tidy outputs table and per-area responses for every step."""
     input:
-        unpack(get_test_inputs),
+        state=paths.MODEL_STATE,
+        ready=paths.RAW_READY,
     output:
         outputs=paths.TEST_OUTPUTS,
         responses=paths.TEST_RESPONSES,
