@@ -67,6 +67,8 @@ class TrainingDataModule(L.LightningDataModule):
         resolution: Resize every image to shorter side ``N`` and centre-crop it to ``N x N`` (trees of photos in
             many sizes, e.g. ImageNet); ``None``: images as stored. Betons use the resolution they were written
             with (:func:`~dynvision_data.write_betons`); a different value raises.
+        classes: The full dataset's class list when ``class_dir`` holds only some classes (a class group), so that
+            labels keep their indices in it; ``None``: the folder's classes. Class folders only (not betons).
     """
 
     def __init__(
@@ -90,6 +92,7 @@ class TrainingDataModule(L.LightningDataModule):
         limit: int | None = None,
         lazy: bool = True,
         resolution: int | None = None,
+        classes: tuple[str, ...] | list[str] | None = None,
     ) -> None:
         super().__init__()
         # Hyperparameters go into checkpoints; plain strings keep them loadable by torch.load(weights_only=True),
@@ -111,6 +114,12 @@ class TrainingDataModule(L.LightningDataModule):
         self.lazy = bool(lazy)
         self.num_workers = num_workers
         self.backend = backend
+        self.classes_arg = None if classes is None else tuple(classes)
+        if self.classes_arg is not None and train_beton is not None:
+            raise ValueError(
+                "classes= applies to class folders (e.g. a class group with the full dataset's labels); .beton files "
+                "record their own classes: give either classes or the betons."
+            )
         if (train_beton is None) != (val_beton is None):
             raise ValueError("Give both train_beton and val_beton, or neither.")
         if backend == "ffcv" and train_beton is None:
@@ -161,6 +170,7 @@ class TrainingDataModule(L.LightningDataModule):
                 num_workers=self.num_workers,
                 limit=self.limit if training else None,
                 resolution=self.resolution,
+                classes=self.classes_arg,
             )
             if training and self._resume_epoch is not None:
                 self._loaders[role].set_epoch(self._resume_epoch)

@@ -336,3 +336,27 @@ def test_a_server_that_ignores_ranges_restarts_the_download(tmp_path: Path, arch
         server.close()
     assert server.requests == ["bytes=100-"]  # asked to resume, got the whole file (200) and started over
     assert path.read_bytes() == archive
+
+
+def test_fetch_url_verifies_sha256_resumes_and_keeps_nothing_bad(tmp_path: Path) -> None:
+    import hashlib
+
+    from dynvision_data.datasets.downloads import fetch_url
+
+    payload = bytes(range(256)) * 64
+    good = hashlib.sha256(payload).hexdigest()
+    server = _Server(payload, cut=1000)
+    target = tmp_path / "cache" / "weights.pt"
+    try:
+        with pytest.raises(DownloadError, match="Could not download"):
+            fetch_url(server.url + "weights.pt", target, sha256=good)
+        assert not target.exists()  # only the .part file holds the bytes received so far
+        assert fetch_url(server.url + "weights.pt", target, sha256=good).read_bytes() == payload
+        assert server.requests == [None, "bytes=1000-"]
+        other = tmp_path / "other.pt"
+        with pytest.raises(ChecksumError, match="expected " + "0" * 64):
+            fetch_url(server.url + "weights.pt", other, sha256="0" * 64)
+        assert not other.exists() and not other.with_name("other.pt.part").exists()
+    finally:
+        server.close()
+    assert fetch_url("http://127.0.0.1:9/unreachable", target, sha256=good) == target  # cached: no request

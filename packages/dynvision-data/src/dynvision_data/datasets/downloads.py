@@ -35,7 +35,9 @@ __all__ = [
     "DownloadError",
     "download_source",
     "fetch_file",
+    "fetch_url",
     "file_md5",
+    "file_sha256",
 ]
 
 #: Environment variable naming extra download locations, tried before the public mirrors.
@@ -91,6 +93,15 @@ def file_md5(path: str | os.PathLike[str]) -> str:
     """Hex MD5 of a file, read in 1 MiB chunks."""
     # MD5 because it is what the dataset authors publish; it checks integrity, not authenticity.
     digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(_CHUNK), b""):
             digest.update(block)
@@ -215,3 +226,44 @@ def fetch_file(
         + f"\nCheck the network, or put the official file in a directory and set {MIRROR_ENV} to it "
         f"(or copy it to {target})."
     )
+
+
+def fetch_url(url: str, target: str | os.PathLike[str], *, sha256: str) -> Path:
+    """Return ``target``, a verified copy of the file at ``url`` (``http(s)://`` or ``file://``), downloading it if
+    it is not there yet.
+
+    The same machinery as :func:`fetch_file`: the download goes to ``<target>.part`` (an interrupted HTTP download
+    is resumed with a ``Range`` request) and is renamed onto ``target`` only when its SHA-256 is ``sha256``.
+
+    Raises:
+        ChecksumError: the cached or downloaded file has another SHA-256 (nothing is kept), naming both.
+        DownloadError: the URL could not be read.
+    """
+    expected = sha256.lower()
+    target = Path(target)
+    if target.is_file():
+        actual = file_sha256(target)
+        if actual == expected:
+            return target
+        raise ChecksumError(
+            f"Cached file {target} has SHA-256 {actual}, but {url} should have SHA-256 {expected}: it is corrupt "
+            "or was replaced. Delete it so that it is downloaded again."
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    try:
+        _download(url, part)
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        raise DownloadError(
+            f"Could not download {url}: {error}. Check the URL and the network (a partial download is kept and "
+            "resumed next time)."
+        ) from None
+    actual = file_sha256(part)
+    if actual != expected:
+        part.unlink(missing_ok=True)
+        raise ChecksumError(
+            f"Downloaded {url} has SHA-256 {actual}, expected {expected}; nothing was kept. Check the URL and the "
+            "checksum you gave."
+        )
+    os.replace(part, target)  # atomic: only verified files carry the final name
+    return target

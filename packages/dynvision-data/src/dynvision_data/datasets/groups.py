@@ -68,8 +68,10 @@ def materialize_group(
     classes: Sequence[str] | None = None,
     *,
     groups: Mapping[str, Sequence[str]] | None = None,
+    root: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Make ``<dataset_dir>/<split>_<group>/`` with a relative symlink to each selected class folder.
+    """Make ``<dataset_dir>/<split>_<group>/`` (or ``<root>/<split>_<group>/``) with a relative symlink to each
+    selected class folder.
 
     The folder is built under a hidden temporary name and renamed into place with its ``.ready`` marker
     (recording split, group and classes), so readers never see a partial group. A second call with the same
@@ -86,6 +88,8 @@ def materialize_group(
         classes: Class folder names; ``None`` looks ``group`` up in ``groups`` (default :data:`CLASS_GROUPS` of
             the dataset named in ``dataset.json``).
         groups: Group table used instead of :data:`CLASS_GROUPS` when ``classes`` is ``None``.
+        root: The folder to make the group folder in (default ``dataset_dir``), e.g. a workflow's
+            ``data/interim/<name>`` beside a ``data/raw/<name>`` it must not write into.
 
     Returns:
         The group folder.
@@ -119,13 +123,16 @@ def materialize_group(
             f"Available classes: {', '.join(available)}."
         )
 
-    target = dataset_dir / f"{split}_{group}"
+    parent = Path(root) if root is not None else dataset_dir
+    parent.mkdir(parents=True, exist_ok=True)
+    target = parent / f"{split}_{group}"
     if os.path.lexists(target):
         return _check_existing(target, split=split, group=group, classes=classes)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{split}_{group}.tmp-", dir=dataset_dir))
+    link_base = os.path.relpath(split_dir, target)  # "../<split>" beside the dataset; relative, so movable
+    tmp = Path(tempfile.mkdtemp(prefix=f".{split}_{group}.tmp-", dir=parent))
     try:
         for name in classes:
-            os.symlink(os.path.join("..", split, name), tmp / name, target_is_directory=True)
+            os.symlink(os.path.join(link_base, name), tmp / name, target_is_directory=True)
         atomic_write_json(tmp / READY_NAME, {"split": split, "group": group, "classes": classes})
         try:
             os.rename(tmp, target)
