@@ -77,7 +77,7 @@ def test_a_model_identity_is_canonical_in_config_paths_and_requests(tmp_path, dy
     assert f"is written {canonical}" in result.stderr and canonical in result.stdout
     plain = _snakemake("-n", request, cwd=tmp_path)
     assert plain.returncode != 0
-    assert f"is written {canonical!r}" in plain.stdout + plain.stderr
+    assert "is written DyRCNNx2:rctype=self+tsteps=20" in plain.stdout + plain.stderr
 
 
 # Checked before any job -----------------------------------------------------------------------------------------------
@@ -94,7 +94,14 @@ BAD = [
     ({"model_args": {"tsteps": "many"}}, "model_args.n_timesteps"),
     ({"category": ["tau"], "categories": {"tau": [5, -1]}}, "categories.tau.tau: -1"),
     ({"experiment": ["durationffonly"], "experiments": {"durationffonly": {"paradigm": "duration",
-      "model_overrides": {"idle": -2}}}}, "experiments.durationffonly.model_overrides.idle_timesteps: -2"),
+      "model_overrides": {"idle": -2}}}}, "experiments.durationffonly.model_overrides.idle: -2"),
+    # every value of a swept override, named as the experiment spells the key
+    ({"experiment": ["idleresponse"], "experiments": {"idleresponse": {"model_overrides": {"idle": [0, 5, -3]}}}},
+     "experiments.idleresponse.model_overrides.idle: -3"),
+    ({"experiment": ["x"], "experiments": {"x": {"paradigm": "duration", "model_overrides": {
+        "idle_timesteps": [0, -4]}}}}, "experiments.x.model_overrides.idle_timesteps: -4"),
+    ({"experiments": {"x": {"paradigm": "duration", "model_overrides": {"idle": []}}}},
+     "experiments.x.model_overrides.idle: [] has the wrong form"),
     ({"experiments": {"x": {"paradigm": "flicker"}}}, "experiments.x: "),
     ({"experiments": {"x": {"paradigm": "duration", "args": {"stimulus": [4, -1]}}}}, "experiments.x: "),
     ({"experiments": {"x": {"paradigm": "duration", "args": {"stimulsu": 4}}}}, "stimulsu"),
@@ -128,3 +135,29 @@ def test_bad_values_stop_dynvision_run_before_any_job_without_a_traceback(tmp_pa
     assert result.returncode != 0, text[-2000:]
     assert message in text and "Traceback" not in text, text[-3000:]
     assert not (tmp_path / "data").exists()
+
+
+def test_training_arguments_in_the_identity_make_separate_models_trained_differently(tmp_path, dynvision):
+    result = dynvision("run", "--workdir", str(tmp_path), "-n", "-p", "--config",
+                       "model_args={activityloss: [0, 0.02], lossrt: 4, dloader: torch}", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    trains = [line for line in result.stdout.splitlines() if "dynvision train " in line]
+    assert len(trains) == 2
+    (strong,) = [line for line in trains if "activityloss=0.02+dloader=torch+lossrt=4_0001" in line]
+    assert "--activity-weight 0.02 " in strong and '"rt":4' in strong and "--backend torch " in strong
+    inits = [line for line in result.stdout.splitlines() if "dynvision init " in line]
+    assert len(inits) == 2  # the init step builds the model from its keyword arguments only
+
+
+def test_the_pretrained_category_starts_a_model_from_named_weights_the_workflow_makes_first(tmp_path, dynvision):
+    result = dynvision("run", "--workdir", str(tmp_path), "-n", "-p", "all_experiments", "--config",
+                       "category=pretrained", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    (init,) = [line for line in result.stdout.splitlines() if "--model-args :pretrained=same " in line
+               and "dynvision init" in line]
+    assert "--pretrained models/DyRCNNx2/DyRCNNx2_0001/mnist5k/trained.pt " in init
+    trains = [line for line in result.stdout.splitlines() if "dynvision train" in line]
+    assert any("--output models/DyRCNNx2/DyRCNNx2_0001/mnist5k/trained.pt" in line for line in trains)
+    bad = dynvision("run", "--workdir", str(tmp_path), "-n", "--config", "model_args={pretrained: mine}",
+                    cwd=tmp_path)
+    assert bad.returncode != 0 and "'mine' is not a name of init.weights; allowed: none, same" in bad.stdout

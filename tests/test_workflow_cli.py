@@ -18,8 +18,10 @@ def test_demo_dry_run_plans_every_stage_and_writes_nothing(tmp_path, dynvision):
     for rule in ("get_data", "build_betons", "init_model", "train_model", "test_model", "process_test",
                  "aggregate_experiment", "plot_responses", "plot_accuracy"):
         assert rule in text
-    produced = [p for p in (tmp_path / "demo").rglob("*") if ".snakemake" not in p.parts]
-    assert produced == []
+    # The demo's directory is set up as a working directory (its two files); the dry run itself writes nothing.
+    produced = [p.relative_to(tmp_path / "demo").as_posix() for p in (tmp_path / "demo").rglob("*")
+                if ".snakemake" not in p.parts]
+    assert sorted(produced) == ["config", "config/config.yaml", "workflow", "workflow/Snakefile"]
 
 
 @pytest.mark.parametrize(
@@ -33,7 +35,7 @@ def test_demo_dry_run_plans_every_stage_and_writes_nothing(tmp_path, dynvision):
         ("model_args={rctyp: full}", "model_args.rctyp: DyRCNNx2 takes no argument 'rctyp' (did you mean 'rctype'?)"),
         ("category=[rctyp]", "category: 'rctyp' is not defined. Did you mean 'rctype'? Defined in `categories`:"),
         ("data_name=cifar", "Defined in `datasets`: digits, mnist5k"),
-        ("experiment=[durations]", "Did you mean 'duration'? Defined in `experiments`: contrast, duration,"),
+        ("experiment=[durations]", "Did you mean 'duration'? Defined in `experiments`: adaption, contrast, duration,"),
     ],
 )
 def test_bad_config_stops_before_any_job_with_a_message(tmp_path, override, message, dynvision):
@@ -77,7 +79,7 @@ def test_requesting_a_malformed_path_fails_clearly(tmp_path, target, message, dy
     ("target", "message"),
     [
         ("reports/nope/DyRCNNx2_0001/mnist5k:all_trained/test_outputs.csv",
-         "experiment 'nope' (in a requested path) is not defined; defined experiments: contrast"),
+         "experiment 'nope' (in a requested path) is not defined; defined experiments: adaption, contrast"),
         ("models/DyRCNNx2/DyRCNNx2_0001/cifar/init.pt",
          "dataset 'cifar' (in a requested path) is not defined; defined datasets: digits, mnist5k"),
     ],
@@ -100,23 +102,43 @@ def test_a_config_file_that_is_not_a_yaml_mapping_is_named(tmp_path, text, dynvi
 
 
 def test_every_packaged_experiment_plans_its_tests(tmp_path, dynvision):
-    """Experiments need YAML only: each packaged one dry-runs, ffonly variants pass the model override, long specs
-    get hashed folder names, and a category sweep runs every experiment on each swept model."""
+    """Experiments need YAML only: each packaged one dry-runs, ffonly variants pass the model override, swept
+    overrides make one test per value, long specs get hashed folder names, and a category sweep (the new dt and
+    ffonly categories too) runs every experiment on each swept model."""
+    from dynvision_workflow.config import resolve_config
+
+    experiments = sorted(resolve_config(environ={})["experiments"])
+    assert len(experiments) >= 27
     config = tmp_path / "c.yaml"
     config.write_text(
-        "experiment: [response, responseffonly, duration, contrast, interval, uniformnoise, gaussiannoise,\n"
-        "  poissonnoise, saltpeppernoise, phasescramblednoise, uniformnoiseffonly, durationffonly]\n"
-        "test: {max_identifier_length: 60}\ncategory: [tau]\n"
+        f"experiment: [{', '.join(experiments)}]\n"
+        "test: {max_identifier_length: 60}\ncategory: [tau, dt, ffonly]\n"
     )
     result = dynvision("run", "--workdir", str(tmp_path), "-n", "-p", "all_experiments", "--configfile", str(config),
-                       cwd=tmp_path, timeout=120)
+                       cwd=tmp_path, timeout=180)
     text = result.stdout + result.stderr
     assert result.returncode == 0, text
+    for name in experiments:
+        assert f"reports/{name}/DyRCNNx2:dt=4_0001/mnist5k:all_trained/test_outputs.csv" in text, name
+    assert "DyRCNNx2:ffonly=true_0001" in text
     assert "--model-overrides '{\"ffonly\":true}'" in text
+    assert "/idleresponse/DyRCNNx2:tau=3_0001/mnist5k:all_trained/duration:intro=2+outro=8+stimulus=10@idle=40/" in text
+    assert "--model-overrides '{\"idle\":40}'" in text
+    assert "--paradigm duration:intro=2+outro=8+stimulus=10 " in text
+    assert "--x idle" in text  # the performance figure of idleresponse: against its swept override
     assert "--paradigm noise:intro=2+noisetype=phasescrambled+outro=8+ssnr=0.1+stimulus=10+tempmode=dynamic" in text
     assert "/phasescramblednoise/DyRCNNx2:tau=9_0001/mnist5k:all_trained/noise-" in text
     assert "--spec-index reports/test_specs.json" in text
     assert not (tmp_path / "reports").exists()  # a dry run writes no index
+
+
+def test_a_hashed_test_with_swept_overrides_records_its_full_spec(tmp_path, dynvision):
+    result = dynvision("run", "--workdir", str(tmp_path), "-n", "-p", "--config", "experiment=[idleresponse]",
+                       "test.max_identifier_length=30", cwd=tmp_path, timeout=120)
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text
+    assert "--spec duration:intro=2+outro=8+stimulus=10@idle=5 " in text
+    assert "--paradigm duration:intro=2+outro=8+stimulus=10 " in text and "--model-overrides '{\"idle\":5}'" in text
 
 
 def test_workflow_files_are_snakefmt_formatted():

@@ -31,10 +31,11 @@ model_args: {tau: [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]}
 seed: [1, 2, 3, 4, 5]
 experiment: [duration, contrast, interval, uniformnoise, gaussiannoise]
 """
-JOBS = 4983
+JOBS = 4984
 
 # Same jobs and edges as the sweep: 60 models, 33 test specs (8, 6, 7, 6 and 6 per experiment), one aggregation
-# and two figures per model and experiment; aggregation reads each test's outputs and its processed table.
+# and two figures per model and experiment; aggregation reads each test's outputs and its processed table; tests
+# read the test images' class-group folder.
 BARE_SNAKEFILE = """
 from dynvision_workflow.execution import tune_gc_for_large_dags
 
@@ -65,8 +66,13 @@ rule train_model:
     output: "models/{m}/trained.pt"
     shell: "touch {output}"
 
+rule link_group:
+    input: "data/ready"
+    output: "data/test_all/.ready"
+    shell: "touch {output}"
+
 rule test_model:
-    input: "models/{m}/trained.pt"
+    input: "models/{m}/trained.pt", "data/test_all/.ready"
     output: "reports/{m}/{s}/outputs.pt", "reports/{m}/{s}/responses.pt"
     shell: "touch {output}"
 

@@ -72,6 +72,21 @@ def test_packaged_noise_and_duration_experiments_have_feedforward_variants():
     assert feedforward_variant(config, "response") == "responseffonly"
     assert feedforward_variant(config, "contrast") is None
     assert performance_experiments(config, ["response", "uniformnoise", "uniformnoiseffonly"]) == ["uniformnoise"]
+    for noise in ("gaussian", "poisson", "saltpepper", "phasescrambled", "gaussiancorr"):
+        assert feedforward_variant(config, f"{noise}noise") == f"{noise}noiseffonly"
+
+
+def test_a_swept_model_override_is_the_parameter_of_the_performance_and_responses_figures():
+    from dynvision_workflow.analysis_targets import swept_column
+
+    config = resolve_config(environ={})
+    assert swept_column(config, "idleresponse") == "idle"
+    assert swept_column(config, "duration") == "paradigm_stimulus" and swept_column(config, "response") is None
+    assert swept_column(config, "noise") == "noisetype"
+    # no feed-forward variant: responseffonly has the same paradigm but no `idle` sweep (its table has no column)
+    assert feedforward_variant(config, "idleresponse") is None
+    assert performance_experiments(config, ["idleresponse", "responseffonly", "adaption"]) == [
+        "idleresponse", "adaption"]
 
 
 def test_experiment_figures_add_per_experiment_cross_experiment_and_per_model_figures():

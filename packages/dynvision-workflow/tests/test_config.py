@@ -83,3 +83,40 @@ def test_sources_name_the_layer_of_a_value_of_a_mapping_and_of_a_default(tmp_pat
     assert source_of(sources, "train.batch_size") == SCHEMA_DEFAULT
     # An experiment is a mapping: its source is that of the values inside it, from every layer that set one.
     assert source_of(sources, "experiments.response") == f"packaged config_experiments.yaml + {user}"
+
+
+def test_a_packaged_description_says_what_a_user_layer_changed(tmp_path):
+    layer = tmp_path / "mine.yaml"
+    layer.write_text("experiments:\n  duration: {args: {stimulus: [2, 4]}}\n  contrast: {args: {intro: 2}}\n")
+    config = resolve_config(
+        {"experiments": {"idleresponse": {"model_overrides": {"idle": [0, 3]}},
+                         "interval": {"args": {"stimulus": 3}, "description": "Mine."}}},
+        files=[layer], environ={},
+    )
+    packaged = resolve_config(environ={})["experiments"]
+    experiments = config["experiments"]
+    assert experiments["duration"]["description"] == (
+        f"{packaged['duration']['description']} (args changed: stimulus [2, 4] instead of [1, 2, 3, 4, 5, 10, 15, 20]; "
+        "set experiments.duration.description to describe it)"
+    )
+    assert "(model_overrides changed: idle [0, 3] instead of [0, 5, 10, 20, 40];" in (
+        experiments["idleresponse"]["description"])
+    assert experiments["interval"]["description"] == "Mine."  # described by the user
+    assert experiments["contrast"]["description"] == packaged["contrast"]["description"]  # the same value: still true
+    assert experiments["response"]["description"] == packaged["response"]["description"]
+    # the resolved configuration read again (a job's provenance) keeps the note once
+    again = resolve_config({"experiments": experiments}, environ={})["experiments"]
+    assert again["duration"]["description"] == experiments["duration"]["description"]
+
+
+def test_every_packaged_experiment_and_category_is_described_and_checked():
+    config = resolve_config(environ={})
+    assert all(spec["description"] for spec in config["experiments"].values())
+    upstream = {"response", "responseffonly", "responseintermediate", "stabilityintermediate", "stability",
+                "nullcondition", "idleresponse", "duration", "contrast", "interval", "noise", "hundred", "ten",
+                "adaption"}
+    for noise in ("uniform", "saltpepper", "poisson", "gaussian", "gaussiancorr", "phasescrambled"):
+        upstream |= {f"{noise}noise", f"{noise}noiseffonly"}
+    assert upstream <= set(config["experiments"])
+    assert config["categories"]["dt"] == [1, 2, 4] and config["categories"]["ffonly"] == [False, True]
+    resolve_config({"experiment": sorted(config["experiments"]), "category": ["dt", "ffonly"]}, environ={})

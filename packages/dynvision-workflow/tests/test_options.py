@@ -35,7 +35,9 @@ NON_DEFAULTS = {
     "num_workers": 2, "split_seed": 9, "val_fraction": 0.25, "flip": True, "translate": 3, "crop_scale": [0.5, 1.0],
     "image_resolution": 24, "batch_size_test": 17, "response_resolution": "unit", "test_fraction": 0.3,
     "source": "folder", "path": "/data/photos", "splits": {"train": "a", "test": "b"}, "class_index": "i.json",
-    "mirror": None, "seed": 9,
+    "mirror": None, "seed": 9, "data_group": "38", "groups": {"38": ["3", "8"]},
+    "weights": {"mine": {"location": "w.pt", "sha256": None}},
+    "keep_epochs": [0, 2], "pretrained": "https://host/w.pth", "pretrained_sha256": "a" * 64,
 }
 
 
@@ -142,3 +144,37 @@ def test_rule_options_do_not_depend_on_where_a_value_was_set(tmp_path):
     second = settings_options(TrainSettings, resolve_config({"train": {"epochs": 5}}, environ={}), data_name="mnist5k")
     assert first == second and "--epochs 5" in first and "sources" not in first
     assert config_sources([user])["train.epochs"] == str(user)
+
+
+def test_training_arguments_of_a_model_identity_set_their_options_for_that_model_only():
+    from dynvision_workflow.options import apply_identity, identity_arguments, split_identity
+
+    assert {"activityloss", "lossrt", "pattern", "dsteps", "dloader"} <= set(identity_arguments())
+    model, training = split_identity({"rctype": "full", "activityloss": 0.02, "pattern": 1011, "lossrt": 4})
+    assert model == {"rctype": "full"} and training == {"activityloss": 0.02, "pattern": 1011, "lossrt": 4}
+    config = resolve_config(environ={})
+    changed = apply_identity(config, training)
+    assert changed["train"]["activity_weight"] == 0.02
+    assert changed["train"]["paradigm"]["args"] == {**config["train"]["paradigm"]["args"], "rt": 4, "pattern": "1011"}
+    assert config["train"]["activity_weight"] == 0.0 and "rt" not in config["train"]["paradigm"]["args"]
+    sources = TrainSettings(activity_weight=0.02).sources({"activity_weight", "epochs"}, configured={},
+                                                           identity={"activityloss": 0.02})
+    assert sources == {**sources, "activity_weight": "model identity (activityloss=0.02)", "epochs": "command line"}
+
+
+@pytest.mark.parametrize(
+    ("model_args", "message"),
+    [
+        ({"activityloss": [0, -2]}, "model_args.activityloss: -2 is not allowed (train.activity_weight"),
+        ({"lossrt": -1}, "model_args.lossrt: train.paradigm: paradigm 'duration'"),
+        ({"pattern": "10x1"}, "pattern must be a non-empty string or list of 0/1"),
+        ({"dloader": "dali"}, "model_args.dloader: 'dali' is not allowed"),
+        ({"activitylos": 1}, "training arguments: activityloss, dloader, dsteps, lossrt, pattern"),
+    ],
+)
+def test_training_arguments_are_checked_when_the_configuration_is_read(model_args, message):
+    from dynvision_workflow.config import ConfigError
+
+    with pytest.raises(ConfigError) as error:
+        resolve_config({"model_args": model_args}, environ={})
+    assert message in str(error.value)

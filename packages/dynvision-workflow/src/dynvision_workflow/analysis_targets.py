@@ -38,6 +38,7 @@ __all__ = [
     "experiment_figures",
     "feedforward_variant",
     "performance_experiments",
+    "swept_column",
 ]
 
 _MODEL = "{model_name}{model_args}_{seed}"
@@ -58,19 +59,24 @@ EXPERIMENT_FIGURES = ("confusion",)
 
 
 def feedforward_variant(config: Mapping[str, Any], experiment: str) -> str | None:
-    """The experiment that repeats ``experiment`` without recurrence (same paradigm and arguments, model override
-    ``ffonly: true``), ``{experiment}ffonly`` preferred; ``None`` when there is none."""
+    """The experiment that repeats ``experiment`` without recurrence (same paradigm, arguments and other model
+    overrides, plus the override ``ffonly: true``), ``{experiment}ffonly`` preferred; ``None`` when there is none."""
+    from .naming import canonical_model_args
+
     experiments = config["experiments"]
     spec = experiments[experiment]
     candidates = [f"{experiment}ffonly", *sorted(experiments)]
     for name in candidates:
         other = experiments.get(name)
+        if name == experiment or other is None:
+            continue
+        overrides = canonical_model_args(other.get("model_overrides") or {})
         if (
-            name != experiment
-            and other is not None
-            and other.get("model_overrides", {}).get("ffonly") is True
+            overrides.pop("ffonly", None) is True
             and other.get("paradigm") == spec.get("paradigm")
             and other.get("args") == spec.get("args")
+            # the same other overrides (a swept `idle` is a column the variant must have too)
+            and overrides == canonical_model_args(spec.get("model_overrides") or {})
         ):
             return name
     return None
@@ -82,15 +88,36 @@ _SUMMARY_COLUMNS = frozenset({"measure", "mean", "sem", "n", "low", "high", "err
 
 
 def performance_experiments(config: Mapping[str, Any], experiments: list[str] | None = None) -> list[str]:
-    """Experiments with a swept ``parameter`` and no model overrides: each gets a performance figure."""
+    """Experiments with a swept ``parameter`` and no fixed model overrides (a feed-forward-only variant is drawn in
+    its experiment's figure; swept overrides such as ``idle: [0, 5, 10]`` are a parameter): each gets a performance
+    figure."""
     names = config["experiment"] if experiments is None else experiments
     chosen = []
     for name in names:
         spec = config["experiments"][name]
         parameter = spec.get("parameter")
-        if parameter and parameter not in _SUMMARY_COLUMNS and not spec.get("model_overrides"):
+        fixed = [value for value in (spec.get("model_overrides") or {}).values() if not isinstance(value, list)]
+        if parameter and parameter not in _SUMMARY_COLUMNS and not fixed:
             chosen.append(name)
     return chosen
+
+
+def swept_column(config: Mapping[str, Any], experiment: str) -> str | None:
+    """The table column of an experiment's swept ``parameter`` (``None`` for an experiment without one): a paradigm
+    parameter's column (:func:`~dynvision_workflow.runtime.tables.parameter_column`, e.g. ``paradigm_stimulus``),
+    or a swept model override's (:func:`~dynvision_workflow.runtime.tables.override_column`, e.g. ``idle``)."""
+    spec = config["experiments"][experiment]
+    parameter = spec.get("parameter")
+    if not parameter:
+        return None
+    from .naming import canonical_model_args, canonical_paradigm_args
+    from .runtime.tables import override_column, parameter_column  # pandas: only for swept experiments
+    from .targets import swept_overrides
+
+    in_args = next(iter(canonical_paradigm_args({parameter: None}))) in canonical_paradigm_args(spec.get("args", {}))
+    if not in_args and next(iter(canonical_model_args({parameter: None}))) in swept_overrides(config, experiment):
+        return override_column(parameter, spec["paradigm"])
+    return parameter_column(parameter)
 
 
 def dynamics_experiments(config: Mapping[str, Any]) -> dict[str, str]:

@@ -1,8 +1,8 @@
 """The ``dynvision`` command: run the workflow, and the runtime steps its rules call.
 
-Workflow commands: ``dynvision demo``, ``dynvision run [targets] [snakemake options]``, ``dynvision config show``,
-``dynvision models``, ``dynvision paradigms``. Runtime commands (called by the Snakemake rules, usable by hand):
-``prepare-data``, ``build-betons``, ``init``, ``train``, ``test``, ``process-test``, ``aggregate``. Each runtime
+Workflow commands: ``dynvision demo``, ``dynvision run [targets] [snakemake options]``, ``dynvision init-workdir
+DIR``, ``dynvision config show``, ``dynvision models``, ``dynvision paradigms``. Runtime commands (called by the Snakemake rules, usable by hand):
+``prepare-data``, ``build-betons``, ``init``, ``train``, ``export-state``, ``test``, ``process-test``, ``aggregate``. Each runtime
 command is a thin wrapper around a typed function in :mod:`dynvision_workflow.runtime`.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -34,12 +35,16 @@ class CommandError(Exception):
 
 
 def _snakemake_command(workdir: Path, cores: str, extra: Sequence[str]) -> list[str]:
+    """Snakemake in ``workdir``: with its own Snakefile (and so its config/config.yaml) in a working directory made by
+    ``dynvision init-workdir``, else with the packaged Snakefile."""
+    from .workdir import workdir_snakefile
+
     return [
         sys.executable,
         "-m",
         "snakemake",
         "--snakefile",
-        str(paths.snakefile()),
+        str(workdir_snakefile(workdir)),
         "--directory",
         str(workdir),
         "--cores",
@@ -135,32 +140,71 @@ def rewrite_config_overrides(extra: Sequence[str]) -> list[str]:
         end = index + 1
         while end < len(words) and "=" in words[end] and not words[end].startswith("-"):
             end += 1
-        overrides = parse_overrides(words[index + 1 : end])
+        overrides = _parse_overrides(words[index + 1 : end], "run")
         entries = [f"{key}=" if value is None else f"{key}={json.dumps(value)}" for key, value in overrides.items()]
         words[index + 1 : end] = entries
         index += 1 + len(entries)
     return words
 
 
+def _parse_overrides(entries: Sequence[str], command: str) -> dict:
+    """``--config`` entries as a mapping (:func:`~dynvision_workflow.config.parse_overrides`), with keys that
+    swallowed their value (``{rctype:full}``) repaired and a note for each (:func:`~.legacy.repair_typos`)."""
+    from .legacy import repair_typos
+
+    overrides, notes = repair_typos(parse_overrides(entries))
+    for note in notes:
+        print(f"dynvision {command}: note: {note}", file=sys.stderr)
+    return overrides
+
+
+def map_cluster_arguments(extra: Sequence[str], command: str) -> list[str]:
+    """Snakemake 7's ``--cluster CMD`` (and ``--cluster-status``, ``--cluster-cancel``...) as options of the
+    cluster-generic executor, with a note for each; options without an equivalent (``--cluster-config``) stop with
+    the command to run instead (:func:`~.legacy.map_cluster_options`)."""
+    from .legacy import ClusterOptionError, map_cluster_options
+
+    try:
+        words, notes = map_cluster_options(extra, command)
+    except ClusterOptionError as error:
+        raise CommandError(str(error)) from None
+    for note in notes:
+        print(f"dynvision run: note: {note}", file=sys.stderr)
+    return words
+
+
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
-    """Run the Snakemake workflow: targets and any Snakemake option pass through."""
+    """Run the Snakemake workflow: targets and any Snakemake option pass through. In a working directory made by
+    ``dynvision init-workdir`` its own Snakefile and config/config.yaml are used."""
+    from .config import load_yaml
+    from .workdir import workdir_config
+
+    given = ["--workdir", args.workdir] if args.workdir else []
+    given += ["--cores", args.cores] if args.cores != "all" else []
+    extra = map_cluster_arguments(extra, shlex.join(["dynvision", "run", *given]))
     extra = rewrite_config_overrides(extra)
     extra = check_run_arguments(extra)
     extra = resolve_profiles(extra)
     workdir = paths.workdir(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    if workdir_config(workdir) is not None:
+        load_yaml(workdir_config(workdir))  # a YAML error stops here, naming the file, not in Snakemake's parser
     return _run_snakemake(_snakemake_command(workdir, args.cores, extra))
 
 
 def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
-    """Run the demo workflow on the embedded MNIST subset and print where its figures and tables are."""
+    """Run the demo workflow on the embedded MNIST subset and print where its figures and tables are. Its directory
+    is a working directory (``dynvision init-workdir``) whose config/config.yaml is the packaged demo config, so
+    ``dynvision run`` and ``dynvision config show`` there use the demo's configuration."""
     workdir = paths.workdir(args.workdir or DEMO_WORKDIR)
-    workdir.mkdir(parents=True, exist_ok=True)
-    demo_config = paths.config_dir() / "config_demo.yaml"
-    config = resolve_config(files=[demo_config])
+    demo_text = (paths.config_dir() / "config_demo.yaml").read_text(encoding="utf-8")
+    config_file = _init_workdir(workdir, config_text=demo_text)[-1].path
+    if config_file.read_text(encoding="utf-8") != demo_text:
+        print(f"dynvision demo: note: {config_file} is not the demo's configuration; running it as it is.")
+    config = resolve_config(files=[config_file])
     print(f"DynVision demo: training and testing {', '.join(config['model_name'])} on {config['data_name']} in {workdir}")
     print("(first run about 5 minutes on 2 CPU cores; a second run finds everything up to date)\n", flush=True)
-    snakemake_args = ["--configfile", str(demo_config), "--quiet", "host", "reason", "--show-failed-logs"]
+    snakemake_args = ["--quiet", "host", "reason", "--show-failed-logs"]
     if args.dry_run:
         snakemake_args.append("--dry-run")
     code = _run_snakemake(_snakemake_command(workdir, args.cores, [*snakemake_args, *extra, "all"]))
@@ -179,9 +223,38 @@ def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _init_workdir(directory: Path, config_text: str | None = None) -> list:
+    """Set up a working directory (:func:`~.workdir.init_workdir`); its files, the config file last."""
+    from .workdir import WorkdirError, init_workdir
+
+    try:
+        return init_workdir(directory, config_text=config_text)
+    except WorkdirError as error:
+        raise CommandError(str(error)) from None
+
+
+def cmd_init_workdir(args: argparse.Namespace, extra: list[str]) -> int:
+    """Set up a working directory for plain ``snakemake`` (and ``dynvision run``): workflow/Snakefile, config."""
+    directory = Path(args.directory).expanduser()
+    files = _init_workdir(directory)
+    for file in files:
+        print(f"{file.action:8} {file.path}")
+    print(
+        f"\nEdit {files[-1].path} (`dynvision config show` there prints every key), then run in {directory}:\n"
+        "  snakemake -c4 -n                       # what would run\n"
+        "  snakemake -c4                          # or: dynvision run"
+    )
+    return 0
+
+
 def cmd_config_show(args: argparse.Namespace, extra: list[str]) -> int:
-    """Print the resolved configuration (packaged layers, config files, overrides, schema defaults)."""
-    config = resolve_config(parse_overrides(args.config or []), files=args.configfile or [])
+    """Print the resolved configuration (packaged layers, config files, overrides, schema defaults); in a working
+    directory (the current one or ``--workdir``) its config/config.yaml is the layer below ``--configfile`` files."""
+    from .workdir import workdir_config
+
+    own = workdir_config(paths.workdir(args.workdir))
+    files = ([own] if own is not None else []) + (args.configfile or [])
+    config = resolve_config(_parse_overrides(args.config or [], "config show"), files=files)
     sys.stdout.write(dump_yaml(config))
     return 0
 
@@ -227,6 +300,30 @@ def cmd_build_betons(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def cmd_link_group(args: argparse.Namespace, extra: list[str]) -> int:
+    from dynvision_data.datasets.groups import materialize_group
+
+    from .options import GroupSettings
+
+    settings = GroupSettings.from_namespace(args)
+    key = f"datasets.{args.data_name}.groups"
+    if args.group != "all" and args.group not in settings.groups:
+        raise CommandError(
+            f"{key} has no group {args.group!r}; defined: {', '.join(sorted(settings.groups)) or '(none)'} and "
+            f"'all'. Add it, e.g. {key}: {{{args.group!r}: [<class folder>, ...]}}."
+        )
+    if args.output.name != f"{args.split}_{args.group}":
+        raise CommandError(f"--output must be a folder named {args.split}_{args.group}, got {str(args.output)!r}.")
+    try:
+        folder = materialize_group(
+            args.source, args.split, args.group, settings.groups.get(args.group), root=args.output.parent
+        )
+    except (ValueError, FileExistsError, FileNotFoundError) as error:
+        raise CommandError(f"{key}.{args.group}: {error}") from None
+    print(f"class group {args.group!r} of {args.split}: {folder}")
+    return 0
+
+
 def _model_args(text: str | None) -> dict:
     try:
         return parse_args(text or "")
@@ -244,12 +341,32 @@ def cmd_init(args: argparse.Namespace, extra: list[str]) -> int:
         dataset=args.dataset,
         output=args.output,
         image_resolution=args.image_resolution,
+        **_pretrained_options(args),
     )
     return 0
 
 
+def _pretrained_options(args: argparse.Namespace) -> dict:
+    """``init_model``'s pretrained options (InitSettings) with the source of each value."""
+    from .options import InitSettings
+
+    settings = InitSettings.from_namespace(args)
+    return {
+        "pretrained": settings.pretrained,
+        "pretrained_sha256": settings.pretrained_sha256,
+        "sources": settings.sources(_given_options(sys.argv)),
+    }
+
+
+def cmd_export_state(args: argparse.Namespace, extra: list[str]) -> int:
+    from .runtime.checkpoints import export_state
+
+    export_state(trained=args.trained, checkpoints=args.checkpoints, status=args.status, output=args.output)
+    return 0
+
+
 def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
-    from .options import TrainSettings
+    from .options import TrainSettings, split_identity
     from .runtime.train import train_model
 
     settings = TrainSettings.from_namespace(args)
@@ -263,6 +380,7 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
         settings=settings,
         given=_given_options(sys.argv),
         data_name=args.data_name,
+        identity=split_identity(_model_args(args.model_args))[1],
     )
     return 0
 
@@ -276,7 +394,7 @@ def cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
 
         if not args.identifier:
             raise CommandError("--spec-index needs --identifier (the test's hashed folder name).")
-        record_specs(args.spec_index, {args.identifier: args.paradigm})
+        record_specs(args.spec_index, {args.identifier: args.spec or args.paradigm})
     test_model(
         args.state,
         dataset=args.dataset,
@@ -347,11 +465,23 @@ def build_parser() -> argparse.ArgumentParser:
         return command
 
     run = add("run", cmd_run, "Run the workflow: targets (default: all) and Snakemake options pass through.", True)
-    run.add_argument("--workdir", help="where outputs go (default: $DYNVISION_WORKDIR or the current directory)")
+    run.add_argument(
+        "--workdir",
+        help="where outputs go (default: $DYNVISION_WORKDIR or the current directory); in a working directory made "
+        "by init-workdir its workflow/Snakefile and config/config.yaml are used",
+    )
     run.add_argument("--cores", default="all", help="CPU cores Snakemake may use (default: all)")
 
+    init_workdir = add(
+        "init-workdir",
+        cmd_init_workdir,
+        "Set up a working directory for plain `snakemake`: workflow/Snakefile (the packaged workflow as a module) "
+        "and config/config.yaml. Existing files are kept.",
+    )
+    init_workdir.add_argument("directory", help="a new or empty directory (or a working directory: adds what is missing)")
+
     demo = add("demo", cmd_demo, "Run the demo (embedded MNIST subset, no network) and print where its figures are.", True)
-    demo.add_argument("--workdir", help=f"where outputs go (default: ./{DEMO_WORKDIR})")
+    demo.add_argument("--workdir", help=f"where outputs go, set up as a working directory (default: ./{DEMO_WORKDIR})")
     demo.add_argument("--cores", default="2", help="CPU cores (default: 2)")
     demo.add_argument("--dry-run", "-n", action="store_true", help="only show what would run")
 
@@ -360,18 +490,38 @@ def build_parser() -> argparse.ArgumentParser:
     show = config_sub.add_parser("show", help="print the resolved configuration as YAML")
     show.add_argument("--configfile", action="append", help="a YAML config file (repeatable)")
     show.add_argument("--config", nargs="*", help="key=value overrides, as for `dynvision run --config`")
+    show.add_argument(
+        "--workdir",
+        help="a working directory whose config/config.yaml to include (default: $DYNVISION_WORKDIR or the current "
+        "directory, when it is one)",
+    )
 
     models = add("models", cmd_models, "List registered models with their parameters.")
     models.add_argument("pattern", nargs="?", help="glob pattern, e.g. 'DyRCNN*'")
     add("paradigms", cmd_paradigms, "List registered stimulus paradigms.")
 
-    from .options import BetonSettings, DataSettings, TestSettings, TrainSettings, add_settings_arguments
+    from .options import (
+        BetonSettings,
+        DataSettings,
+        GroupSettings,
+        TestSettings,
+        TrainSettings,
+        add_settings_arguments,
+    )
 
     prepare = add("prepare-data", cmd_prepare_data, "Materialise a dataset as class folders <root>/<name>/<split>/.")
     prepare.add_argument("data_name")
     prepare.add_argument("--root", type=Path, required=True)
     prepare.add_argument("--ready", type=Path, help="marker file written when the dataset is complete")
     add_settings_arguments(prepare, DataSettings)
+
+    link = add("link-group", cmd_link_group, "Make a class group of a split: a folder of symlinks to its classes.")
+    link.add_argument("data_name", help="the dataset's name in the configuration (for messages)")
+    link.add_argument("--source", type=Path, required=True, help="the dataset's folder with its split folders")
+    link.add_argument("--output", type=Path, required=True, help="the group folder to make: .../{split}_{group}")
+    link.add_argument("--split", required=True, help="train or test")
+    link.add_argument("--group", required=True, help="a group name of --groups, or all")
+    add_settings_arguments(link, GroupSettings)
 
     betons = add("build-betons", cmd_build_betons, "Write train/val FFCV .beton files from training class folders.")
     betons.add_argument("source", type=Path)
@@ -389,6 +539,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=image_resolution,
         help="input shape and statistics of the images resized: " + RESOLUTION_HELP,
     )
+    from .options import InitSettings
+
+    add_settings_arguments(init, InitSettings)
+
+    export = add("export-state", cmd_export_state, "Write a training checkpoint (best, epoch=N) as a model state.")
+    export.add_argument("--trained", type=Path, required=True, help="the trained state (model name, kwargs, data)")
+    export.add_argument("--checkpoints", type=Path, required=True, help="folder of the training run's checkpoints")
+    export.add_argument("--status", required=True, help="best (lowest val/loss) or epoch=N (0-based)")
+    export.add_argument("--output", type=Path, required=True)
 
     train = add("train", cmd_train, "Train a model from its initial state with Lightning (resumes when interrupted).")
     _add_model_identity(train)
@@ -408,6 +567,11 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--data-name", help=DATA_NAME_HELP)
     add_settings_arguments(test, TestSettings)
     test.add_argument("--identifier", help="the test's hashed folder name, recorded in --spec-index")
+    test.add_argument(
+        "--spec",
+        help="the test's full spec recorded for --identifier when it has swept model overrides "
+        "(paradigm@overrides); default: --paradigm",
+    )
     test.add_argument("--spec-index", type=Path, help="JSON index of hashed test folder names (merged, locked)")
 
     process = add("process-test", cmd_process_test, "Turn a test's responses file into a tidy table.")

@@ -39,15 +39,16 @@ __all__ = [
     "expand_path",
     "folder_path",
     "load_yaml",
-    "identity_problems",
+    "model_identity_problems",
     "parse_overrides",
     "parse_yaml_value",
+    "plain",
     "requested_problems",
     "resolve_config",
     "retype_overrides",
     "schema",
-    "spec_problems",
     "source_of",
+    "spec_problems",
 ]
 
 #: Packaged configuration layers, lowest priority first.
@@ -163,14 +164,18 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 def dump_yaml(config: Mapping[str, Any]) -> str:
     """Render a configuration as YAML with keys in their given order."""
-    return yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return yaml.safe_dump(plain(config), sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """``value`` as plain data (YAML, JSON, JSON schema): mappings as dicts with string keys, tuples as lists,
+    paths as strings."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
     return value
 
 
@@ -304,7 +309,63 @@ def resolve_config(
         problems = _cross_check(filled)
     if problems:
         raise ConfigError("invalid DynVision configuration:\n" + "\n".join(f"  - {p}" for p in problems))
-    return filled
+    return _note_changed_experiments(filled, base, user_layers)
+
+
+#: Keys of an experiment that make its packaged description untrue when a user layer changes them.
+_DESCRIBED_KEYS = ("paradigm", "args", "model_overrides")
+
+
+def _show(value: Any) -> str:
+    """A configured value as written in YAML flow style (``[2, 4]``, ``true``, ``gaussian``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_show(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{key}: {_show(item)}" for key, item in value.items()) + "}"
+    return "null" if value is None else str(value)
+
+
+def _note_changed_experiments(
+    config: dict[str, Any], packaged: Mapping[str, Any], user_layers: Iterable[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Keep packaged descriptions true: a packaged experiment whose ``paradigm``, ``args`` or ``model_overrides``
+    a user layer (config file or ``--config``) changed without giving a new ``description`` gets its packaged
+    description followed by what changed, e.g. ``(args changed: stimulus [2, 4] instead of [1, 2, 3]; set
+    experiments.duration.description to describe it)``."""
+    given: dict[str, list[Mapping[str, Any]]] = {}
+    for layer in user_layers:
+        for name, settings in (layer.get("experiments") or {}).items():
+            if isinstance(settings, Mapping):
+                given.setdefault(name, []).append(settings)
+    for name, original in (packaged.get("experiments") or {}).items():
+        layers = given.get(name, [])
+        if not layers or any("description" in settings for settings in layers) or name not in config["experiments"]:
+            continue
+        resolved = config["experiments"][name]
+        notes = []
+        for key in _DESCRIBED_KEYS:
+            before, after = original.get(key, {} if key != "paradigm" else None), resolved.get(key)
+            if before == after:
+                continue
+            if isinstance(before, Mapping) and isinstance(after, Mapping):
+                changes = [
+                    f"{item} {_show(after[item])} instead of {_show(before[item])}"
+                    if item in before
+                    else f"{item} {_show(after[item])} added"
+                    for item in after
+                    if before.get(item) != after[item] or item not in before
+                ]
+            else:
+                changes = [f"{_show(after)} instead of {_show(before)}"]
+            notes.append(f"{key} changed: {', '.join(changes)}")
+        if notes:
+            text = (resolved.get("description") or "").rstrip()
+            resolved["description"] = (
+                f"{text} ({'; '.join(notes)}; set experiments.{name}.description to describe it)".lstrip()
+            )
+    return config
 
 
 def _active_mode(config: Mapping[str, Any], environ: Mapping[str, str] | None) -> str | None:
@@ -409,7 +470,33 @@ def _normalise(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         result["seed"] = [format_seed(seed) for seed in seeds]
     except ArgsError as error:
         problems.append(f"seed: {error}")
+    result["datasets"] = {
+        name: {**settings, "groups": {str(k): [str(c) for c in v] for k, v in settings.get("groups", {}).items()}}
+        for name, settings in result["datasets"].items()
+    }
+    result["data_group"], problem = _data_group(result["data_group"], result["datasets"].get(result["data_name"], {}))
+    problems += [problem] if problem else []
     return result, problems
+
+
+def _data_group(value: str | int, dataset: Mapping[str, Any]) -> tuple[str, str | None]:
+    """``data_group`` as the name of a group of the dataset in use (or ``all``); a number finds the group of that
+    number (``1`` -> ``"01"``, as YAML and ``--config`` read ``01``)."""
+    groups = sorted(dataset.get("groups", {}))
+    text = str(value)
+    if text == "all" or text in groups:
+        return text, None
+    if isinstance(value, int):
+        matches = [name for name in groups if name.isdigit() and int(name) == value]
+        if len(matches) == 1:
+            return matches[0], None
+    hint = difflib.get_close_matches(text, groups, n=1)
+    suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
+    return text, (
+        f"data_group: {value!r} is not a class group of the dataset in use.{suggestion} Its groups: "
+        f"{', '.join(groups) or '(none)'} and 'all'. Define it under datasets.<data_name>.groups, e.g. "
+        "groups: {'38': ['3', '8']}."
+    )
 
 
 def _cross_check(config: Mapping[str, Any]) -> list[str]:
@@ -423,15 +510,16 @@ def _cross_check(config: Mapping[str, Any]) -> list[str]:
     for name in config["experiment"]:
         if name not in experiments:
             problems.append(_unknown("experiment", name, experiments, "experiments"))
-    statuses = ("init", "trained")
-    for status in config["status"]:
-        if status not in statuses:
-            problems.append(f"status: {status!r} is not allowed; choose from {', '.join(statuses)}.")
+    from .statuses import pretrained_problems, status_problems
+
+    problems += status_problems(config) + pretrained_problems(config)
     categories = sorted(config["categories"])
     for name in config["category"]:
         if name not in categories:
             problems.append(_unknown("category", name, categories, "categories"))
-    return problems + _model_problems(config) + _paradigm_problems(config)
+    if config["data_name"] in config["datasets"]:
+        problems += _train_group_problems(config, "train.data_group")
+    return list(dict.fromkeys(problems + _model_problems(config) + _paradigm_problems(config)))
 
 
 def dataset_problems(name: str, settings: Mapping[str, Any]) -> list[str]:
@@ -625,7 +713,13 @@ def model_catalogue() -> dict[str, dict[str, Any]]:
     return catalogue
 
 
-def model_problems(model_name: str, kwargs: Mapping[str, Any], where: str, separator: str = ".") -> list[str]:
+def model_problems(
+    model_name: str,
+    kwargs: Mapping[str, Any],
+    where: str,
+    separator: str = ".",
+    config: Mapping[str, Any] | None = None,
+) -> list[str]:
     """What the constructor of ``model_name`` would reject in ``kwargs`` (values as a job receives them), each
     problem prefixed by ``where`` and ``separator`` (a config key path and ``.``, or a requested path and ``: ``);
     torch-free."""
@@ -642,7 +736,44 @@ def model_problems(model_name: str, kwargs: Mapping[str, Any], where: str, separ
             f"{', '.join(registered)} (`dynvision models` lists their arguments; a new model needs only "
             "@register_model in an imported module)."
         ]
-    return [f"{where}{separator}{problem}" for problem in kwarg_problems(catalogue[model_name], kwargs)]
+    from .options import identity_arguments, split_identity
+
+    kwargs, training = split_identity(kwargs)
+    extra = f"; training arguments: {', '.join(sorted(identity_arguments()))}. Remove it"
+    problems = [
+        f"{where}{separator}{problem}".replace(". Remove it", extra, 1) if "takes no argument" in problem else
+        f"{where}{separator}{problem}"
+        for problem in kwarg_problems(catalogue[model_name], kwargs)
+    ]
+    return problems + training_problems(training, where, separator, config)
+
+
+def training_problems(
+    args: Mapping[str, Any], where: str, separator: str = ".", config: Mapping[str, Any] | None = None
+) -> list[str]:
+    """What training with the training arguments of a model identity (``activityloss``, ``lossrt``...; see
+    :func:`dynvision_workflow.options.identity_arguments`) would reject: each value against its option, and with
+    ``config``, the training paradigm they change, built."""
+    from .options import apply_identity, identity_problems
+
+    if not args:
+        return []
+    problems = [p.replace(f"{where}.", f"{where}{separator}", 1) for p in identity_problems(args, where)]
+    if config is not None and not problems:
+        changed = apply_identity(config, args)
+        problems += _train_group_problems(changed, f"{where}{separator}{', '.join(args)}: train.data_group")
+        named = changed["init"]["pretrained"]
+        if "pretrained" in args and named not in (None, "none", *changed["init"]["weights"]):
+            problems.append(
+                f"{where}{separator}pretrained: {named!r} is not a name of init.weights; allowed: none, "
+                f"{', '.join(sorted(changed['init']['weights']))}. Add it there with its location (and sha256)."
+            )
+        paradigm = changed["train"]["paradigm"]
+        if paradigm != config["train"]["paradigm"]:
+            problems += paradigm_problems(
+                paradigm["name"], paradigm.get("args", {}), f"{where}{separator}{', '.join(args)}: train.paradigm"
+            )
+    return problems
 
 
 def _as_job_values(args: Mapping[str, Any]) -> dict[str, Any]:
@@ -691,9 +822,32 @@ def _model_problems(config: Mapping[str, Any]) -> list[str]:
             for name in config["experiment"]:
                 overrides = config["experiments"].get(name, {}).get("model_overrides") or {}
                 if overrides:
-                    changed = {**kwargs, **_as_job_values(overrides)}
-                    found = model_problems(model_name, changed, f"experiments.{name}.model_overrides")
+                    found = _override_problems(model_name, kwargs, f"experiments.{name}.model_overrides", overrides)
                     problems += [p for p in found if p not in problems]
+    return problems
+
+
+def _override_problems(
+    model_name: str, kwargs: Mapping[str, Any], where: str, overrides: Mapping[str, Any]
+) -> list[str]:
+    """What the constructor of ``model_name`` would reject in ``kwargs`` with an experiment's model overrides
+    applied, at every point of the overrides' sweep (a YAML list is swept, one test per value); each problem names
+    the key as the experiment spells it (``experiments.<name>.model_overrides.idle: -5 ...``)."""
+    from .naming import MODEL_ARG_ALIASES, ArgsError, canonical_model_args
+
+    spelled = {MODEL_ARG_ALIASES.get(key, key): key for key in overrides}  # keyword -> the experiment's spelling
+    problems: list[str] = []
+    try:
+        base = canonical_model_args(kwargs)
+        for point in _sweep_points(overrides):
+            for problem in model_problems(model_name, {**base, **canonical_model_args(point)}, where):
+                keyword, separator, rest = problem[len(where) + 1 :].partition(":")
+                if separator and spelled.get(keyword, keyword) != keyword:
+                    problem = f"{where}.{spelled[keyword]}:{rest}"
+                if problem not in problems:
+                    problems.append(problem)
+    except ArgsError as error:
+        return [f"{where}: {error}"]
     return problems
 
 
@@ -711,7 +865,9 @@ def paradigm_problems(name: str, args: Mapping[str, Any], where: str) -> list[st
     return []
 
 
-def identity_problems(model_name: str, model_args: str, where: str) -> list[str]:
+def model_identity_problems(
+    model_name: str, model_args: str, where: str, config: Mapping[str, Any] | None = None
+) -> list[str]:
     """What a job would reject in a model identity ``{model_name}{model_args}`` taken from a path: malformed
     arguments, a spelling that is not the canonical one (naming it), a model or value its constructor refuses."""
     from .naming import ArgsError, canonical_model_args, encode_args, parse_args
@@ -726,18 +882,21 @@ def identity_problems(model_name: str, model_args: str, where: str) -> list[str]
             f"{where}: the model {model_name}{model_args} is written {model_name}{canonical} (keys sorted, one "
             "spelling per argument); request the path with that identity (`dynvision run` rewrites it itself)."
         ]
-    return model_problems(model_name, args, where, ": ")
+    return model_problems(model_name, args, where, ": ", config)
 
 
 def spec_problems(spec: str, where: str) -> list[str]:
-    """What a job would reject in a test spec ``{paradigm}{args}`` taken from a path: malformed parameters, a
-    spelling that is not the canonical one (naming it), a paradigm or value it refuses."""
-    from .naming import ArgsError, canonical_paradigm_args, encode_args, parse_args
+    """What a job would reject in a test spec ``{paradigm}{args}`` (with swept model overrides after ``@``) taken
+    from a path: malformed parameters, a spelling that is not the canonical one (naming it), a paradigm or value it
+    refuses."""
+    from .naming import ArgsError, canonical_model_args, canonical_paradigm_args, encode_args, parse_args
+    from .specs import join_spec, split_spec
 
-    name, _, text = spec.partition(":")
     try:
+        head, overrides = split_spec(spec)
+        name, _, text = head.partition(":")
         args = parse_args(":" + text if text else "")
-        canonical = name + encode_args(canonical_paradigm_args(args))
+        canonical = join_spec(name + encode_args(canonical_paradigm_args(args)), canonical_model_args(overrides))
     except ArgsError as error:
         return [f"{where}: test {spec!r}: {error}"]
     if canonical != spec:
@@ -763,9 +922,53 @@ def requested_problems(target: str) -> list[str]:
             "request that path (`dynvision run` rewrites requested paths itself)."
         ]
     where = f"requested path {target!r}"
-    problems = model_problems(parsed.model_name, parsed.model_args, where, ": ")
+    from .naming import canonical_model_args
+
+    try:  # a test's swept overrides replace the model's own values (in whichever spelling)
+        kwargs = {**canonical_model_args(parsed.model_args), **canonical_model_args(parsed.test_overrides or {})}
+    except ArgsError as error:
+        return [f"{where}: {error}"]
+    problems = model_problems(parsed.model_name, kwargs, where, ": ")
     if parsed.paradigm is not None:
         problems += paradigm_problems(parsed.paradigm, parsed.paradigm_args or {}, f"{where}: test")
+    return problems
+
+
+def _train_group_problems(config: Mapping[str, Any], where: str) -> list[str]:
+    """The class group training reads (``train.data_group``) must be a group of the dataset in use."""
+    group = config["train"]["data_group"]
+    groups = sorted(config["datasets"].get(config["data_name"], {}).get("groups", {}))
+    if group == "all" or group in groups:
+        return []
+    return [
+        f"{where}: {group!r} is not a class group of {config['data_name']}; its groups: {', '.join(groups) or '(none)'}"
+        f" and 'all'. Define it under datasets.{config['data_name']}.groups."
+    ]
+
+
+def _identity_paradigm_problems(config: Mapping[str, Any]) -> list[str]:
+    """The training paradigm as each model of the run changes it through training arguments of its identity
+    (``lossrt``, ``pattern``, ``dsteps``), built once per distinct change."""
+    from .naming import ArgsError
+    from .options import split_identity
+
+    sweeps = [("model_args", config["model_args"])] + [
+        (f"categories.{name}", {**config["model_args"], name: config["categories"].get(name, [])})
+        for name in config["category"]
+    ]
+    problems: list[str] = []
+    seen: set[str] = set()
+    for where, sweep in sweeps:
+        try:
+            points = _sweep_points(sweep)
+        except ArgsError:
+            continue  # reported with the model arguments
+        for point in points:
+            training = split_identity(point)[1]
+            key = repr(sorted(training.items()))
+            if training and key not in seen:
+                seen.add(key)
+                problems += [p for p in training_problems(training, where, ".", config) if p not in problems]
     return problems
 
 
@@ -780,6 +983,7 @@ def _paradigm_problems(config: Mapping[str, Any]) -> list[str]:
         problems += paradigm_problems(train["name"], _as_job_values(train.get("args", {})), "train.paradigm")
     except ArgsError as error:
         problems.append(f"train.paradigm.args: {error}")
+    problems += _identity_paradigm_problems(config)
     for name, experiment in config["experiments"].items():
         where = f"experiments.{name}"
         try:

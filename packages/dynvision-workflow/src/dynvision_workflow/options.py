@@ -36,22 +36,31 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from .config import plain
+
 __all__ = [
     "SOURCES_VARIABLE",
     "BetonSettings",
     "DataSettings",
+    "GroupSettings",
+    "IdentityArgument",
+    "InitSettings",
     "OptionSpec",
     "Settings",
     "SettingsError",
     "TestSettings",
     "TrainSettings",
     "add_settings_arguments",
+    "apply_identity",
     "declared_default",
+    "identity_arguments",
+    "identity_problems",
     "option",
     "read_sources",
     "schema_properties",
     "settings_options",
     "shared",
+    "split_identity",
 ]
 
 #: Environment variable through which the workflow hands its jobs the source of every configured value (a JSON
@@ -66,6 +75,24 @@ S = TypeVar("S", bound="Settings")
 class SettingsError(ValueError):
     """A runtime option has a value that is not allowed (the message names the option, its config key, the value
     and what is allowed); the command line prints it without a traceback."""
+
+
+@dataclasses.dataclass(frozen=True)
+class IdentityArgument:
+    """A training or data option that a model's identity may set, so that it can vary between models of one run
+    (and be swept by a category): ``DyRCNNx2:activityloss=0.02_0001`` trains with ``train.activity_weight: 0.02``.
+
+    Attributes:
+        part: where in the option's value the argument goes (``"args.rt"`` in the training paradigm's mapping), or
+            ``""`` for the whole value.
+        kind: the value's type (a path value is parsed as a number where it looks like one: ``pattern=1011`` must
+            stay the string ``"1011"``), or ``None`` to keep the parsed value.
+        help: what the argument means, in the option's words.
+    """
+
+    part: str = ""
+    kind: type | None = None
+    help: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +117,7 @@ class OptionSpec:
     short: str | None = None
     parse: Callable[[str], Any] | None = None
     shared: bool = False
+    identity: Mapping[str, IdentityArgument] = dataclasses.field(default_factory=dict)
 
 
 #: Declarations by config key (filled as the settings classes below are defined).
@@ -104,14 +132,18 @@ def option(
     choices: Iterable[Any] | None = None,
     short: str | None = None,
     parse: Callable[[str], Any] | None = None,
+    identity: Mapping[str, IdentityArgument] | None = None,
     **constraints: Any,
 ) -> Any:
     """Declare a settings field: its default, description, config key, allowed values and constraints.
 
-    A mutable default (a list or mapping) is copied for every instance. Raises ``ValueError`` when ``key`` is
-    declared already (use :func:`shared` for a second field reading the same value).
+    A mutable default (a list or mapping) is copied for every instance. ``identity`` names the model-identity
+    arguments that set this option (or a part of it) for one model (:class:`IdentityArgument`). Raises
+    ``ValueError`` when ``key`` is declared already (use :func:`shared` for a second field reading the same value).
     """
-    spec = OptionSpec(key, help, tuple(choices) if choices is not None else None, constraints, short, parse)
+    spec = OptionSpec(
+        key, help, tuple(choices) if choices is not None else None, constraints, short, parse, False, identity or {}
+    )
     if key is not None:
         if key in _DECLARED:
             raise ValueError(f"option {key!r} is declared twice; declare it once and reuse it with shared({key!r}).")
@@ -205,12 +237,6 @@ def schema_properties() -> dict[str, dict[str, Any]]:
 # Settings ------------------------------------------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
 
 
 class Settings:
@@ -250,18 +276,25 @@ class Settings:
         *,
         data_name: str | None = None,
         configured: Mapping[str, str] | None = None,
+        identity: Mapping[str, Any] | None = None,
     ) -> dict[str, str]:
-        """Where each value came from: for an option given on the command line, the configuration layer that set
-        its key when the workflow passed it (``configured``, default: :func:`read_sources`), else ``command
-        line``; for one not given, ``default``."""
+        """Where each value came from: for an option given on the command line, the training argument of the
+        model's identity that set it (``identity``, e.g. ``{"activityloss": 0.02}``), else the configuration layer
+        that set its key when the workflow passed it (``configured``, default: :func:`read_sources`), else
+        ``command line``; for one not given, ``default``."""
         from .config import source_of
 
         given = set(given)
         configured = read_sources() if configured is None else configured
+        known = identity_arguments()
+        from_identity = {known[name][0]: f"model identity ({name}={value})" for name, value in (identity or {}).items()
+                         if name in known}
         result = {}
         for field in dataclasses.fields(self):  # type: ignore[arg-type]
             key = _spec(field).key
-            if field.name not in given:
+            if field.name in given and key in from_identity:
+                result[field.name] = from_identity[key]
+            elif field.name not in given:
                 result[field.name] = DEFAULT
             elif configured and key is not None and ("*" not in key or data_name):
                 result[field.name] = source_of(configured, key.replace("*", data_name or "*"))
@@ -328,7 +361,7 @@ def _problem(fragment: Mapping[str, Any], value: Any) -> str | None:
     """The first way ``value`` breaks its option's schema ``fragment``, or None."""
     from jsonschema import Draft202012Validator
 
-    errors = sorted(Draft202012Validator(fragment).iter_errors(_plain(value)), key=lambda e: list(e.path))
+    errors = sorted(Draft202012Validator(fragment).iter_errors(plain(value)), key=lambda e: list(e.path))
     return errors[0].message if errors else None
 
 
@@ -371,7 +404,7 @@ def _format(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float, str)):
         return str(value)
-    return json.dumps(_plain(value), separators=(",", ":"), sort_keys=True)
+    return json.dumps(plain(value), separators=(",", ":"), sort_keys=True)
 
 
 def lookup(config: Mapping[str, Any], key: str, data_name: str | None = None) -> Any:
@@ -437,6 +470,7 @@ class TrainSettings(Settings):
         "auto",
         "Training loader: FFCV .beton files, the plain torch loader, or FFCV when installed and its files given.",
         choices=("auto", "ffcv", "torch"),
+        identity={"dloader": IdentityArgument(kind=str, help="the training loader (upstream's data_loader)")},
     )
     epochs: int = option("train.epochs", 3, "Training epochs.", minimum=1)
     batch_size: int = option("train.batch_size", 64, "Training images per batch.", minimum=1)
@@ -475,7 +509,11 @@ class TrainSettings(Settings):
         choices=("auto", "csv", "tensorboard", "wandb"),
     )
     activity_weight: float = option(
-        "train.activity_weight", 0.0, "Weight of the activity penalty on every area's rates (0: off).", minimum=0
+        "train.activity_weight",
+        0.0,
+        "Weight of the activity penalty on every area's rates (0: off).",
+        minimum=0,
+        identity={"activityloss": IdentityArgument(kind=float, help="the activity (energy) loss weight")},
     )
     activity_mode: str = option(
         "train.activity_mode",
@@ -499,12 +537,35 @@ class TrainSettings(Settings):
         "train.limit_images", None, "Use only the first N training images (quick runs); null: all.", minimum=1
     )
     threads: int = option("train.threads", 2, "torch CPU threads per training job.", minimum=1)
+    keep_epochs: list[int] = option(
+        "train.keep_epochs",
+        [],
+        "Epochs (0-based, as Lightning counts them and names its checkpoints `epoch=N.ckpt`) whose end-of-epoch "
+        "checkpoint is kept, so that `status: epoch=N` can test the model after epoch N. The best checkpoint (by "
+        "val/loss) is always kept.",
+        items={"type": "integer", "minimum": 0},
+        uniqueItems=True,
+    )
     paradigm: dict[str, Any] = option(
         "train.paradigm",
         {"name": "duration", "args": {"intro": 2, "stimulus": 10, "outro": 4}},
         "How training images are shown over time: a paradigm name and its parameters in steps.",
         parse=_train_paradigm,
+        identity={
+            "lossrt": IdentityArgument("args.rt", int, "steps after onset without loss (reaction time)"),
+            "pattern": IdentityArgument("args.pattern", str, "presentation pattern of the stimulus steps, e.g. 1011"),
+            "dsteps": IdentityArgument("args.stimulus", int, "stimulus steps of the training presentation"),
+        },
         **_PARADIGM_CONSTRAINTS,
+    )
+    data_group: str = option(
+        "train.data_group",
+        "all",
+        "Class group to train on (a key of datasets.<name>.groups, or `all`); the model keeps every class of the "
+        "dataset as an output (labels are the full dataset's), and a group is read from its class folders with the "
+        "torch loader (FFCV files hold the whole dataset). Usually set per model: traingroup=38 in model_args.",
+        pattern="^[a-z0-9]+$",
+        identity={"traingroup": IdentityArgument(kind=str, help="the class group trained on")},
     )
     num_workers: int = option("data.num_workers", 0, "Loader worker processes.", minimum=0)
     split_seed: int = option("data.split_seed", 0, "Seed of the train/test and train/val splits.", minimum=0)
@@ -648,5 +709,152 @@ class BetonSettings(Settings):
     resolution: int | None = shared("datasets.*.resolution")
 
 
+@dataclasses.dataclass
+class InitSettings(Settings):
+    """How a model's initial weights are made: drawn from its seed, or read from a pretrained weights file."""
+
+    pretrained: str | None = option(
+        "init.pretrained",
+        None,
+        "Start from these weights instead of random ones: a DynVision state file (same model and arguments) or an "
+        "official checkpoint of CORnet-RT, CordsNet or AlexNet; a local path (`~` and $VARIABLES expanded, "
+        "relative to the working directory) or an http(s):// or file:// URL (downloaded once into "
+        "models/.pretrained/), or the name of an entry of init.weights. null or `none`: random weights from the "
+        "seed. Usually set per model: pretrained=<name of init.weights> in model_args.",
+        minLength=1,
+        identity={"pretrained": IdentityArgument(kind=str, help="named pretrained weights (init.weights) or none")},
+    )
+    pretrained_sha256: str | None = option(
+        "init.pretrained_sha256",
+        None,
+        "SHA-256 (hex) of the pretrained weights file; required for a URL (the download is checked against it), "
+        "checked for a local file when given.",
+        pattern="^[0-9a-fA-F]{64}$",
+    )
+    weights: dict[str, dict[str, Any]] = option(
+        "init.weights",
+        {"same": {"location": "models/{model_name}/{model_name}{model_args}_{seed}/{data_name}/trained.pt"}},
+        "Named pretrained weights that init.pretrained (or pretrained=<name> in a model's identity) can start "
+        "from: name -> {location, sha256}. A location may hold {model_name}, {model_args} (the model's identity "
+        "without `pretrained`), {seed} and {data_name}; one inside the working directory is made by the workflow "
+        "first. `same`: the same model trained from random weights (so pretrained=same trains it twice as long).",
+        propertyNames={"pattern": "^[a-z0-9]+$"},
+        additionalProperties={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["location"],
+            "properties": {
+                "location": {"type": "string", "minLength": 1},
+                "sha256": {"type": ["string", "null"], "pattern": "^[0-9a-fA-F]{64}$"},
+            },
+        },
+    )
+
+
+def _group_classes(text: str) -> dict[str, list[str]]:
+    """``--groups``: a mapping of group names to class names (YAML/JSON); names are strings ("38", "3")."""
+    value = _parse_yaml(text)
+    if isinstance(value, dict):
+        return {str(k): [str(c) for c in v] if isinstance(v, list) else v for k, v in value.items()}
+    return value
+
+
+@dataclasses.dataclass
+class GroupSettings(Settings):
+    """Class groups of a dataset: named subsets of its classes that tests (and training) can be limited to."""
+
+    groups: dict[str, list[str]] = option(
+        "datasets.*.groups",
+        {},
+        "Class groups: a name (letters and digits, e.g. '38') -> the class folder names it selects, e.g. {'38': ['3', "
+        "'8'], vehicles: [airplane, automobile, ship, truck]}. `data_group: <name>` tests on those classes only "
+        "(labels keep their full-dataset indices); `all` (every class) needs no entry.",
+        parse=_group_classes,
+        propertyNames={"pattern": "^[a-z0-9]+$"},
+        additionalProperties={"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 1},
+    )
+
+
 #: Every settings class whose options the configuration schema holds.
-SETTINGS_CLASSES: tuple[type[Settings], ...] = (TrainSettings, TestSettings, DataSettings, BetonSettings)
+SETTINGS_CLASSES: tuple[type[Settings], ...] = (
+    TrainSettings,
+    TestSettings,
+    DataSettings,
+    BetonSettings,
+    InitSettings,
+    GroupSettings,
+)
+
+
+# Training arguments in a model's identity --------------------------------------------------------------------------
+
+
+def identity_arguments() -> dict[str, tuple[str, IdentityArgument]]:
+    """Every argument a model identity may carry besides the model's keyword arguments: name -> (config key of the
+    option it sets, how)."""
+    found: dict[str, tuple[str, IdentityArgument]] = {}
+    for cls in SETTINGS_CLASSES:
+        for field in dataclasses.fields(cls):
+            spec = _spec(field)
+            if spec.key is not None and not spec.shared:
+                found.update({name: (spec.key, argument) for name, argument in spec.identity.items()})
+    return found
+
+
+def split_identity(args: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A model identity's arguments as (the model's keyword arguments, the training arguments)."""
+    known = identity_arguments()
+    model = {k: v for k, v in args.items() if k not in known}
+    return model, {k: v for k, v in args.items() if k in known}
+
+
+def identity_value(name: str, value: Any) -> Any:
+    """A training argument's value as its option takes it (``pattern=1011`` parsed from a path is ``"1011"``)."""
+    kind = identity_arguments()[name][1].kind
+    if kind is None or isinstance(value, kind) or value is None:
+        return value
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return kind(value) if kind is str else value
+
+
+def apply_identity(config: Mapping[str, Any], args: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with the training arguments of a model identity applied (a copy; ``config`` is unchanged)."""
+    import copy
+
+    known = identity_arguments()
+    result = dict(config)
+    for name, value in args.items():
+        if name not in known:
+            continue
+        key, argument = known[name]
+        section, *rest = key.split(".")
+        result[section] = node = copy.deepcopy(result[section])
+        path = rest + [p for p in argument.part.split(".") if p]
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = identity_value(name, value)
+    return result
+
+
+def identity_problems(args: Mapping[str, Any], where: str) -> list[str]:
+    """Training arguments whose value their option refuses (``where``: the key path they came from); values inside
+    the training paradigm are checked by building the paradigm (:func:`dynvision_workflow.config.resolve_config`)."""
+    known = identity_arguments()
+    problems = []
+    for name, value in args.items():
+        key, argument = known[name]
+        if argument.part:
+            continue
+        field, hint = next(
+            (f, typing.get_type_hints(cls)[f.name])
+            for cls in SETTINGS_CLASSES
+            for f in dataclasses.fields(cls)
+            if _spec(f).key == key and not _spec(f).shared
+        )
+        problem = _problem(_field_schema(field, hint), identity_value(name, value))
+        if problem is not None:
+            spec = _spec(field)
+            allowed = f"; allowed: {', '.join(map(repr, spec.choices))}" if spec.choices else ""
+            problems.append(f"{where}.{name}: {value!r} is not allowed ({key}: {problem}){allowed}. {spec.help}")
+    return problems

@@ -27,11 +27,16 @@ __all__ = [
     "BETON_META",
     "BETON_TRAIN",
     "BETON_VAL",
+    "CHECKPOINT_BEST",
     "CHECKPOINT_DIR",
+    "CHECKPOINT_EPOCH",
+    "CHECKPOINT_LAST",
     "FIGURE",
+    "GROUP_SPLIT",
     "LOG_ROOT",
     "MODEL_DIR",
     "MODEL_STATE",
+    "PRETRAINED_CACHE",
     "RAW_DATASET",
     "RAW_READY",
     "RAW_SPLIT",
@@ -42,12 +47,16 @@ __all__ = [
     "TEST_RESPONSES",
     "TEST_RESPONSES_TABLE",
     "TEST_SPEC_INDEX",
+    "WORKDIR_CONFIG",
+    "WORKDIR_SNAKEFILE",
     "benchmark_for",
     "config_dir",
     "fill",
+    "is_workflow_file",
     "log_for",
     "profile_dir",
     "snakefile",
+    "templates_dir",
     "workdir",
 ]
 
@@ -58,6 +67,10 @@ RAW_DATASET = "data/raw/{data_name}"
 RAW_READY = "data/raw/{data_name}.ready"
 #: One split (``train`` or ``test``) of a dataset, as class folders.
 RAW_SPLIT = "data/raw/{data_name}/{split}"
+#: A class group of one split (``all``: every class), as a folder of relative symlinks to the split's class
+#: folders with a ``.ready`` marker inside (dynvision_data.materialize_group); outside ``data/raw/{data_name}``, which
+#: is one rule's output as a whole.
+GROUP_SPLIT = "data/interim/{data_name}/{split}_{data_group}"
 #: FFCV files built from the training split, with the seeded train/validation split.
 BETON_TRAIN = "data/processed/{data_name}/train.beton"
 BETON_VAL = "data/processed/{data_name}/val.beton"
@@ -66,10 +79,17 @@ BETON_META = "data/processed/{data_name}/meta.json"
 # Models -------------------------------------------------------------------------------------------------------------
 #: One trained instance: model, its arguments, seed and the dataset it learns.
 MODEL_DIR = "models/{model_name}/{model_name}{model_args}_{seed}/{data_name}"
-#: A model state at a status: ``init``, ``trained`` (end of training) or later ``trained-best``, ``trained-epoch=N``.
+#: A model state at a status: ``init``, ``trained`` (end of training), ``best`` (lowest val/loss) or ``epoch=N``
+#: (end of epoch N, 0-based); see :mod:`dynvision_workflow.statuses`.
 MODEL_STATE = MODEL_DIR + "/{status}.pt"
-#: Lightning checkpoints of a training run (used to resume).
+#: Lightning checkpoints of a training run: ``last.ckpt`` (used to resume), the best and the kept epochs.
 CHECKPOINT_DIR = MODEL_DIR + "/checkpoints"
+#: Names of the checkpoints below :data:`CHECKPOINT_DIR`: the last (resume), the best by val/loss, one kept epoch.
+CHECKPOINT_LAST = "last.ckpt"
+CHECKPOINT_BEST = "best.ckpt"
+CHECKPOINT_EPOCH = "epoch={epoch}.ckpt"
+#: Downloaded pretrained weights (``init.pretrained`` URLs), one file per SHA-256.
+PRETRAINED_CACHE = "models/.pretrained/{sha256}{suffix}"
 
 # Tests --------------------------------------------------------------------------------------------------------------
 TEST_DIR = (
@@ -101,6 +121,12 @@ BENCHMARK_ROOT = "benchmarks"
 #: Every real (not dry) run writes its resolved configuration and the sources of its values here.
 RUN_CONFIG_DIR = "logs/config"
 
+# A working directory set up by `dynvision init-workdir` (the snakemake-workflows deployment layout) --------------
+#: Its Snakefile: the packaged workflow used as a Snakemake module (plain `snakemake` finds it here).
+WORKDIR_SNAKEFILE = "workflow/Snakefile"
+#: Its configuration, loaded by that Snakefile's `configfile:` (above the packaged layers, below --configfile).
+WORKDIR_CONFIG = "config/config.yaml"
+
 
 def log_for(pattern: str) -> str:
     """The log file pattern mirroring an output pattern: ``logs/<output without extension>.log``."""
@@ -116,6 +142,12 @@ def _strip_suffix(pattern: str) -> str:
     head, _, tail = pattern.rpartition("/")
     stem = tail.split(".", 1)[0] if "." in tail and not tail.startswith("{") else tail
     return f"{head}/{stem}" if head else stem
+
+
+def is_workflow_file(location: str) -> bool:
+    """Whether a configured file location is a path inside the working directory (relative, no URL, no ``~`` or
+    variable), i.e. one the workflow can make."""
+    return not ("://" in location or os.path.isabs(location) or location.startswith(("~", "$")))
 
 
 def fill(pattern: str, **wildcards: object) -> str:
@@ -142,3 +174,8 @@ def profile_dir(name: str) -> Path:
 def config_dir() -> Path:
     """The packaged folder of default YAML configs (``config_defaults.yaml``, ``config_demo.yaml``...)."""
     return Path(str(resources.files("dynvision_workflow") / "config"))
+
+
+def templates_dir() -> Path:
+    """The packaged templates of a working directory's files (``workdir/Snakefile``, ``workdir/config.yaml``)."""
+    return Path(str(resources.files("dynvision_workflow") / "templates"))

@@ -6,6 +6,11 @@ when that is at most ``max_length`` characters long, otherwise ``{paradigm}-{has
 every machine and run) and short enough for any file system; the index file (:data:`paths.TEST_SPEC_INDEX`, JSON)
 maps each hashed name back to its spec. The index is merged, never overwritten: every writer takes a lock, reads
 what is there, adds its entries and replaces the file atomically; two specs with one name is an error.
+
+An experiment that sweeps a model override (``model_overrides: {idle: [0, 5, 10]}``) has one test per value; its
+spec carries the swept overrides after :data:`OVERRIDES_SEPARATOR`, keys in the models' canonical spelling and
+sorted: ``duration:intro=2+outro=8+stimulus=10@idle=5``. Specs of experiments without swept overrides have no such
+part (their folder names are those of a paradigm alone).
 """
 
 from __future__ import annotations
@@ -16,15 +21,22 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+from .naming import ARGS_PATTERN, encode_args, parse_args
 
 __all__ = [
     "HASHED_PATTERN",
     "HASH_LENGTH",
+    "OVERRIDES_SEPARATOR",
+    "SPEC_PATTERN",
     "SpecError",
     "is_hashed",
+    "join_spec",
     "read_index",
     "record_specs",
     "spec_hash",
+    "split_spec",
     "test_identifier",
 ]
 
@@ -32,6 +44,10 @@ __all__ = [
 HASH_LENGTH = 10
 #: Regular expression of a hashed test identifier ``{paradigm}-{hash}``.
 HASHED_PATTERN = rf"[a-z]+-[0-9a-f]{{{HASH_LENGTH}}}"
+#: Separates a spec's paradigm part from its swept model overrides (``duration:stimulus=10@idle=5``).
+OVERRIDES_SEPARATOR = "@"
+#: Regular expression of a written-out spec: ``{paradigm}{args}``, optionally ``@key=value+...`` (swept overrides).
+SPEC_PATTERN = rf"[a-z]+{ARGS_PATTERN}(?:{OVERRIDES_SEPARATOR}{ARGS_PATTERN.removeprefix('(:')[:-2]})?"
 
 
 class SpecError(ValueError):
@@ -43,12 +59,31 @@ def spec_hash(spec: str) -> str:
     return hashlib.sha256(spec.encode()).hexdigest()[:HASH_LENGTH]
 
 
+def split_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """A spec's paradigm part ``{paradigm}{args}`` and its swept model overrides (``{}`` when it has none), values
+    parsed as from a path.
+
+    Raises:
+        ArgsError: the overrides part is malformed.
+    """
+    paradigm, separator, overrides = spec.partition(OVERRIDES_SEPARATOR)
+    return paradigm, parse_args(":" + overrides) if separator else {}
+
+
+def join_spec(paradigm: str, overrides: Mapping[str, Any] | None = None) -> str:
+    """The spec of a paradigm part ``{paradigm}{args}`` with swept model overrides (keys as given: pass them in
+    canonical spelling, :func:`~dynvision_workflow.naming.canonical_model_args`); the paradigm part alone for none."""
+    if not overrides:
+        return paradigm
+    return paradigm + OVERRIDES_SEPARATOR + encode_args(overrides)[1:]
+
+
 def test_identifier(spec: str, max_length: int) -> str:
-    """The folder name of a spec ``{paradigm}{args}``: the spec itself, or ``{paradigm}-{hash}`` when longer than
-    ``max_length`` characters."""
+    """The folder name of a spec ``{paradigm}{args}[@overrides]``: the spec itself, or ``{paradigm}-{hash}`` when
+    longer than ``max_length`` characters."""
     if len(spec) <= max_length:
         return spec
-    return f"{spec.partition(':')[0]}-{spec_hash(spec)}"
+    return f"{re.match(r'[a-z]*', spec).group(0)}-{spec_hash(spec)}"  # type: ignore[union-attr]
 
 
 test_identifier.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

@@ -16,7 +16,7 @@ from .naming import (
     encode_args,
     parse_args,
 )
-from .specs import HASHED_PATTERN, test_identifier
+from .specs import HASHED_PATTERN, OVERRIDES_SEPARATOR, join_spec, split_spec, test_identifier
 
 __all__ = [
     "FIGURES",
@@ -28,6 +28,7 @@ __all__ = [
     "experiment_tests",
     "model_overrides",
     "requested_path",
+    "swept_overrides",
 ]
 
 #: The figures made for every experiment.
@@ -42,18 +43,49 @@ def canonical_args(args: Mapping[str, Any] | None) -> list[str]:
 
 
 def experiment_tests(config: Mapping[str, Any], experiment: str) -> list[tuple[str, str]]:
-    """``(folder name, spec)`` of every test of an experiment, one per parameter combination; the folder name is
-    the spec ``{paradigm}{args}`` (keys in canonical spelling, sorted) or, beyond ``test.max_identifier_length``
-    characters, its hashed name."""
+    """``(folder name, spec)`` of every test of an experiment, one per parameter combination (the paradigm's
+    sweep crossed with the swept model overrides); the folder name is the spec ``{paradigm}{args}``, followed by
+    ``@{overrides}`` for an experiment with swept overrides (keys in canonical spelling, sorted; see
+    :mod:`.specs`) or, beyond ``test.max_identifier_length`` characters, its hashed name."""
     spec = config["experiments"][experiment]
     limit = config["test"]["max_identifier_length"]
-    specs = [f"{spec['paradigm']}{args}" for args in args_product(canonical_paradigm_args(spec["args"]))]
+    swept = args_product(swept_overrides(config, experiment))
+    specs = [
+        f"{spec['paradigm']}{args}" + (OVERRIDES_SEPARATOR + overrides[1:] if overrides else "")
+        for args in args_product(canonical_paradigm_args(spec["args"]))
+        for overrides in swept
+    ]
     return [(test_identifier(text, limit), text) for text in specs]
 
 
-def model_overrides(config: Mapping[str, Any], experiment: str) -> dict[str, Any]:
-    """An experiment's model overrides, keys in canonical spelling and sorted (``{}`` for none)."""
-    return canonical_model_args(config["experiments"][experiment].get("model_overrides", {}))
+def swept_overrides(config: Mapping[str, Any], experiment: str) -> dict[str, list[Any]]:
+    """An experiment's swept model overrides (those given as a YAML list), keys in canonical spelling and sorted."""
+    overrides = model_overrides(config, experiment)
+    return {key: list(value) for key, value in overrides.items() if isinstance(value, (list, tuple))}
+
+
+def model_overrides(config: Mapping[str, Any], experiment: str, spec: str | None = None) -> dict[str, Any]:
+    """An experiment's model overrides, keys in canonical spelling and sorted (``{}`` for none): as configured
+    (a swept one as its list), or with ``spec`` (one of :func:`experiment_tests`) those of that test, each swept
+    override at the configured value the spec names (typed as in the configuration)."""
+    overrides = canonical_model_args(config["experiments"][experiment].get("model_overrides", {}))
+    if spec is None:
+        return overrides
+    from .naming import format_value
+
+    point = {key: format_value(value) for key, value in canonical_model_args(split_spec(spec)[1]).items()}
+    swept = {key: value for key, value in overrides.items() if isinstance(value, (list, tuple))}
+    for key, value in swept.items():
+        chosen = [item for item in value if key in point and format_value(item) == point[key]]
+        if chosen:
+            overrides[key] = chosen[0]
+    if set(point) != set(swept) or any(isinstance(overrides[key], (list, tuple)) for key in swept):
+        tests = ", ".join(text for _, text in experiment_tests(config, experiment))
+        raise ArgsError(
+            f"test {spec!r} is not a test of experiment {experiment!r}: its swept model overrides are "
+            f"{swept or 'none'}; its tests: {tests}."
+        )
+    return overrides
 
 
 def category_figures(config: Mapping[str, Any]) -> list[str]:
@@ -99,13 +131,15 @@ _MODEL_POSITION, _TEST_POSITION = 2, 4
 
 class RequestedPath(NamedTuple):
     """What a requested path names: the model, its arguments as parsed (values as a job receives them), and for a
-    test's file the paradigm and its parameters (``None`` otherwise, and for a hashed test folder)."""
+    test's file the paradigm and its parameters (``None`` otherwise, and for a hashed test folder) and the swept
+    model overrides its spec names (``{}`` for none)."""
 
     model_name: str
     model_args: dict[str, Any]
     paradigm: str | None
     paradigm_args: dict[str, Any] | None
     canonical: str
+    test_overrides: dict[str, Any] | None = None
 
 
 def requested_path(target: str) -> RequestedPath | None:
@@ -130,21 +164,25 @@ def requested_path(target: str) -> RequestedPath | None:
         parts[_MODEL_POSITION] = f"{match.group(1)}{encode_args(canonical_model_args(args))}_{seed}"
     except ArgsError as error:
         raise ArgsError(f"requested path {target!r}: {error}") from None
-    paradigm = paradigm_args = None
+    paradigm = paradigm_args = test_overrides = None
     if parts[0] == "reports" and len(parts) > _TEST_POSITION + 1 and not re.fullmatch(HASHED_PATTERN, parts[4]):
         test = parts[_TEST_POSITION]
-        paradigm, _, text = test.partition(":")
+        head, separator, tail = test.partition(OVERRIDES_SEPARATOR)
+        paradigm, _, text = head.partition(":")
         if not re.fullmatch(r"[a-z]+", paradigm):
             raise ArgsError(
                 f"requested path {target!r}: {test!r} is not a test spec; expected {{paradigm}}:key=value+... "
-                "(a lower-case paradigm name) or a hashed name {paradigm}-{10 hex digits}."
+                "(a lower-case paradigm name; swept model overrides after '@') or a hashed name "
+                "{paradigm}-{10 hex digits}."
             )
         try:
             paradigm_args = parse_args(":" + text if text else "")
-            parts[_TEST_POSITION] = paradigm + encode_args(canonical_paradigm_args(paradigm_args))
+            test_overrides = parse_args(":" + tail) if separator else {}
+            canonical = paradigm + encode_args(canonical_paradigm_args(paradigm_args))
+            parts[_TEST_POSITION] = join_spec(canonical, canonical_model_args(test_overrides))
         except ArgsError as error:
             raise ArgsError(f"requested path {target!r}: test {test!r}: {error}") from None
-    return RequestedPath(match.group(1), args, paradigm, paradigm_args, "/".join(parts))
+    return RequestedPath(match.group(1), args, paradigm, paradigm_args, "/".join(parts), test_overrides)
 
 
 def canonical_target(target: str) -> str:

@@ -55,6 +55,19 @@ def test_aggregate_adds_paradigm_parameters_from_folder_names(tmp_path):
     assert list(table["stimulus"]) == [1, 0, 1, 0]
 
 
+def test_aggregate_names_a_swept_model_override_column_by_its_canonical_spelling(tmp_path):
+    from dynvision_workflow.runtime.tables import override_column
+
+    folder = tmp_path / "duration:stimulus=2@idle=5+seed=3"
+    folder.mkdir()
+    pd.DataFrame({"sample": [0], "stimulus": [1]}).to_csv(folder / "t.csv", index=False)
+    table = aggregate_tables([folder / "t.csv"])
+    assert table["idle"].tolist() == [5] and table["paradigm_stimulus"].tolist() == [2]
+    # a model keyword named like a paradigm parameter (the common option `seed`) or a measurement column
+    assert table["model_seed"].tolist() == [3] and "seed" not in table.columns
+    assert override_column("idle_timesteps", "duration") == "idle" and override_column("step") == "model_step"
+
+
 def test_aggregate_names_upstream_spellings_by_our_columns(tmp_path):
     """A folder named with upstream DynVision's short keys (stim, noiselevel) gets our columns."""
     folder = tmp_path / "noise:noiselevel=0.3+stim=2"

@@ -106,7 +106,7 @@ def test_a_run_killed_midway_resumes_and_ends_with_the_same_weights(init_state, 
     while not parked.is_file() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert parked.is_file() and process.poll() is None, f"training did not reach epoch 1: {process.stderr.read()}"
-    assert (folder / "checkpoints" / "epoch=0.ckpt").is_file()
+    assert (folder / "checkpoints" / "last.ckpt").is_file() and (folder / "checkpoints" / "best.ckpt").is_file()
     os.kill(process.pid, signal.SIGKILL)  # no chance to clean up, as on a preempted cluster node
     process.wait()
     assert not (folder / "trained.pt").exists()

@@ -10,7 +10,7 @@ from lightning.pytorch.callbacks import Callback
 
 from .train import TrainingDiverged
 
-__all__ = ["StopOnNonFiniteLoss"]
+__all__ = ["KeepEpochs", "StopOnNonFiniteLoss"]
 
 
 class StopOnNonFiniteLoss(Callback):
@@ -38,3 +38,19 @@ class StopOnNonFiniteLoss(Callback):
             "gradient clipping on (--gradient-clip), or check the input data for NaN values; then run the step "
             "again to resume."
         )
+
+
+class KeepEpochs(Callback):
+    """Save the checkpoint ``dirpath/epoch=N.ckpt`` at the end of each listed epoch ``N`` (0-based, as Lightning
+    counts), for the ``epoch=N`` model statuses; every process calls it (Lightning writes on rank 0 only)."""
+
+    def __init__(self, dirpath: str | Path, epochs: list[int]) -> None:
+        self.dirpath = Path(dirpath)
+        self.epochs = {int(epoch) for epoch in epochs}
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        from ..paths import CHECKPOINT_EPOCH, fill
+
+        epoch = trainer.current_epoch
+        if epoch in self.epochs and not trainer.sanity_checking:
+            trainer.save_checkpoint(self.dirpath / fill(CHECKPOINT_EPOCH, epoch=epoch))

@@ -52,9 +52,16 @@ def init_model(
     dataset: str | os.PathLike[str],
     output: str | os.PathLike[str],
     image_resolution: int | None = None,
+    pretrained: str | None = None,
+    pretrained_sha256: str | None = None,
+    sources: dict[str, str] | None = None,
 ) -> Path:
     """Create ``model_name`` with ``model_args`` (aliases allowed), ``n_classes`` and ``input_shape`` taken from the
     dataset unless given, with weights drawn from ``seed``; save it to ``output`` with the data description.
+
+    ``pretrained``: start from the weights of this file or URL instead (see :mod:`.pretrained`; a URL needs
+    ``pretrained_sha256`` and is cached below the current directory); the state's ``meta["pretrained"]`` and its
+    ``.config.yaml`` record the source and its SHA-256. ``sources``: where the pretrained options came from.
 
     ``image_resolution=N``: the dataset's images are resized to shorter side ``N`` and centre-cropped, so the input
     shape is ``(C, N, N)`` and the stored statistics are those of the resized images; the state records ``N`` (its
@@ -64,13 +71,22 @@ def init_model(
 
     seed_everything(seed)
     data = dataset_description(dataset, resolution=image_resolution)
-    kwargs = expand_aliases(model_args)
+    from ..options import split_identity
+
+    # Training arguments of the identity (activityloss=..., see options.identity_arguments) are the train step's.
+    kwargs = expand_aliases(split_identity(model_args)[0])
     kwargs.setdefault("n_classes", len(data["classes"]))
     kwargs.setdefault("input_shape", tuple(data["input_shape"]))
     model = create_model(model_name, **kwargs)
     n_parameters = sum(p.numel() for p in model.parameters())
     log.info("created %s with %d parameters: %s", model_name, n_parameters, model.model_kwargs)
-    save_state(output, model, data=data, meta={"seed": format_seed(seed), "status": "init"})
+    meta: dict[str, Any] = {"seed": format_seed(seed), "status": "init"}
+    if pretrained is not None:
+        from .pretrained import load_pretrained
+
+        meta["pretrained"] = load_pretrained(model, pretrained, sha256=pretrained_sha256)
+        log.info("loaded pretrained weights: %s", meta["pretrained"])
+    save_state(output, model, data=data, meta=meta)
     write_resolved_config(
         output,
         command="dynvision init",
@@ -79,13 +95,18 @@ def init_model(
             "model_args": model_args,
             "model_kwargs": model.model_kwargs,
             "image_resolution": image_resolution,
+            "pretrained": pretrained,
+            "pretrained_sha256": meta.get("pretrained", {}).get("sha256", pretrained_sha256),
         },
         sources={
             "model_name": "command line",
             "model_args": "command line",
             "image_resolution": "default" if image_resolution is None else "command line",
+            "pretrained": "default" if pretrained is None else "command line",
+            "pretrained_sha256": "default" if pretrained_sha256 is None else "command line",
+            **(sources or {}),
         },
         seed=format_seed(seed),
-        inputs={"dataset": str(dataset)},
+        inputs={"dataset": str(dataset), **({"pretrained": meta["pretrained"]["file"]} if pretrained else {})},
     )
     return Path(output)

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..config import dump_yaml
+from ..config import dump_yaml, plain
 from ..paths import RESOLVED_CONFIG_SUFFIX, RUN_CONFIG_DIR
 
 __all__ = ["atomic_path", "package_versions", "write_resolved_config", "write_run_config", "write_text_atomic"]
@@ -102,7 +102,7 @@ def write_resolved_config(
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "seed": None if seed is None else str(seed),
         "inputs": dict(inputs or {}),
-        "parameters": {key: _plain(value) for key, value in parameters.items()},
+        "parameters": {key: plain(value) for key, value in parameters.items()},
         "sources": dict(sources),
         "versions": package_versions(),
         "python": platform.python_version(),
@@ -124,7 +124,7 @@ def write_run_config(
     now = _dt.datetime.now(_dt.UTC)
     record = {
         "created": now.isoformat(timespec="seconds"),
-        "config": _plain(dict(config)),
+        "config": plain(dict(config)),
         "sources": dict(sorted(sources.items())),
         "versions": package_versions(),
         "git_commit": _git_commit(Path(__file__).parent),
@@ -134,14 +134,6 @@ def write_run_config(
     return target
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
 
 
 def _current_umask() -> int:

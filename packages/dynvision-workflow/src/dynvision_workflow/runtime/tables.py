@@ -25,6 +25,7 @@ __all__ = [
     "RESPONSE_COLUMNS",
     "TableError",
     "aggregate_tables",
+    "override_column",
     "paradigm_columns",
     "parameter_column",
     "read_responses",
@@ -48,6 +49,21 @@ def parameter_column(key: str) -> str:
 
     short = {long: alias for alias, long in PARADIGM_ARG_ALIASES.items()}.get(key, key)
     return f"paradigm_{short}" if short in _TAKEN else short
+
+
+def override_column(key: str, paradigm: str | None = None) -> str:
+    """The column of a swept model override ``key`` in aggregated tables: its canonical spelling (``idle_timesteps``
+    -> ``idle``, :func:`~dynvision_workflow.naming.canonical_model_args`), prefixed ``model_`` where that name is
+    a measurement column or a parameter column of ``paradigm`` (the experiment's paradigm)."""
+    from dynvision_data import paradigm_parameters
+
+    from ..naming import canonical_model_args
+
+    name = next(iter(canonical_model_args({key: None})))
+    taken = set(_TAKEN)
+    if paradigm is not None:
+        taken |= {parameter_column(parameter) for parameter in paradigm_parameters(paradigm)}
+    return f"model_{name}" if name in taken else name
 
 
 def paradigm_columns(paradigm: Any) -> dict[str, Any]:
@@ -147,9 +163,10 @@ def responses_table(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def _test_parameters(table_path: Path, index: Mapping[str, str]) -> dict[str, Any]:
-    """Paradigm name and parameters from a test's folder name ``{paradigm}{:args}``, or for a hashed name
-    ``{paradigm}-{hash}`` from the spec the index records for it."""
-    from ..specs import is_hashed
+    """Paradigm name and parameters from a test's folder name ``{paradigm}{:args}[@overrides]``, or for a hashed
+    name ``{paradigm}-{hash}`` from the spec the index records for it; then each swept model override
+    (:func:`override_column`)."""
+    from ..specs import is_hashed, split_spec
 
     identifier = table_path.parent.name
     spec = identifier
@@ -160,11 +177,14 @@ def _test_parameters(table_path: Path, index: Mapping[str, str]) -> dict[str, An
                 "(which records it) or pass --spec-index."
             )
         spec = index[identifier]
+    spec, overrides = split_spec(spec)
     name, _, args = spec.partition(":")
     parameters: dict[str, Any] = {"test_identifier": identifier, "paradigm": name}
     for key, value in parse_args(":" + args if args else "").items():
         # Keys are short already (no '_' in test identifiers); upstream spellings (stim) get our column (stimulus).
         parameters[parameter_column(UPSTREAM_PARADIGM_ALIASES.get(key, key))] = value
+    for key, value in overrides.items():
+        parameters[override_column(key, name)] = value
     return parameters
 
 
@@ -172,7 +192,8 @@ def aggregate_tables(
     paths: Sequence[str | os.PathLike[str]], *, spec_index: str | os.PathLike[str] | None = None
 ) -> pd.DataFrame:
     """Concatenate per-test tables of one experiment, adding ``test_identifier``, ``paradigm`` and one column per
-    paradigm parameter (its value in that test) from the test's folder name (or the spec index for hashed names).
+    paradigm parameter and per swept model override (its value in that test, e.g. ``idle`` for tests
+    ``...@idle=5``) from the test's folder name (or the spec index for hashed names).
     Columns are named by :func:`parameter_column`, as in a test's outputs table: a parameter named like a
     measurement column gets the prefix ``paradigm_`` (e.g. ``paradigm_stimulus``: the stimulus duration in steps,
     beside the 0/1 ``stimulus``); keys keep the short aliases of folder names (``noisetype``). A column the table

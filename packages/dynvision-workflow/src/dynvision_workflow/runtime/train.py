@@ -222,11 +222,14 @@ def train_model(
     settings: TrainSettings,
     given: set[str] | None = None,
     data_name: str | None = None,
+    identity: dict[str, Any] | None = None,
 ) -> Path:
     """Train the model in ``init`` and save it to ``output``.
 
     Seeded (same seed, same data, CPU: bitwise-identical weights), resumable (a run killed midway restarts from
     ``checkpoints/last.ckpt``), logged to CSV beside the checkpoints. ``output`` is written atomically at the end.
+    ``identity``: the training arguments of the model's identity (``{"activityloss": 0.02}``), recorded as the
+    source of the options they set.
     """
     import lightning
     import torch
@@ -235,7 +238,8 @@ def train_model(
     from dynvision_data import TrainingDataModule
     from dynvision_models.system import TemporalClassifier
 
-    from .callbacks import StopOnNonFiniteLoss
+    from ..paths import CHECKPOINT_BEST, CHECKPOINT_LAST
+    from .callbacks import KeepEpochs, StopOnNonFiniteLoss
 
     policy = dtype_policy(settings.precision)
     devices = parse_devices(settings.devices)
@@ -249,7 +253,10 @@ def train_model(
     model = build_model(state).to(getattr(torch, policy.model))
     paradigm_name, paradigm_params = settings.paradigm["name"], settings.paradigm.get("args", {})
     resolution = image_resolution_for(settings.image_resolution, state, step="training")
-    use_betons = betons is not None and settings.backend != "torch"
+    # A class group is read from its folder with the torch loader (the betons hold the whole dataset); its labels
+    # are positions in the full dataset's class list, which the model state records.
+    in_group = settings.data_group != "all"
+    use_betons = betons is not None and settings.backend != "torch" and not in_group
     if use_betons and settings.backend == "auto":
         from dynvision_data import ffcv_available
 
@@ -259,6 +266,7 @@ def train_model(
         train_beton=Path(betons) / "train.beton" if use_betons else None,
         val_beton=Path(betons) / "val.beton" if use_betons else None,
         backend="ffcv" if use_betons else "torch",
+        classes=state.data["classes"] if in_group else None,
         batch_size=settings.batch_size,
         val_fraction=settings.val_fraction,
         split_seed=settings.split_seed,
@@ -285,7 +293,7 @@ def train_model(
         lr_factors=lr_factors or None,
     )
     groups = system.parameter_groups()
-    last = checkpoints / "last.ckpt"
+    last = checkpoints / CHECKPOINT_LAST
     resume_from = last if last.is_file() else None
     log_dir = checkpoints.parent / "training"
     if resume_from is not None:
@@ -303,7 +311,19 @@ def train_model(
         deterministic=True,
         logger=loggers,
         callbacks=[
-            ModelCheckpoint(dirpath=str(checkpoints), filename="{epoch}", save_last=True, save_top_k=1),
+            # best.ckpt (lowest val/loss, status `best`) and last.ckpt (resume); a fixed name, overwritten when
+            # a better epoch comes (no -v1 copies after a resumed run).
+            ModelCheckpoint(
+                dirpath=str(checkpoints),
+                filename=Path(CHECKPOINT_BEST).stem,
+                monitor="val/loss",
+                mode="min",
+                save_top_k=1,
+                save_last=True,
+                auto_insert_metric_name=False,
+                enable_version_counter=False,
+            ),
+            KeepEpochs(checkpoints, settings.keep_epochs),  # epoch=N.ckpt for the statuses `epoch=N`
             StopOnNonFiniteLoss(last),
         ],
         enable_progress_bar=sys.stderr.isatty(),
@@ -339,7 +359,7 @@ def train_model(
                 for name, group in groups.items()
             },
         },
-        sources=resolution_sources(settings.sources(given or set(), data_name=data_name), settings.image_resolution, resolution),
+        sources=resolution_sources(settings.sources(given or set(), data_name=data_name, identity=identity), settings.image_resolution, resolution),
         seed=format_seed(seed),
         inputs={"init": str(init), "dataset": str(dataset), "betons": str(betons)},
     )

@@ -62,15 +62,9 @@ TIMING_PARAMETERS = frozenset({"intro", "stimulus", "interval", "outro"})
 
 
 def get_swept_column(experiment):
-    """The table column of an experiment's swept parameter (None for an experiment without one)."""
-    parameter = config["experiments"][experiment].get("parameter")
-    if not parameter:
-        return None
-    from dynvision_workflow.runtime.tables import (
-        parameter_column,
-    )  # pandas: only for swept experiments
-
-    return parameter_column(parameter)
+    """The table column of an experiment's swept parameter (None for an experiment without one): a paradigm
+    parameter's or a swept model override's (`parameter: idle`)."""
+    return analysis_targets.swept_column(config, experiment)
 
 
 def get_responses_options(wildcards):

@@ -4,6 +4,7 @@ import functools
 import json
 import os
 import shlex
+import sys
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
@@ -22,36 +23,57 @@ from dynvision_workflow.config import (
     deep_merge,
     expand_location,
     folder_path,
-    identity_problems,
+    model_identity_problems,
     resolve_config,
     retype_overrides,
     spec_problems,
 )
-from dynvision_workflow.naming import ARGS_PATTERN, SEED_PATTERN
+from dynvision_workflow.naming import ARGS_PATTERN, SEED_PATTERN, ArgsError
+from dynvision_workflow.naming import encode_args, parse_args
+from dynvision_workflow.options import InitSettings
+from dynvision_workflow.statuses import EXPORTED_STATUSES, STATUS_PATTERN
 from dynvision_workflow.options import (
     SOURCES_VARIABLE,
+    apply_identity,
+    split_identity,
     BetonSettings,
     DataSettings,
+    GroupSettings,
     TestSettings,
     TrainSettings,
     settings_options,
 )
-from dynvision_workflow.specs import HASHED_PATTERN, is_hashed, record_specs
+from dynvision_workflow.specs import (
+    HASHED_PATTERN,
+    SPEC_PATTERN,
+    is_hashed,
+    record_specs,
+    split_spec,
+)
 from dynvision_workflow.targets import (
     all_figures,
     category_figures,
     experiment_tests,
     model_overrides,
 )
+from dynvision_workflow.legacy import repair_typos
+from dynvision_workflow.workdir import run_configfiles
 
 min_version("9.0")
 
 
-# Resolve the layered configuration once: packaged layers < --configfile files < --config overrides (typed as YAML
-# inside mappings, as `dynvision run --config` and `dynvision config show` type them).
-OVERRIDES = retype_overrides(dict(workflow.config_settings.config))
+# Resolve the layered configuration once: packaged layers < config files (the config file of a working directory,
+# read by its Snakefile, which uses this workflow as a module; then --configfile files) < --config overrides (typed
+# as YAML inside mappings, as `dynvision run --config` and `dynvision config show` type them; a key that swallowed
+# its value, `{rctype:full}`, is repaired with a note). In a module `workflow` is the using Snakefile's, so
+# `workflow.config_settings` holds the user's command line there too.
+OVERRIDES, _typos = repair_typos(
+    retype_overrides(dict(workflow.config_settings.config))
+)
+for _typo in _typos:
+    print(f"note: {_typo}", file=sys.stderr)
 try:
-    _resolved = resolve_config(deep_merge(config, OVERRIDES))
+    _resolved = resolve_config(deep_merge(repair_typos(config)[0], OVERRIDES))
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 config.clear()
@@ -59,7 +81,7 @@ config.update(_resolved)
 # Where each value came from (packaged layer, --configfile, --config or schema default), for the provenance
 # record every runtime command writes beside its output. Jobs inherit it through the environment, not through a
 # parameter of a rule: moving a value to another config file must not rerun anything.
-SOURCES = config_sources(workflow.config_settings.configfiles, OVERRIDES)
+SOURCES = config_sources(run_configfiles(workflow), OVERRIDES)
 os.environ[SOURCES_VARIABLE] = json.dumps(SOURCES, sort_keys=True)
 
 # A configurable wrapper around every job's shell command (e.g. to run it in a container): executor_start +
@@ -85,9 +107,10 @@ wildcard_constraints:
     seed=SEED_PATTERN,
     data_name=r"[a-z0-9]+(?:-[a-z0-9]+)*",
     data_group=r"[a-z0-9]+",
-    status=r"init|trained",
+    split=r"train|test",
+    status=STATUS_PATTERN,
     experiment=r"[a-z0-9]+",
-    test_identifier=rf"[a-z]+{ARGS_PATTERN}|{HASHED_PATTERN}",
+    test_identifier=rf"{SPEC_PATTERN}|{HASHED_PATTERN}",
     figure=r"[a-z]+",
 
 
@@ -137,8 +160,16 @@ def dataset_resolution(data_name):
     return dataset_settings(data_name)["resolution"]
 
 
-def uses_ffcv():
-    return config["data"]["backend"] in ("auto", "ffcv")
+@functools.lru_cache(maxsize=None)
+def model_config(model_args):
+    """The configuration a model is trained with: the run's, with the training arguments of its identity applied
+    (`activityloss=0.02` sets train.activity_weight for that model only; see options.identity_arguments).
+    """
+    return apply_identity(config, split_identity(parse_args(model_args))[1])
+
+
+def uses_ffcv(model_args=""):
+    return model_config(model_args)["data"]["backend"] in ("auto", "ffcv")
 
 
 # Every configured test, computed once: experiment -> [(folder name, spec)], and each hashed folder name's spec.
@@ -164,7 +195,8 @@ def test_identifiers(experiment):
 
 
 def spec_of(identifier):
-    """The full spec `{paradigm}{args}` of a test folder name (hashed names are looked up in the configuration)."""
+    """The full spec `{paradigm}{args}[@overrides]` of a test folder name (hashed names are looked up in the
+    configuration)."""
     if not is_hashed(identifier):
         return identifier
     try:
@@ -197,7 +229,9 @@ def checked_model(model_name, model_args):
     (naming the canonical one) or names a value a job would reject (`dynvision run` checks its targets the same
     way before Snakemake starts; identities made from the configuration were checked when it was read).
     """
-    problems = identity_problems(model_name, model_args, "requested model")
+    problems = model_identity_problems(
+        model_name, model_args, "requested model", config
+    )
     if problems:
         raise WorkflowError("\n".join(problems))
 
@@ -211,10 +245,32 @@ def checked_test(identifier):
             raise WorkflowError("\n".join(problems))
 
 
+def train_group(model_args):
+    """The class group a model is trained on (`all`, or its identity's `traingroup=`)."""
+    return model_config(model_args)["train"]["data_group"]
+
+
+def get_train_dataset(wildcards):
+    """The training class folders: the dataset's, or the folder of the class group the model is trained on."""
+    group = train_group(wildcards.model_args)
+    if group == "all":
+        return paths.fill(paths.RAW_SPLIT, data_name=wildcards.data_name, split="train")
+    return paths.fill(
+        paths.GROUP_SPLIT,
+        data_name=wildcards.data_name,
+        split="train",
+        data_group=group,
+    )
+
+
 def get_training_data(wildcards):
-    """The class folders of a dataset, and its FFCV files when FFCV is the training backend."""
+    """The class folders of a dataset (or of the class group trained on), and its FFCV files when FFCV is the
+    training backend."""
     inputs = {"ready": paths.fill(paths.RAW_READY, data_name=wildcards.data_name)}
-    if uses_ffcv():
+    if train_group(wildcards.model_args) != "all":
+        inputs["group"] = get_train_dataset(wildcards)
+        return inputs
+    if uses_ffcv(wildcards.model_args):
         for name, pattern in (
             ("train", paths.BETON_TRAIN),
             ("val", paths.BETON_VAL),
@@ -269,6 +325,19 @@ def get_data_options(wildcards):
     )
 
 
+def get_group_options(wildcards):
+    """The classes of the group in use only (another group's change reruns nothing here)."""
+    groups = dataset_settings(wildcards.data_name)["groups"]
+    chosen = (
+        {wildcards.data_group: groups[wildcards.data_group]}
+        if wildcards.data_group in groups
+        else {}
+    )
+    return settings_options(
+        GroupSettings, config, data_name=wildcards.data_name, groups=chosen
+    )
+
+
 def get_beton_options(wildcards):
     return settings_options(BetonSettings, config, data_name=wildcards.data_name)
 
@@ -282,6 +351,57 @@ def get_init_options(wildcards):
         + " "
         + options(image_resolution=dataset_resolution(wildcards.data_name))
     ).strip()
+
+
+def pretrained_source(wildcards):
+    """The weights an init job starts from, as (location, sha256), or (None, None) for random weights: the model's
+    `init.pretrained` (its identity's `pretrained=` or the configured one), looked up in `init.weights` by name.
+    """
+    init = model_config(wildcards.model_args)["init"]
+    name = init["pretrained"]
+    if name in (None, "none"):
+        return None, None
+    if name not in init["weights"]:
+        return name, init["pretrained_sha256"]
+    entry = init["weights"][name]
+    args = {
+        k: v for k, v in parse_args(wildcards.model_args).items() if k != "pretrained"
+    }
+    location = entry["location"].format(
+        model_name=wildcards.model_name,
+        model_args=encode_args(args),
+        seed=wildcards.seed,
+        data_name=wildcards.data_name,
+    )
+    return location, entry.get("sha256")
+
+
+def get_model_inputs(wildcards):
+    """The dataset's class folders, and pretrained weights that the workflow makes (a relative location)."""
+    inputs = {"ready": paths.fill(paths.RAW_READY, data_name=wildcards.data_name)}
+    location, _ = pretrained_source(wildcards)
+    if location and paths.is_workflow_file(location):
+        inputs["pretrained"] = location
+    return inputs
+
+
+def get_pretrained_options(wildcards):
+    """The pretrained weights an init job starts from (`~` and variables expanded; URLs as they are) and their
+    SHA-256; empty for random weights."""
+    location, checksum = pretrained_source(wildcards)
+    if location is None:
+        return ""
+    try:
+        location = expand_location(location)
+    except ValueError as error:
+        raise WorkflowError(f"init.pretrained: {error}") from None
+    return settings_options(
+        InitSettings,
+        config,
+        pretrained=location,
+        pretrained_sha256=checksum,
+        weights=None,
+    )
 
 
 def get_train_gpus(wildcards):
@@ -303,17 +423,19 @@ def get_model_options(wildcards):
 
 
 def get_train_options(wildcards):
-    """Every training option (dynvision_workflow.options.TrainSettings) from the resolved configuration."""
-    return train_options(wildcards.data_name)
+    """Every training option (dynvision_workflow.options.TrainSettings) from the resolved configuration, with the
+    training arguments of the model's identity applied."""
+    return train_options(wildcards.data_name, wildcards.model_args)
 
 
 @functools.lru_cache(maxsize=None)
-def train_options(data_name):
-    backend = config["data"]["backend"] if uses_ffcv() else "torch"
+def train_options(data_name, model_args):
+    settings = model_config(model_args)
+    backend = settings["data"]["backend"] if uses_ffcv(model_args) else "torch"
     return " ".join(
         [
             settings_options(
-                TrainSettings, config, data_name=data_name, backend=backend
+                TrainSettings, settings, data_name=data_name, backend=backend
             ),
             options(data_name=data_name),
         ]
@@ -332,18 +454,25 @@ def get_test_options(wildcards):
 def test_options(experiment, identifier, data_name):
     checked_test(identifier)
     hashed = is_hashed(identifier)
+    spec = spec_of(identifier)
+    paradigm = split_spec(spec)[0]
+    try:  # the experiment's overrides, each swept one at this test's value
+        overrides = model_overrides(config, experiment, spec)
+    except ArgsError as error:
+        raise WorkflowError(str(error)) from None
     return " ".join(
         [
             settings_options(
                 TestSettings,
                 config,
                 data_name=data_name,
-                paradigm=spec_of(identifier),
-                model_overrides=model_overrides(config, experiment) or None,
+                paradigm=paradigm,
+                model_overrides=overrides or None,
             ),
             options(
                 data_name=data_name,
                 identifier=identifier if hashed else None,
+                spec=spec if hashed and spec != paradigm else None,
                 spec_index=paths.TEST_SPEC_INDEX if hashed else None,
             ),
         ]

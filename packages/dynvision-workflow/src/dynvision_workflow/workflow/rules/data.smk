@@ -26,6 +26,30 @@ rule get_data:
         "{params.options} > {log:q} 2>&1"
 
 
+rule link_group:
+    """Make a class group of a split: data/interim/{data_name}/{split}_{data_group}/, symlinks to its classes."""
+    input:
+        dataset=paths.RAW_DATASET,
+    output:
+        folder=directory(paths.GROUP_SPLIT),
+    log:
+        paths.log_for(paths.GROUP_SPLIT),
+    benchmark:
+        paths.benchmark_for(paths.GROUP_SPLIT)
+    conda:
+        "../envs/dynvision.yaml"
+    threads: 1
+    resources:
+        disk_mb=100,
+        mem_mb=1000,
+        runtime=5,
+    params:
+        options=get_group_options,
+    shell:
+        "dynvision link-group {wildcards.data_name} --source {input.dataset:q} --output {output.folder:q} "
+        "--split {wildcards.split} --group {wildcards.data_group} {params.options} > {log:q} 2>&1"
+
+
 rule build_betons:
     """Write train/val FFCV .beton files from the training class folders with a seeded split."""
     input:

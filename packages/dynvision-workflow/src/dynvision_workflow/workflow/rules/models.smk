@@ -1,10 +1,10 @@
-"""Models: initialise a model from its identity, then train it."""
+"""Models: initialise a model from its identity (or pretrained weights), train it, export its kept checkpoints."""
 
 
 rule init_model:
     """Build a registered model from its name, arguments and seed, sized for the dataset, and save its state."""
     input:
-        ready=paths.RAW_READY,
+        unpack(get_model_inputs),
     output:
         state=pattern_with(paths.MODEL_STATE, status="init"),
     log:
@@ -21,8 +21,10 @@ rule init_model:
     params:
         dataset=pattern_with(paths.RAW_SPLIT, split="train"),
         options=get_init_options,
+        pretrained=get_pretrained_options,
     shell:
-        "dynvision init {params.options} --dataset {params.dataset:q} --output {output.state:q} > {log:q} 2>&1"
+        "dynvision init {params.options} {params.pretrained} --dataset {params.dataset:q} "
+        "--output {output.state:q} > {log:q} 2>&1"
 
 
 rule train_model:
@@ -45,7 +47,7 @@ rule train_model:
         runtime=240,
         gpu=get_train_gpus,
     params:
-        dataset=pattern_with(paths.RAW_SPLIT, split="train"),
+        dataset=get_train_dataset,
         checkpoints=paths.CHECKPOINT_DIR,
         model=get_model_options,
         options=get_train_options,
@@ -53,3 +55,29 @@ rule train_model:
         "dynvision train {params.model} --init {input.init:q} --dataset {params.dataset:q} "
         "--betons data/processed/{wildcards.data_name} --checkpoints {params.checkpoints:q} "
         "--output {output.state:q} {params.options} > {log:q} 2>&1"
+
+
+rule export_state:
+    """Write the best (lowest val/loss) or a kept epoch's training checkpoint as a model state beside trained.pt."""
+    input:
+        trained=pattern_with(paths.MODEL_STATE, status="trained"),
+    output:
+        state=paths.MODEL_STATE,
+    log:
+        paths.log_for(paths.MODEL_STATE),
+    benchmark:
+        paths.benchmark_for(paths.MODEL_STATE)
+    wildcard_constraints:
+        status=EXPORTED_STATUSES,
+    conda:
+        "../envs/dynvision.yaml"
+    threads: 1
+    resources:
+        disk_mb=1000,
+        mem_mb=2000,
+        runtime=10,
+    params:
+        checkpoints=paths.CHECKPOINT_DIR,
+    shell:
+        "dynvision export-state --trained {input.trained:q} --checkpoints {params.checkpoints:q} "
+        "--status {wildcards.status:q} --output {output.state:q} > {log:q} 2>&1"

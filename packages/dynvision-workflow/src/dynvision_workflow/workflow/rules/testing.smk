@@ -5,7 +5,7 @@ rule test_model:
     """Test a model state under one paradigm: a tidy outputs table and per-area responses for every step."""
     input:
         state=paths.MODEL_STATE,
-        ready=paths.RAW_READY,
+        images=pattern_with(paths.GROUP_SPLIT, split="test"),
     output:
         outputs=paths.TEST_OUTPUTS,
         responses=paths.TEST_RESPONSES,
@@ -21,10 +21,9 @@ rule test_model:
         mem_mb=8000,
         runtime=60,
     params:
-        dataset=pattern_with(paths.RAW_SPLIT, split="test"),
         options=get_test_options,
     shell:
-        "dynvision test {input.state:q} --dataset {params.dataset:q} --outputs {output.outputs:q} "
+        "dynvision test {input.state:q} --dataset {input.images:q} --outputs {output.outputs:q} "
         "--responses {output.responses:q} {params.options} > {log:q} 2>&1"
 
 
