@@ -13,7 +13,7 @@ import lightning as L
 
 from ._batching import BatchLoader
 from ._util import check_fraction, check_int
-from .ffcv.metadata import read_beton_metadata
+from .ffcv.metadata import beton_class_dir, read_beton_metadata
 from .loaders import Backend, make_eval_loader, make_loader
 from .paradigms import Paradigm, Presentation, create_paradigm
 from .stats import Stats, load_stats
@@ -130,7 +130,7 @@ class TrainingDataModule(L.LightningDataModule):
         if self.betons is not None:
             for role, path in self.betons.items():
                 meta = read_beton_metadata(path)
-                recorded = (meta.role, meta.seed, meta.val_fraction, Path(meta.class_dir))
+                recorded = (meta.role, meta.seed, meta.val_fraction, beton_class_dir(path, meta))
                 expected = (role, self.split_seed, self.val_fraction, self.class_dir.resolve())
                 if recorded != expected:
                     raise ValueError(

@@ -21,7 +21,7 @@ from ._util import check_fraction, check_int
 from .datasets.folder import ClassFolderDataset
 from .datasets.split import split_indices
 from .ffcv._availability import ffcv_available, require_ffcv
-from .ffcv.metadata import BetonMetadata, CorruptBetonError, read_beton_metadata
+from .ffcv.metadata import BetonMetadata, CorruptBetonError, beton_class_dir, read_beton_metadata
 from .stats import Stats, load_stats
 from .transforms import Augmentation, BatchTransform
 
@@ -161,7 +161,7 @@ def make_loader(
             )
         resolution = meta.resolution  # the torch backend must resize exactly as the writer did
         split = meta.role
-        class_dir = Path(meta.class_dir)
+        class_dir = beton_class_dir(source, meta)
         val_fraction, split_seed = meta.val_fraction, meta.seed
         stats = stats if stats is not None else meta.stats
         if backend == "auto" and not ffcv_available():

@@ -11,6 +11,7 @@ import pytest
 
 from dynvision_data import CorruptBetonError, make_loader, read_beton_metadata, validate_beton
 from dynvision_data.ffcv import metadata_path
+from dynvision_data.ffcv.metadata import beton_class_dir
 
 pytestmark = pytest.mark.ffcv
 
@@ -128,3 +129,19 @@ def test_torch_backend_refuses_a_beton_whose_class_folder_changed(betons, tmp_pa
     with pytest.raises(CorruptBetonError, match="changed since") as info:
         make_loader(copy, backend="torch")
     assert str(folder) in str(info.value) and str(copy) in str(info.value)
+
+
+def test_a_moved_beton_and_class_folder_still_match_and_old_absolute_sidecars_read(betons, tmp_path: Path) -> None:
+    """Sidecars record the class folder relative to the .beton: moving both together (a copied working directory)
+    keeps them matched; an older sidecar with an absolute class_dir is read as it is."""
+    root = tmp_path / "moved"
+    shutil.copytree(betons.class_dir, root / "raw" / "train")
+    moved = _copy(betons.val, root / "processed")
+    assert not Path(read_beton_metadata(moved).class_dir).is_absolute()
+    meta = read_beton_metadata(moved)
+    # The copy of the .beton lies elsewhere relative to the class folder: rewrite its relative path as the writer does.
+    _set_sidecar(moved, class_dir=os.path.relpath(root / "raw" / "train", root / "processed"))
+    assert beton_class_dir(moved, read_beton_metadata(moved)) == (root / "raw" / "train").resolve()
+    assert make_loader(moved, backend="torch").n_samples == meta.count
+    _set_sidecar(moved, class_dir=str((root / "raw" / "train").resolve()))
+    assert beton_class_dir(moved, read_beton_metadata(moved)) == (root / "raw" / "train").resolve()

@@ -20,6 +20,7 @@ from dynvision_data import (
     write_betons,
 )
 from dynvision_data.ffcv import metadata_path
+from dynvision_data.ffcv.metadata import beton_class_dir
 
 pytestmark = pytest.mark.ffcv
 
@@ -48,7 +49,9 @@ def test_sidecar_records_split_classes_shape_counts_and_size(betons) -> None:
     ):
         assert meta == read_beton_metadata(path)
         assert meta.role == role and meta.count == count
-        assert meta.class_dir == str(betons.class_dir) and Path(meta.class_dir).is_absolute()
+        # Relative to the .beton's folder: a copied or moved working directory still matches its class folder.
+        assert not Path(meta.class_dir).is_absolute()
+        assert beton_class_dir(path, meta) == Path(betons.class_dir).resolve()
         assert meta.classes == ("cat", "dog", "emu") and meta.image_shape == (3, 8, 8)
         assert meta.counts == {"train": 90, "val": 30}
         assert meta.val_fraction == 0.25 and meta.seed == 3

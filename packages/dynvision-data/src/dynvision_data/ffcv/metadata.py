@@ -13,7 +13,15 @@ import numpy as np
 from .._util import read_json
 from ..stats import Stats
 
-__all__ = ["BetonMetadata", "CorruptBetonError", "metadata_path", "read_beton_metadata", "validate_beton"]
+__all__ = [
+    "BetonMetadata",
+    "CorruptBetonError",
+    "beton_class_dir",
+    "metadata_path",
+    "read_beton_metadata",
+    "relative_class_dir",
+    "validate_beton",
+]
 
 _FORMAT_VERSION = 1
 # The .beton layout (FFCV file format version 2): a fixed header, then field descriptors, per-sample
@@ -36,7 +44,9 @@ class BetonMetadata:
 
     Attributes:
         role: ``"train"`` or ``"val"``: which part of the split this file holds.
-        class_dir: Absolute path of the class folder the file was written from.
+        class_dir: The class folder the file was written from, relative to the folder of the ``.beton`` (so that a
+            copied or moved working directory still matches; older sidecars hold an absolute path, which is read
+            as it is). :func:`beton_class_dir` gives the resolved path.
         classes: Class names; a label is a position in this list.
         image_shape: ``(C, H, W)`` of the stored uint8 images (``(C, N, N)`` with ``resolution=N``).
         count: Number of images in this file.
@@ -89,6 +99,20 @@ def metadata_path(beton: str | os.PathLike[str]) -> Path:
     """Sidecar path of a ``.beton``: the file name with ``.json`` appended."""
     beton = Path(beton)
     return beton.with_name(beton.name + ".json")
+
+
+def relative_class_dir(class_dir: str | os.PathLike[str], beton: str | os.PathLike[str]) -> str:
+    """``class_dir`` as a sidecar records it: relative to the folder of ``beton`` (both resolved first)."""
+    return os.path.relpath(Path(class_dir).resolve(), Path(beton).resolve().parent)
+
+
+def beton_class_dir(beton: str | os.PathLike[str], meta: BetonMetadata) -> Path:
+    """The resolved class folder ``meta`` (the sidecar of ``beton``) was written from: a relative ``class_dir`` is
+    taken from the folder of ``beton``; an absolute one (sidecars of older versions) as it is."""
+    recorded = Path(meta.class_dir)
+    if recorded.is_absolute():
+        return recorded
+    return (Path(beton).resolve().parent / recorded).resolve()
 
 
 def read_beton_metadata(beton: str | os.PathLike[str]) -> BetonMetadata:

@@ -15,7 +15,7 @@ from ..datasets.folder import ClassFolderDataset
 from ..datasets.split import split_indices
 from ..stats import load_stats
 from ._availability import require_ffcv
-from .metadata import BetonMetadata, metadata_path, validate_beton
+from .metadata import BetonMetadata, metadata_path, relative_class_dir, validate_beton
 
 __all__ = ["JPEG_THRESHOLD", "write_betons"]
 
@@ -146,7 +146,7 @@ def write_betons(
                 metas.append(
                     BetonMetadata(
                         role=role,  # type: ignore[arg-type]
-                        class_dir=str(class_dir),
+                        class_dir=relative_class_dir(class_dir, out),
                         classes=tuple(dataset.classes),
                         image_shape=dataset.image_shape,
                         count=len(members[role]),
