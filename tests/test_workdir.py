@@ -121,14 +121,17 @@ def test_plain_snakemake_targets_of_the_seed_examples(workdir):
     result = snakemake("-n", "plot_experiments_on_models", cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "plot_weights" in result.stdout and "plot_training" in result.stdout
-    # §9.2: all_experiments sweeps named categories, so it needs `category`; a `model_args` list is a sweep of `all`
-    # and `plot_experiments_on_models`.
-    sweep = ("--config", "experiment=response", "model_args={rctype: [full, self]}")
-    result = snakemake("-n", "all_experiments", *sweep, cwd=workdir)
-    assert result.returncode != 0
-    assert "all_experiments needs categories to sweep: --config category=" in result.stdout + result.stderr
-    result = snakemake("-n", "all_experiments", *sweep, "category=[rctype]", "categories={rctype: [full, self]}",
-                       cwd=workdir)
+    # §9.2 as written: without a category, all_experiments runs every experiment on the model_args sweep.
+    result = snakemake("-n", "-j4", "all_experiments", "--config", "experiment=adaption",
+                       "model_args={rctype: [full, self, pointdepthwise, depthpointwise]}", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trained = {line.split()[-1] for line in result.stdout.splitlines() if line.strip().startswith("output: models/")}
+    assert trained == {f"models/DyRCNNx2/DyRCNNx2:rctype={kind}_0001/mnist5k/{state}.pt"
+                       for kind in ("full", "self", "pointdepthwise", "depthpointwise") for state in ("init", "trained")}
+    assert "/adaption/" in result.stdout
+    # With categories it sweeps each of them instead.
+    result = snakemake("-n", "all_experiments", "--config", "experiment=response", "category=[rctype]",
+                       "categories={rctype: [full, self]}", cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     trained = {line.split()[-1] for line in result.stdout.splitlines() if line.strip().startswith("output: models/")}
     assert trained == {f"models/DyRCNNx2/DyRCNNx2:rctype={kind}_0001/mnist5k/{state}.pt"

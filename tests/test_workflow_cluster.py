@@ -47,11 +47,34 @@ def test_profile_names_resolve_to_packaged_profiles_and_other_values_pass_throug
 
 
 def test_slurm_profile_dry_runs_without_a_cluster(tmp_path, dynvision):
-    result = dynvision("run", "--workdir", str(tmp_path), "--profile", "slurm", "-n", cwd=tmp_path, timeout=120)
+    # The profile's options (squeue status checks) are valid; without configuration every job fits a small CPU
+    # node and none asks for a GPU.
+    result = dynvision("run", "--workdir", str(tmp_path), "--profile", "slurm", "-n", "-p", cwd=tmp_path, timeout=120)
     text = result.stdout + result.stderr
     assert result.returncode == 0, text
-    assert "gpu=1" in text and "cpus_per_task=8" in text  # train_model's resources from the profile
+    assert "rule train_model:" in text and "gpu=" not in text and "mem_mb=8000" not in text
+    # The submitting side plans the jobs with the cluster overlay, capped at the job's CPUs (2), as its jobs do.
+    assert "--num-workers 2" in text
     assert [p.name for p in tmp_path.iterdir() if p.name != ".snakemake"] == []
+
+
+def test_configured_resources_reach_the_slurm_jobs_and_command_line_resources_add_to_them(tmp_path, dynvision):
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        "train: {accelerator: gpu}\n"
+        "execution:\n  resources:\n    default: {slurm_account: lab, slurm_partition: cpu}\n"
+        "    train_model: {slurm_partition: gpu, mem_mb: 16000, threads: 8}\n"
+    )
+    # --cores caps every job's threads (Snakemake's _cores), also of the jobs it submits: give the largest.
+    result = dynvision("run", "--workdir", str(tmp_path), "--profile", "slurm", "-n", "-p", "--configfile", str(config),
+                       "--set-resources", "test_model:runtime=99", "--cores", "16", cwd=tmp_path, timeout=120)
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text
+    jobs = {block.split(":", 1)[0]: block for block in text.split("\nrule ")[1:]}
+    train, test = jobs["train_model"], jobs["test_model"]
+    assert "slurm_partition=gpu" in train and "mem_mb=16000" in train and "gpu=1" in train
+    assert "threads: 8" in train and "--num-workers 4" in train
+    assert "slurm_account=lab" in test and "slurm_partition=cpu" in test and "runtime=99" in test and "gpu=" not in test
 
 
 def test_slurm_executor_dry_runs_with_ddp_settings(tmp_path):
@@ -95,3 +118,64 @@ def test_a_sweep_runs_through_cluster_job_scripts(tmp_path, dynvision):
         assert (tmp_path / (target + ".config.yaml")).is_file()
     # Every job ran in its own job script (remote mode), which re-reads the workflow and its configuration.
     assert (tmp_path / "data/raw/digits.ready").is_file()
+
+
+CONTAINER = {"executor_start": "env X=1 bash -c '", "executor_close": "'"}  # the documented shape
+
+
+def test_every_rule_command_passes_through_a_container_wrapper_unchanged(tmp_path, dynvision):
+    """Each shell command of a dry run, wrapped as a job wraps it (execution.job_shell) with a stand-in of the
+    documented `apptainer exec ... bash -c '` wrapper, reaches a stub command with exactly its shell words."""
+    import json
+    import shlex
+    import subprocess
+
+    from dynvision_workflow.execution import job_shell
+
+    result = dynvision("run", "--workdir", str(tmp_path), "-n", "-p", "--config", "data_name=digits",
+                       cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    commands = [line.split("Shell command: ", 1)[1] for line in (result.stdout + result.stderr).splitlines()
+                if "Shell command: " in line and not line.endswith("Shell command: None")]
+    assert any("dynvision train " in c for c in commands) and any("dynvision-analysis " in c for c in commands)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("dynvision", "dynvision-analysis", "python"):
+        stub = bin_dir / name
+        stub.write_text(f"#!{sys.executable}\nimport json, os, sys\n"
+                        f"print(json.dumps([os.environ.get('X'), {name!r}, *sys.argv[1:]]))\n")
+        stub.chmod(0o755)
+    prefix, suffix = job_shell(CONTAINER["executor_start"], CONTAINER["executor_close"])
+    for command in commands:
+        words = shlex.split(command)
+        assert words[-2:] == [words[-2], "2>&1"] and words[-3] == ">>", command
+        log = tmp_path / words[-2]
+        log.parent.mkdir(parents=True, exist_ok=True)
+        run = subprocess.run(["bash", "-c", f"{prefix} {command} {suffix}"], cwd=tmp_path, capture_output=True,
+                             text=True, timeout=30, env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, check=False)
+        assert run.returncode == 0, (command, run.stderr)
+        received = json.loads(log.read_text().splitlines()[-1])
+        assert received == ["1", *words[:-3]], command
+
+
+@pytest.mark.slow
+def test_a_job_in_a_container_wrapper_runs_and_a_retry_keeps_the_failed_attempts_log(tmp_path, dynvision):
+    import yaml
+
+    config = tmp_path / "wrap.yaml"
+    config.write_text(yaml.safe_dump({"data_name": "digits", "execution": CONTAINER}))
+    result = dynvision("run", "--workdir", str(tmp_path), "--cores", "1", "data/raw/digits.ready",
+                       "--configfile", str(config), cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (tmp_path / "data/raw/digits.ready").is_file()
+    log = tmp_path / "logs/data/raw/digits.ready.log"
+    assert log.read_text().count("=== dynvision: attempt started") == 1
+    # A first attempt that fails (a wrapper that breaks the command once), then a retry that succeeds.
+    sabotage = "if [ ! -e tried ]; then touch tried; dynvision() { dynvision_job dynvision --no-such-option; }; fi; "
+    config.write_text(yaml.safe_dump({"data_name": "digits", "execution": {"executor_start": sabotage}}))
+    result = dynvision("run", "--workdir", str(tmp_path), "--cores", "1", "data/raw/digits.ready", "--configfile",
+                       str(config), "--forcerun", "get_data", "--restart-times", "1", cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    failed = tmp_path / "logs/data/raw/digits.ready.log.failed-1"
+    assert "dynvision: error" in failed.read_text() and "attempt started" in failed.read_text()
+    assert log.read_text().count("=== dynvision: attempt started") == 1 and "error" not in log.read_text()

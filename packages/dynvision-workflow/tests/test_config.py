@@ -120,3 +120,8 @@ def test_every_packaged_experiment_and_category_is_described_and_checked():
     assert upstream <= set(config["experiments"])
     assert config["categories"]["dt"] == [1, 2, 4] and config["categories"]["ffonly"] == [False, True]
     resolve_config({"experiment": sorted(config["experiments"]), "category": ["dt", "ffonly"]}, environ={})
+    upstream_categories = {"rctype", "rctarget", "pattern", "dsteps", "tsteps", "dt", "tau", "tff", "trc", "tsk",
+                           "lossrt", "idle", "feedback", "skip", "dloader", "ffonly", "pretrained", "activityloss"}
+    assert upstream_categories <= set(config["categories"])
+    # Every packaged category sweeps values the packaged default model takes (checked before any job).
+    resolve_config({"category": sorted(config["categories"])}, environ={})

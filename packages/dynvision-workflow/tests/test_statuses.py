@@ -27,6 +27,16 @@ def test_statuses_parse_and_are_valid_path_parts():
 def test_kept_epochs_and_best_resolve():
     config = resolve_config({"status": ["trained", "best", "epoch=1"], "train": {"keep_epochs": [1]}})
     assert config["status"] == ["trained", "best", "epoch=1"] and config["train"]["keep_epochs"] == [1]
+    # Asking for a state keeps its checkpoint: the run's status and a selected experiment's own status.
+    config = resolve_config({"status": ["epoch=2"], "experiment": ["response", "responseintermediate"]})
+    assert config["train"]["keep_epochs"] == [0, 1, 2]
+    from dynvision_workflow.targets import all_figures
+
+    figures = all_figures(config)
+    assert any("responseintermediate/" in f and "_epoch=0/" in f for f in figures)
+    assert not any("/response/" in f and "_epoch=0/" in f for f in figures)  # response tests the run's status
+    with pytest.raises(Exception, match=r"experiments\.responseintermediate\.status: 'epoch=1' names epoch 1"):
+        resolve_config({"experiment": ["responseintermediate"], "train": {"epochs": 1}})
     assert (config["init"]["pretrained"], config["init"]["pretrained_sha256"]) == (None, None)
     assert "same" in config["init"]["weights"]
 
@@ -34,7 +44,6 @@ def test_kept_epochs_and_best_resolve():
 @pytest.mark.parametrize(
     ("user", "message"),
     [
-        ({"status": ["epoch=2"]}, r"status: 'epoch=2' needs the checkpoint of epoch 2.*Add 2 to train\.keep_epochs"),
         ({"status": ["epoch=3"], "train": {"keep_epochs": [3]}}, r"status: 'epoch=3' names epoch 3, but training "
          r"runs epochs 0\.\.2 \(train\.epochs: 3"),
         ({"status": "latest"}, r"status: 'latest' is not a model status; allowed: init, trained, best, epoch=N"),

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import paths
-from .targets import all_figures, canonical_args
+from .targets import all_figures, canonical_args, category_sweeps, experiment_statuses
 
 __all__ = [
     "DYNAMICS_EXPERIMENTS",
@@ -147,12 +147,14 @@ def experiment_figures(config: Mapping[str, Any], *, model_args: Mapping[str, An
     performance = performance_experiments(config)
     dynamics = any(name in config["experiment"] for name in DYNAMICS_EXPERIMENTS.values())
     for model in _models(config, model_args):
-        for status in config["status"]:
-            state = {**model, "status": status, "data_group": config["data_group"]}
-            for experiment in config["experiment"]:
-                extra = [*EXPERIMENT_FIGURES, *(["performance"] if experiment in performance else [])]
+        for experiment in config["experiment"]:
+            extra = [*EXPERIMENT_FIGURES, *(["performance"] if experiment in performance else [])]
+            for status in experiment_statuses(config, experiment):
+                state = {**model, "status": status, "data_group": config["data_group"]}
                 for figure in extra:
                     figures[paths.fill(paths.FIGURE, experiment=experiment, figure=figure, **state)] = None
+        for status in config["status"]:
+            state = {**model, "status": status, "data_group": config["data_group"]}
             if dynamics:
                 figures[paths.fill(DYNAMICS_FIGURE, **state)] = None
             figures[paths.fill(WEIGHTS_FIGURE, **state)] = None
@@ -162,10 +164,10 @@ def experiment_figures(config: Mapping[str, Any], *, model_args: Mapping[str, An
 
 
 def category_experiment_figures(config: Mapping[str, Any]) -> list[str]:
-    """:func:`experiment_figures` on the models of each category sweep in ``category`` (one sweep per category)."""
+    """:func:`experiment_figures` on the models of each category sweep in ``category`` (one sweep per category;
+    the ``model_args`` sweep itself without a category)."""
     figures: dict[str, None] = {}
-    for category in config["category"]:
-        swept = {**config["model_args"], category: list(config["categories"][category])}
+    for swept in category_sweeps(config):
         figures.update(dict.fromkeys(experiment_figures(config, model_args=swept)))
     return list(figures)
 

@@ -9,6 +9,7 @@ command is a thin wrapper around a typed function in :mod:`dynvision_workflow.ru
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import subprocess
@@ -62,9 +63,91 @@ def put_scripts_on_path() -> None:
         os.environ["PATH"] = scripts + os.pathsep + current
 
 
-def _run_snakemake(command: list[str]) -> int:
+#: Seconds Snakemake gets, after a stop signal, to cancel its jobs and release its lock before its processes are killed.
+STOP_GRACE_S = 60.0
+
+#: Signals that stop ``dynvision run``/``demo`` (forwarded to Snakemake as a Ctrl-C).
+_STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+def _run_snakemake(command: list[str], *, workdir: Path, name: str = "run") -> int:
+    """Run Snakemake in its own process group and wait for it. A stop signal (SIGINT, SIGTERM, SIGHUP) reaches the
+    whole group as SIGINT, as Ctrl-C in a terminal does: Snakemake 9 then cancels its jobs (local processes, or
+    ``scancel`` on SLURM) and removes its directory lock (on SIGTERM it would wait for the running jobs to finish).
+    After :data:`STOP_GRACE_S` seconds, or at a second signal, the group is killed and the lock files it made are
+    removed. A stop ends in one line on stderr and exit status 128 + the signal's number."""
+    import signal
+    import threading
+    import time
+
     put_scripts_on_path()
-    return subprocess.call(command)
+    if threading.current_thread() is not threading.main_thread():  # signal handlers need the main thread
+        return subprocess.call(command)
+    locks = workdir / ".snakemake" / "locks"
+    locks_before = {path.name for path in locks.glob("*.lock")}
+    received: list[int] = []
+    process: subprocess.Popen | None = None
+
+    def signal_group(signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signum)
+
+    def stop(signum: int, frame: object) -> None:
+        received.append(signum)
+        if process is not None:
+            signal_group(signal.SIGINT if len(received) == 1 else signal.SIGKILL)
+
+    def ignore(signum: int, frame: object) -> None:
+        pass
+
+    previous = {}
+    for signum in (getattr(signal, name) for name in _STOP_SIGNALS if hasattr(signal, name)):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, stop)
+        elif signum == signal.SIGINT:
+            # Started in the background (`dynvision run &` in a script), this process ignores SIGINT and so would
+            # Snakemake; a handler (reset by exec) lets Snakemake take the forwarded SIGINT. Ignored stays ignored
+            # here, as do SIGTERM and SIGHUP when ignored (`nohup dynvision run &`).
+            previous[signum] = signal.signal(signum, ignore)
+    forced = False
+    try:
+        process = subprocess.Popen(command, process_group=0)
+        if received:  # a signal came while it started
+            signal_group(signal.SIGINT)
+        deadline = None
+        while True:
+            try:
+                code = process.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if received and deadline is None:
+                deadline = time.monotonic() + STOP_GRACE_S
+            if (deadline is not None and time.monotonic() > deadline) or len(received) > 1:
+                forced = True
+                signal_group(signal.SIGKILL)
+        if received:
+            signal_group(signal.SIGKILL)  # whatever of its group outlived it
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if not received:
+        return code
+    left = sorted({path.name for path in locks.glob("*.lock")} - locks_before)
+    for lock in left:
+        (locks / lock).unlink(missing_ok=True)
+    signame = signal.Signals(received[0]).name
+    if forced:
+        print(
+            f"dynvision {name}: stopped by {signame}; Snakemake did not stop within {STOP_GRACE_S:.0f} s (or a second "
+            "signal came), so its processes were killed and its lock removed; jobs it had submitted to a cluster may "
+            "still run (check squeue)",
+            file=sys.stderr,
+        )
+    else:
+        released = "released the lock" if not left else "its lock was removed"
+        print(f"dynvision {name}: stopped by {signame}; Snakemake cancelled its jobs and {released}", file=sys.stderr)
+    return 128 + received[0]
 
 
 #: Snakemake options whose values are config files.
@@ -173,6 +256,43 @@ def map_cluster_arguments(extra: Sequence[str], command: str) -> list[str]:
     return words
 
 
+#: ``--jobs`` that ``dynvision run`` passes for a remote executor when neither the command line nor a profile sets it.
+REMOTE_JOBS = 100
+
+#: Executors that run jobs on this machine (``--cores`` limits them; no ``--jobs`` needed).
+_LOCAL_EXECUTORS = ("local", "dryrun", "touch")
+
+
+def default_remote_jobs(snakemake_args: Sequence[str], extra: Sequence[str]) -> list[str]:
+    """``extra`` with ``--jobs`` :data:`REMOTE_JOBS` added when Snakemake (given ``snakemake_args``, its options
+    after ``python -m snakemake``) would use a remote executor (``--executor slurm``, from the command line or a
+    profile) without a ``--jobs``/``-j`` (Snakemake stops then: ``--cores`` does not count for remote execution)."""
+    words = list(extra)
+    may_be_remote = os.environ.get("SNAKEMAKE_PROFILE") or any(
+        word.split("=", 1)[0] in ("--executor", "-e", "--profile", "--workflow-profile") or word.startswith("-e")
+        for word in snakemake_args
+    )
+    if not may_be_remote or any(word.split("=", 1)[0] in ("--jobs", "-j") or word.startswith("-j") for word in words):
+        return words
+    import io
+
+    from snakemake.cli import parse_args
+
+    try:  # Snakemake's own parser reads the profiles; errors are left to Snakemake to report
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            _, parsed = parse_args(list(snakemake_args))
+    except (Exception, SystemExit):
+        return words
+    if parsed.executor in (None, *_LOCAL_EXECUTORS) or parsed.jobs is not None:
+        return words
+    print(
+        f"dynvision run: note: the {parsed.executor} executor submits at most {REMOTE_JOBS} jobs at a time "
+        f"(--jobs {REMOTE_JOBS}; give --jobs N, or jobs: N in a profile, to change it)",
+        file=sys.stderr,
+    )
+    return [*words, "--jobs", str(REMOTE_JOBS)]
+
+
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     """Run the Snakemake workflow: targets and any Snakemake option pass through. In a working directory made by
     ``dynvision init-workdir`` its own Snakefile and config/config.yaml are used."""
@@ -189,7 +309,8 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     if workdir_config(workdir) is not None:
         load_yaml(workdir_config(workdir))  # a YAML error stops here, naming the file, not in Snakemake's parser
-    return _run_snakemake(_snakemake_command(workdir, args.cores, extra))
+    extra = default_remote_jobs(_snakemake_command(workdir, args.cores, extra)[3:], extra)
+    return _run_snakemake(_snakemake_command(workdir, args.cores, extra), workdir=workdir)
 
 
 def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
@@ -207,7 +328,7 @@ def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
     snakemake_args = ["--quiet", "host", "reason", "--show-failed-logs"]
     if args.dry_run:
         snakemake_args.append("--dry-run")
-    code = _run_snakemake(_snakemake_command(workdir, args.cores, [*snakemake_args, *extra, "all"]))
+    code = _run_snakemake(_snakemake_command(workdir, args.cores, [*snakemake_args, *extra, "all"]), workdir=workdir, name="demo")
     if code != 0 or args.dry_run:
         return code
     from .targets import all_figures
@@ -470,7 +591,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="where outputs go (default: $DYNVISION_WORKDIR or the current directory); in a working directory made "
         "by init-workdir its workflow/Snakefile and config/config.yaml are used",
     )
-    run.add_argument("--cores", default="all", help="CPU cores Snakemake may use (default: all)")
+    run.add_argument(
+        "--cores",
+        default="all",
+        help="CPU cores Snakemake may use on this machine (default: all; remote executors count --jobs instead)",
+    )
+    run.epilog = (
+        f"With a remote executor (--executor slurm or cluster-generic, given here or in a profile) and no --jobs/-j "
+        f"(here or as jobs: in the profile), --jobs {REMOTE_JOBS} is passed: at most {REMOTE_JOBS} jobs are submitted "
+        f"at a time. Ctrl-C or SIGTERM stops Snakemake: it cancels its jobs (scancel on SLURM) and releases its "
+        f"lock; after {STOP_GRACE_S:.0f} s, or at a second signal, its processes are killed."
+    )
 
     init_workdir = add(
         "init-workdir",

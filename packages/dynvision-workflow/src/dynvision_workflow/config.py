@@ -232,19 +232,27 @@ def _leaf_paths(value: Any, prefix: str = "") -> Iterable[str]:
 
 
 def config_sources(
-    files: Iterable[str | Path] = (), overrides: Mapping[str, Any] | None = None, *, packaged: bool = True
+    files: Iterable[str | Path] = (),
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    packaged: bool = True,
+    mode: str | None = None,
+    overlay: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
     """Where each configured value comes from, by dotted key path (e.g. ``train.epochs``).
 
-    Labels: ``packaged <file>`` for the packaged layers, the path of a ``--configfile``, ``--config`` for command-line
-    overrides. A path absent from the result has its :data:`SCHEMA_DEFAULT`. Later layers win, as in
-    :func:`resolve_config`; a mapping replaced by a scalar drops the sources below it.
+    Labels: ``packaged <file>`` for the packaged layers, ``execution.modes.<mode>`` for the values of the active
+    execution mode's ``overlay`` (above the packaged layers, as in :func:`resolve_config`), the path of a
+    ``--configfile``, ``--config`` for command-line overrides. A path absent from the result has its
+    :data:`SCHEMA_DEFAULT`. Later layers win; a mapping replaced by a scalar drops the sources below it.
     """
     sources: dict[str, str] = {}
     layers: list[tuple[str, Mapping[str, Any]]] = []
     if packaged:
         folder = resources.files("dynvision_workflow") / "config"
         layers += [(f"packaged {name}", load_yaml(Path(str(folder / name)))) for name in LAYERS]
+    if mode is not None and overlay:
+        layers.append((f"execution.modes.{mode}", overlay))
     layers += [(str(path), load_yaml(path)) for path in files]
     layers.append(("--config", dict(overrides or {})))
     for label, layer in layers:
@@ -280,13 +288,15 @@ def resolve_config(
     *,
     packaged: bool = True,
     environ: Mapping[str, str] | None = None,
+    submits_jobs: bool = False,
 ) -> dict[str, Any]:
     """Merge the layers, fill defaults, validate and normalise; return the resolved configuration.
 
     ``user`` is the highest layer (e.g. Snakemake's ``config``, which already holds ``--configfile`` and
     ``--config`` values); ``files`` are YAML files merged below it and above the packaged layers. The overlay of
     the execution mode (``execution.modes.<mode>``, mode from ``execution.mode`` or detected in ``environ``, see
-    :mod:`.execution`) goes right above the packaged layers; ``execution.active_mode`` records the mode.
+    :mod:`.execution`; ``submits_jobs``: the workflow submits its jobs to a cluster, whose jobs then resolve the
+    same mode) goes right above the packaged layers; ``execution.active_mode`` records the mode.
     """
     base = _packaged_layers() if packaged else {}
     user_layers = [load_yaml(path) for path in files] + [dict(user or {})]
@@ -294,7 +304,7 @@ def resolve_config(
     for layer in user_layers:
         merged = deep_merge(merged, layer)
     full_schema = schema()
-    mode = _active_mode(_fill_defaults(merged, full_schema, full_schema), environ)
+    mode = _active_mode(_fill_defaults(merged, full_schema, full_schema), environ, submits_jobs)
     if mode is not None:
         overlay = merged.get("execution", {}).get("modes", {}).get(mode, {})
         merged = deep_merge(base, overlay if isinstance(overlay, Mapping) else {})
@@ -368,12 +378,14 @@ def _note_changed_experiments(
     return config
 
 
-def _active_mode(config: Mapping[str, Any], environ: Mapping[str, str] | None) -> str | None:
+def _active_mode(
+    config: Mapping[str, Any], environ: Mapping[str, str] | None, submits_jobs: bool = False
+) -> str | None:
     """The execution mode, or None when ``execution.mode`` is malformed (the schema check then reports it)."""
     from .execution import resolve_mode
 
     try:
-        return resolve_mode(config.get("execution", {}).get("mode", "auto"), environ)
+        return resolve_mode(config.get("execution", {}).get("mode", "auto"), environ, submits_jobs=submits_jobs)
     except (ValueError, AttributeError):
         return None
 
@@ -476,7 +488,27 @@ def _normalise(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     }
     result["data_group"], problem = _data_group(result["data_group"], result["datasets"].get(result["data_name"], {}))
     problems += [problem] if problem else []
+    result["train"] = {**result["train"], "keep_epochs": _kept_epochs(result)}
     return result, problems
+
+
+def _kept_epochs(config: Mapping[str, Any]) -> list[int]:
+    """``train.keep_epochs`` with every epoch that a requested state ``epoch=N`` needs (the run's ``status`` and
+    the ``status`` of each selected experiment): asking to test a state keeps its checkpoint."""
+    from .statuses import parse_status
+
+    requested = list(config["status"])
+    for name in config["experiment"]:
+        requested += config["experiments"].get(name, {}).get("status") or []
+    epochs = set(config["train"]["keep_epochs"])
+    for status in requested:
+        try:
+            kind, epoch = parse_status(str(status))
+        except ValueError:
+            continue  # reported by the status check
+        if kind == "epoch" and epoch is not None:
+            epochs.add(epoch)
+    return sorted(epochs)
 
 
 def _data_group(value: str | int, dataset: Mapping[str, Any]) -> tuple[str, str | None]:

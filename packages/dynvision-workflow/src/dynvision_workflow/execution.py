@@ -13,15 +13,22 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 
 __all__ = [
     "MODES",
+    "RULE_RESOURCES",
     "SCHEDULER_VARIABLES",
+    "cap_workers",
     "constant_system_tmpdir",
     "detect_mode",
+    "job_resources",
+    "job_shell",
+    "job_threads",
     "log_run_info_once",
     "resolve_mode",
+    "submits_jobs",
     "tune_gc_for_large_dags",
 ]
 
@@ -31,19 +38,151 @@ MODES = ("local", "cluster")
 SCHEDULER_VARIABLES = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "SGE_TASK_ID", "_CONDOR_JOB_AD", "FLUX_JOB_ID")
 
 
-def detect_mode(environ: Mapping[str, str] | None = None) -> str:
-    """``cluster`` inside a batch job (a scheduler variable is set), else ``local``."""
+def detect_mode(environ: Mapping[str, str] | None = None, *, submits_jobs: bool = False) -> str:
+    """``cluster`` inside a batch job (a scheduler variable is set) or in a workflow that submits its jobs to one
+    (``submits_jobs``: a non-local Snakemake executor, so that the submitting side plans the settings its jobs
+    run with), else ``local``."""
     environ = os.environ if environ is None else environ
+    if submits_jobs:
+        return "cluster"
     return "cluster" if any(environ.get(name) for name in SCHEDULER_VARIABLES) else "local"
 
 
-def resolve_mode(setting: str, environ: Mapping[str, str] | None = None) -> str:
+#: Snakemake executors that run jobs in the calling process's machine (not a cluster's).
+LOCAL_EXECUTORS = (None, "local", "dryrun", "touch")
+
+
+def submits_jobs(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the Snakemake process of ``argv`` (default: this process's command line) submits its jobs to a
+    cluster: a non-local executor (``--executor slurm``, ``cluster-generic``, ``slurm-jobstep``...) given on its
+    command line or in a profile. Snakemake knows its executor only after reading the workflow, so its own argument
+    parser reads the command line (only when an executor or profile may be named there: no cost otherwise)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    environ = os.environ if environ is None else environ
+    named = environ.get("SNAKEMAKE_PROFILE") or any(
+        word.split("=", 1)[0] in ("--executor", "-e", "--profile", "--workflow-profile")
+        or (word.startswith("-e") and not word.startswith("--"))
+        for word in argv
+    )
+    if not named:
+        return False
+    import contextlib
+    import io
+
+    try:
+        from snakemake.cli import parse_args
+
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            _, parsed = parse_args(argv)
+    except (Exception, SystemExit):  # not Snakemake's command line (e.g. the Python API): jobs run here
+        return False
+    return getattr(parsed, "executor", None) not in LOCAL_EXECUTORS
+
+
+def resolve_mode(setting: str, environ: Mapping[str, str] | None = None, *, submits_jobs: bool = False) -> str:
     """The mode for a configured ``execution.mode``: ``local``/``cluster`` as given, ``auto`` detected."""
     if setting == "auto":
-        return detect_mode(environ)
+        return detect_mode(environ, submits_jobs=submits_jobs)
     if setting not in MODES:
         raise ValueError(f"execution.mode {setting!r} is not allowed; choose one of auto, {', '.join(MODES)}.")
     return setting
+
+
+#: Each rule's resources unless the configuration (``execution.resources``) sets them: sized to schedule on a small
+#: CPU node (at most 2 CPUs and 4 GB). ``default`` applies to every rule; ``mem_mb``/``disk_mb`` in MB, ``runtime``
+#: in minutes, ``threads`` = CPUs of the job. A GPU is added for ``train_model`` only when training asks for one.
+RULE_RESOURCES: dict[str, dict[str, int]] = {
+    "default": {"threads": 1, "mem_mb": 2000, "disk_mb": 1000, "runtime": 10},
+    "get_data": {"runtime": 30},
+    "link_group": {"mem_mb": 1000, "disk_mb": 100, "runtime": 5},
+    "build_betons": {"threads": 2, "mem_mb": 4000, "runtime": 60},
+    "train_model": {"threads": 2, "mem_mb": 4000, "runtime": 240},
+    "test_model": {"threads": 2, "mem_mb": 4000, "runtime": 60},
+    "process_test": {"mem_mb": 4000, "runtime": 30},
+    "aggregate_experiment": {"mem_mb": 4000, "runtime": 30},
+    "plot_dynamics": {"mem_mb": 4000, "runtime": 20},
+    "write_weights_table": {"mem_mb": 4000},
+}
+
+
+def _merged_resources(rule: str, configured: Mapping[str, Mapping[str, object]] | None) -> dict[str, object]:
+    configured = configured or {}
+    merged: dict[str, object] = {}
+    for layer in (RULE_RESOURCES["default"], RULE_RESOURCES.get(rule, {}), configured.get("default") or {},
+                  configured.get(rule) or {}):
+        merged.update(layer)
+    return merged
+
+
+def job_threads(rule: str, configured: Mapping[str, Mapping[str, object]] | None = None) -> int:
+    """CPUs (Snakemake threads) of a job of ``rule``: ``threads``, else ``cpus_per_task``, from the configuration
+    (``execution.resources``: the rule's entry over ``default``) over :data:`RULE_RESOURCES`."""
+    merged = _merged_resources(rule, configured)
+    chosen = {**(configured or {}).get("default", {}), **(configured or {}).get(rule, {})}
+    if "threads" not in chosen and chosen.get("cpus_per_task") is not None:
+        return int(chosen["cpus_per_task"])  # type: ignore[call-overload]
+    return int(merged["threads"])  # type: ignore[call-overload]
+
+
+def job_resources(
+    rule: str, configured: Mapping[str, Mapping[str, object]] | None = None, *, gpus: int = 0
+) -> dict[str, object]:
+    """Scheduler resources of a job of ``rule`` (without ``threads``: :func:`job_threads`): the configuration
+    (``execution.resources.<rule>`` over ``execution.resources.default``) merged key by key over
+    :data:`RULE_RESOURCES`; ``gpus`` (what training asks for) unless ``gpu`` is configured; keys whose value is
+    ``None`` (or a ``gpu`` of 0) are left out, so that nothing is requested for them."""
+    merged = _merged_resources(rule, configured)
+    merged.pop("threads", None)
+    if gpus and "gpu" not in merged:
+        merged["gpu"] = gpus
+    if not merged.get("gpu"):
+        merged.pop("gpu", None)
+    return {key: value for key, value in merged.items() if value is not None}
+
+
+def cap_workers(workers: int, cpus: int) -> int:
+    """Loader worker processes for a job given ``cpus`` CPUs: never more than the job has (an execution-mode
+    overlay's 4 workers on a 2-CPU allocation made numba refuse its thread count)."""
+    return max(0, min(int(workers), int(cpus)))
+
+
+# Every job's shell command starts with these definitions: each call of the `dynvision` and `dynvision-analysis`
+# commands first writes a header line (time, host, scheduler job) to the job's log. Snakemake deletes a job's log
+# before each attempt, so a failed attempt copies its log (the file the command's output goes to, found through
+# /proc) to `<log>.failed-<n>` first: a retry keeps the log of every attempt.
+_ATTEMPT_HEADER = (
+    'dynvision_job() { printf "\\n=== %s: attempt started %s on %s%s ===\\n" "$1" "$(date "+%F %T")" '
+    '"${HOSTNAME:-?}" "${SLURM_JOB_ID:+ (SLURM job $SLURM_JOB_ID)}"; local status=0; command "$@" || status=$?; '
+    'if [ "$status" -ne 0 ]; then local log n=1; log=$(readlink "/proc/$$/fd/1" 2>/dev/null) || log=""; '
+    'if [ -f "$log" ]; then while [ -e "$log.failed-$n" ]; do n=$((n + 1)); done; cp "$log" "$log.failed-$n"; fi; '
+    'fi; return "$status"; }; '
+    'dynvision() { dynvision_job dynvision "$@"; }; '
+    'dynvision-analysis() { dynvision_job dynvision-analysis "$@"; }; '
+)
+# Ends the quoted here-document that carries a job's command into a wrapper (see job_shell).
+_COMMAND_END = "__DYNVISION_JOB_COMMAND__"
+
+
+def job_shell(executor_start: str = "", executor_close: str = "") -> tuple[str, str]:
+    """The prefix and suffix Snakemake puts around every job's shell command (``shell.prefix``/``shell.suffix``).
+
+    ``executor_start``/``executor_close`` (``execution.*``) wrap the command. The container pattern, a start that
+    ends in a single quote and a close that begins with one (``apptainer exec ... bash -c '`` and ``'``), passes
+    the command as one argument without re-quoting it: the command is read verbatim from a quoted here-document
+    into a variable, and the wrapper runs ``bash -c "$variable"``; single quotes in the command (shell-quoted
+    options of the train and test rules) and its log redirection therefore run unchanged inside the wrapper. Any
+    other start and close are put before and after the command as they are. Both are returned as the shell
+    reads them: escape braces before handing them to Snakemake, which formats them.
+    """
+    prelude = "set -euo pipefail; "
+    start, close = executor_start.rstrip(), executor_close.strip()
+    if start.endswith("'") and close.startswith("'"):
+        opening = f"IFS= read -r -d '' DYNVISION_JOB_COMMAND <<'{_COMMAND_END}' || true\n"
+        return (
+            prelude + opening + prelude + _ATTEMPT_HEADER,
+            f"\n{_COMMAND_END}\n{start[:-1]}\"$DYNVISION_JOB_COMMAND\"{close[1:]}",
+        )
+    return prelude + _ATTEMPT_HEADER + executor_start, executor_close
 
 
 class _RunInfoOnce(logging.Filter):

@@ -48,22 +48,26 @@ def status_problems(config: Mapping[str, Any]) -> list[str]:
     problems = []
     train = config.get("train", {})
     epochs, kept = train.get("epochs"), list(train.get("keep_epochs") or [])
-    for status in config["status"]:
+    requested = [("status", status) for status in config["status"]]
+    for name in config.get("experiment", []):
+        statuses = config.get("experiments", {}).get(name, {}).get("status") or []
+        requested += [(f"experiments.{name}.status", status) for status in statuses]
+    for key, status in requested:
         try:
             kind, epoch = parse_status(str(status))
         except ValueError as error:
-            problems.append(f"status: {error}")
+            problems.append(f"{key}: {error}")
             continue
         if kind != "epoch":
             continue
         if isinstance(epochs, int) and epoch >= epochs:
             problems.append(
-                f"status: {status!r} names epoch {epoch}, but training runs epochs 0..{epochs - 1} (train.epochs: "
+                f"{key}: {status!r} names epoch {epoch}, but training runs epochs 0..{epochs - 1} (train.epochs: "
                 f"{epochs}; epochs count from 0). Use epoch=0..epoch={epochs - 1} or raise train.epochs."
             )
-        elif epoch not in kept:
+        elif epoch not in kept and key == "status":
             problems.append(
-                f"status: {status!r} needs the checkpoint of epoch {epoch}, which training does not keep "
+                f"{key}: {status!r} needs the checkpoint of epoch {epoch}, which training does not keep "
                 f"(train.keep_epochs: {kept}). Add {epoch} to train.keep_epochs (e.g. --config "
                 f"'train={{keep_epochs: {sorted({*kept, epoch})}}}')."
             )

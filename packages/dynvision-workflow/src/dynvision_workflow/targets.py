@@ -25,6 +25,8 @@ __all__ = [
     "canonical_args",
     "canonical_target",
     "category_figures",
+    "category_sweeps",
+    "experiment_statuses",
     "experiment_tests",
     "model_overrides",
     "requested_path",
@@ -90,12 +92,27 @@ def model_overrides(config: Mapping[str, Any], experiment: str, spec: str | None
 
 def category_figures(config: Mapping[str, Any]) -> list[str]:
     """Figures of every configured experiment on the models of each selected category's sweep: ``model_args``
-    with the category's argument set to each of its values in turn (one sweep per category, not their product)."""
+    with the category's argument set to each of its values in turn (one sweep per category, not their product);
+    with no category selected, on the configured ``model_args`` sweep itself."""
     figures: dict[str, None] = {}
-    for category in config["category"]:
-        swept = {**config["model_args"], category: list(config["categories"][category])}
+    for swept in category_sweeps(config):
         figures.update(dict.fromkeys(all_figures(config, model_args=swept)))
     return list(figures)
+
+
+def category_sweeps(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The model-argument sweeps of ``all_experiments``: one per selected category (``model_args`` with the
+    category's values), or ``model_args`` itself when no category is selected (a YAML list in it is a sweep)."""
+    if not config["category"]:
+        return [dict(config["model_args"])]
+    return [
+        {**config["model_args"], category: list(config["categories"][category])} for category in config["category"]
+    ]
+
+
+def experiment_statuses(config: Mapping[str, Any], experiment: str) -> list[str]:
+    """The model states an experiment tests: its own ``status`` when it names them, else the run's."""
+    return list(config["experiments"][experiment].get("status") or config["status"])
 
 
 def all_figures(config: Mapping[str, Any], *, model_args: Mapping[str, Any] | None = None) -> list[str]:
@@ -118,7 +135,7 @@ def all_figures(config: Mapping[str, Any], *, model_args: Mapping[str, Any] | No
         for model_name in config["model_name"]
         for model_args in sweep
         for seed in config["seed"]
-        for status in config["status"]
+        for status in experiment_statuses(config, experiment)
         for figure in FIGURES
     ]
 

@@ -59,6 +59,7 @@ def test_model(
 
     from dynvision_data import Stats, make_eval_loader
 
+    from .progress import CountProgress
     from .tables import OUTPUT_COLUMNS, paradigm_columns
 
     torch.set_num_threads(settings.threads)
@@ -89,6 +90,7 @@ def test_model(
         "n_samples": n_total,
     }
     n_seen, correct_per_step = 0, None
+    progress = CountProgress(n_total, label="test")  # a line in the log at each 10% of the images
     stimulus = time_ms = None
     stream: SafetensorsStream | None = None
     with (
@@ -144,6 +146,7 @@ def test_model(
                         stream.write(f"{area}.mean", n_seen, flat.mean(dim=2).cpu().numpy())
                         stream.write(f"{area}.std", n_seen, flat.std(dim=2, correction=0).cpu().numpy())
                 n_seen += batch
+                progress.update(n_seen)
         except BaseException:
             if stream is not None:
                 stream.abort()

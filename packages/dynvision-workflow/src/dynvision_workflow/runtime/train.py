@@ -239,7 +239,7 @@ def train_model(
     from dynvision_models.system import TemporalClassifier
 
     from ..paths import CHECKPOINT_BEST, CHECKPOINT_LAST
-    from .callbacks import KeepEpochs, StopOnNonFiniteLoss
+    from .callbacks import EpochProgress, KeepEpochs, StopOnNonFiniteLoss
 
     policy = dtype_policy(settings.precision)
     devices = parse_devices(settings.devices)
@@ -300,6 +300,7 @@ def train_model(
         log.info("resuming from %s", resume_from)
         if _is_main_process():
             _set_aside_metrics(log_dir)
+    terminal = sys.stderr.isatty()
     trainer = lightning.Trainer(
         max_epochs=settings.epochs,
         accelerator=settings.accelerator,
@@ -325,8 +326,10 @@ def train_model(
             ),
             KeepEpochs(checkpoints, settings.keep_epochs),  # epoch=N.ckpt for the statuses `epoch=N`
             StopOnNonFiniteLoss(last),
+            # A terminal shows the progress bar; a log (no terminal) gets one line per epoch instead.
+            *([] if terminal else [EpochProgress()]),
         ],
-        enable_progress_bar=sys.stderr.isatty(),
+        enable_progress_bar=terminal,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         log_every_n_steps=10,

@@ -21,15 +21,13 @@ rule plot_responses:
         "plots"
     conda:
         "../envs/dynvision.yaml"
-    threads: 1
+    threads: threads_of("plot_responses")
     resources:
-        disk_mb=1000,
-        mem_mb=2000,
-        runtime=10,
+        **resources_of("plot_responses"),
     params:
         options=get_responses_options,
     shell:
-        "dynvision-analysis plot-responses {input.table:q} {params.options} -o {output.figure:q} > {log:q} 2>&1"
+        "dynvision-analysis plot-responses {input.table:q} {params.options} -o {output.figure:q} >> {log:q} 2>&1"
 
 
 rule plot_accuracy:
@@ -50,15 +48,13 @@ rule plot_accuracy:
         "plots"
     conda:
         "../envs/dynvision.yaml"
-    threads: 1
+    threads: threads_of("plot_accuracy")
     resources:
-        disk_mb=1000,
-        mem_mb=2000,
-        runtime=10,
+        **resources_of("plot_accuracy"),
     params:
         options=get_accuracy_options,
     shell:
-        "dynvision-analysis plot-accuracy {input.table:q} {params.options} -o {output.figure:q} > {log:q} 2>&1"
+        "dynvision-analysis plot-accuracy {input.table:q} {params.options} -o {output.figure:q} >> {log:q} 2>&1"
 
 
 rule plot_confusion:
@@ -79,13 +75,11 @@ rule plot_confusion:
         "plots"
     conda:
         "../envs/dynvision.yaml"
-    threads: 1
+    threads: threads_of("plot_confusion")
     resources:
-        disk_mb=1000,
-        mem_mb=2000,
-        runtime=10,
+        **resources_of("plot_confusion"),
     shell:
-        "dynvision-analysis plot-confusion {input.table:q} --where stimulus=1 -o {output.figure:q} > {log:q} 2>&1"
+        "dynvision-analysis plot-confusion {input.table:q} --where stimulus=1 -o {output.figure:q} >> {log:q} 2>&1"
 
 
 rule combine_performance:
@@ -100,16 +94,14 @@ rule combine_performance:
         paths.benchmark_for(analysis_targets.PERFORMANCE_TABLE)
     conda:
         "../envs/dynvision.yaml"
-    threads: 1
+    threads: threads_of("combine_performance")
     resources:
-        disk_mb=1000,
-        mem_mb=2000,
-        runtime=10,
+        **resources_of("combine_performance"),
     params:
         tables=get_performance_combine_options,
     shell:
         "python -m dynvision_workflow.runtime.combine --column connections {params.tables} "
-        "--output {output.table:q} > {log:q} 2>&1"
+        "--output {output.table:q} >> {log:q} 2>&1"
 
 
 rule plot_performance:
@@ -130,15 +122,13 @@ rule plot_performance:
         "plots"
     conda:
         "../envs/dynvision.yaml"
-    threads: 1
+    threads: threads_of("plot_performance")
     resources:
-        disk_mb=1000,
-        mem_mb=2000,
-        runtime=10,
+        **resources_of("plot_performance"),
     params:
         options=get_performance_options,
     shell:
-        "dynvision-analysis plot-performance {input.table:q} {params.options} -o {output.figure:q} > {log:q} 2>&1"
+        "dynvision-analysis plot-performance {input.table:q} {params.options} -o {output.figure:q} >> {log:q} 2>&1"
 
 
 # Across experiments -----------------------------------------------------------------------------------------------
@@ -162,15 +152,13 @@ rule plot_dynamics:
         "plots"
     conda:
         "../envs/dynvision.yaml"
-    threads: 1
+    threads: threads_of("plot_dynamics")
     resources:
-        disk_mb=1000,
-        mem_mb=4000,
-        runtime=20,
+        **resources_of("plot_dynamics"),
     params:
         tables=get_dynamics_options,
     shell:
-        "dynvision-analysis plot-dynamics {params.tables} -o {output.figure:q} > {log:q} 2>&1"
+        "dynvision-analysis plot-dynamics {params.tables} -o {output.figure:q} >> {log:q} 2>&1"
 
 
 # Per model --------------------------------------------------------------------------------------------------------
@@ -194,16 +182,14 @@ rule plot_training:
         "plots"
     conda:
         "../envs/dynvision.yaml"
-    threads: 1
+    threads: threads_of("plot_training")
     resources:
-        disk_mb=1000,
-        mem_mb=2000,
-        runtime=10,
+        **resources_of("plot_training"),
     params:
         # Written by `dynvision train` beside the checkpoints; the trained state is its completion marker.
         metrics=analysis_targets.TRAINING_METRICS,
     shell:
-        "dynvision-analysis plot-training {params.metrics:q} -o {output.figure:q} > {log:q} 2>&1"
+        "dynvision-analysis plot-training {params.metrics:q} -o {output.figure:q} >> {log:q} 2>&1"
 
 
 rule write_weights_table:
@@ -218,13 +204,11 @@ rule write_weights_table:
         paths.benchmark_for(analysis_targets.WEIGHTS_TABLE)
     conda:
         "../envs/dynvision.yaml"
-    threads: 1
+    threads: threads_of("write_weights_table")
     resources:
-        disk_mb=1000,
-        mem_mb=4000,
-        runtime=10,
+        **resources_of("write_weights_table"),
     shell:
-        "python -m dynvision_workflow.runtime.weights {input.state:q} --output {output.table:q} > {log:q} 2>&1"
+        "python -m dynvision_workflow.runtime.weights {input.state:q} --output {output.table:q} >> {log:q} 2>&1"
 
 
 rule plot_weights:
@@ -245,10 +229,8 @@ rule plot_weights:
         "plots"
     conda:
         "../envs/dynvision.yaml"
-    threads: 1
+    threads: threads_of("plot_weights")
     resources:
-        disk_mb=1000,
-        mem_mb=2000,
-        runtime=10,
+        **resources_of("plot_weights"),
     shell:
-        "dynvision-analysis plot-weights {input.table:q} -o {output.figure:q} > {log:q} 2>&1"
+        "dynvision-analysis plot-weights {input.table:q} -o {output.figure:q} >> {log:q} 2>&1"

@@ -15,9 +15,8 @@ def get_experiment_figures(wildcards):
 
 
 def get_category_experiment_figures(wildcards):
-    """Every experiment's figures on the models of each category sweep in `category` (see `categories`)."""
-    # Fails, naming the defined categories, when `category` is empty.
-    get_category_figures(wildcards)
+    """Every experiment's figures on the models of each category sweep in `category` (see `categories`), or on
+    the `model_args` sweep when no category is selected."""
     return category_experiment_figures(config)
 
 

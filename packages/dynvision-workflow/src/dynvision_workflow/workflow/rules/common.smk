@@ -12,8 +12,13 @@ from snakemake.utils import min_version
 from dynvision_workflow import paths
 from dynvision_workflow.cli import put_scripts_on_path
 from dynvision_workflow.execution import (
+    cap_workers,
     constant_system_tmpdir,
+    job_resources,
+    job_shell,
+    job_threads,
     log_run_info_once,
+    submits_jobs,
     tune_gc_for_large_dags,
 )
 from dynvision_workflow.runtime.provenance import write_run_config
@@ -72,8 +77,13 @@ OVERRIDES, _typos = repair_typos(
 )
 for _typo in _typos:
     print(f"note: {_typo}", file=sys.stderr)
+# A workflow that submits its jobs to a cluster plans them with the `cluster` mode's settings, as its jobs (which
+# read the workflow again inside their allocation) resolve them: one set of settings on both sides.
 try:
-    _resolved = resolve_config(deep_merge(repair_typos(config)[0], OVERRIDES))
+    _resolved = resolve_config(
+        deep_merge(repair_typos(config)[0], OVERRIDES),
+        submits_jobs=workflow.remote_exec or submits_jobs(),
+    )
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 config.clear()
@@ -81,13 +91,26 @@ config.update(_resolved)
 # Where each value came from (packaged layer, --configfile, --config or schema default), for the provenance
 # record every runtime command writes beside its output. Jobs inherit it through the environment, not through a
 # parameter of a rule: moving a value to another config file must not rerun anything.
-SOURCES = config_sources(run_configfiles(workflow), OVERRIDES)
+_mode = config["execution"]["active_mode"]
+SOURCES = config_sources(
+    run_configfiles(workflow),
+    OVERRIDES,
+    mode=_mode,
+    overlay=config["execution"]["modes"].get(_mode),
+)
 os.environ[SOURCES_VARIABLE] = json.dumps(SOURCES, sort_keys=True)
 
 # A configurable wrapper around every job's shell command (e.g. to run it in a container): executor_start +
-# command + executor_close. Snakemake's own strict-mode prefix stays first.
-shell.prefix("set -euo pipefail; " + config["execution"]["executor_start"])
-shell.suffix(config["execution"]["executor_close"])
+# command + executor_close, the command passed verbatim to a `bash -c '` wrapper (execution.job_shell); each
+# attempt writes a header to the rule's log and a failed one keeps its log as `<log>.failed-<n>`. Snakemake
+# formats prefix and suffix: braces are escaped.
+for _part, _text in zip(
+    (shell.prefix, shell.suffix),
+    job_shell(
+        config["execution"]["executor_start"], config["execution"]["executor_close"]
+    ),
+):
+    _part(_text.replace("{", "{{").replace("}", "}}"))
 
 # Jobs call the `dynvision` console script of the interpreter that runs this workflow, even when its environment
 # is not activated (e.g. `.venv/bin/dynvision demo`).
@@ -301,12 +324,8 @@ def get_all_figures(wildcards):
 
 
 def get_category_figures(wildcards):
-    """Every experiment's figures on the models of each category sweep in `category` (see `categories`)."""
-    if not config["category"]:
-        raise WorkflowError(
-            "all_experiments needs categories to sweep: --config category=[rctype,tau]; defined categories: "
-            f"{', '.join(sorted(config['categories'])) or '(none)'}."
-        )
+    """Every experiment's figures on the models of each category sweep in `category` (see `categories`), or on
+    the `model_args` sweep when no category is selected."""
     return category_figures(config)
 
 
@@ -405,12 +424,26 @@ def get_pretrained_options(wildcards):
 
 
 def get_train_gpus(wildcards):
-    """GPUs a training job requests from the scheduler: `train.devices` when it is a count on a GPU accelerator."""
+    """GPUs a training job requests from the scheduler: none unless `train.accelerator` is gpu or cuda; then
+    `train.devices` when it is a count, else one."""
     train = config["train"]
     devices = str(train["devices"])
-    if train["accelerator"] in ("gpu", "cuda") and devices.isdigit():
-        return int(devices)
-    return 0
+    if train["accelerator"] not in ("gpu", "cuda"):
+        return 0
+    return int(devices) if devices.isdigit() and int(devices) > 0 else 1
+
+
+def resources_of(rule_name):
+    """Scheduler resources of a rule's jobs: `execution.resources` (the rule's entry over `default`) merged key by
+    key over the rule's own (dynvision_workflow.execution.RULE_RESOURCES); training adds the GPUs it asks for.
+    """
+    gpus = get_train_gpus(None) if rule_name == "train_model" else 0
+    return job_resources(rule_name, config["execution"]["resources"], gpus=gpus)
+
+
+def threads_of(rule_name):
+    """CPUs of a rule's jobs (Snakemake threads), from the same table as resources_of."""
+    return job_threads(rule_name, config["execution"]["resources"])
 
 
 def get_model_options(wildcards):
@@ -435,7 +468,15 @@ def train_options(data_name, model_args):
     return " ".join(
         [
             settings_options(
-                TrainSettings, settings, data_name=data_name, backend=backend
+                TrainSettings,
+                settings,
+                data_name=data_name,
+                backend=backend,
+                # Loader workers and torch threads never exceed the CPUs the job is given.
+                num_workers=cap_workers(
+                    settings["data"]["num_workers"], threads_of("train_model")
+                ),
+                threads=min(settings["train"]["threads"], threads_of("train_model")),
             ),
             options(data_name=data_name),
         ]
@@ -468,6 +509,7 @@ def test_options(experiment, identifier, data_name):
                 data_name=data_name,
                 paradigm=paradigm,
                 model_overrides=overrides or None,
+                threads=min(config["test"]["threads"], threads_of("test_model")),
             ),
             options(
                 data_name=data_name,

@@ -14,16 +14,14 @@ rule get_data:
         paths.benchmark_for(paths.RAW_READY)
     conda:
         "../envs/dynvision.yaml"
-    threads: 1
+    threads: threads_of("get_data")
     resources:
-        disk_mb=1000,
-        mem_mb=2000,
-        runtime=30,
+        **resources_of("get_data"),
     params:
         options=get_data_options,
     shell:
         "dynvision prepare-data {wildcards.data_name} --root data/raw --ready {output.ready:q} "
-        "{params.options} > {log:q} 2>&1"
+        "{params.options} >> {log:q} 2>&1"
 
 
 rule link_group:
@@ -38,16 +36,14 @@ rule link_group:
         paths.benchmark_for(paths.GROUP_SPLIT)
     conda:
         "../envs/dynvision.yaml"
-    threads: 1
+    threads: threads_of("link_group")
     resources:
-        disk_mb=100,
-        mem_mb=1000,
-        runtime=5,
+        **resources_of("link_group"),
     params:
         options=get_group_options,
     shell:
         "dynvision link-group {wildcards.data_name} --source {input.dataset:q} --output {output.folder:q} "
-        "--split {wildcards.split} --group {wildcards.data_group} {params.options} > {log:q} 2>&1"
+        "--split {wildcards.split} --group {wildcards.data_group} {params.options} >> {log:q} 2>&1"
 
 
 rule build_betons:
@@ -64,14 +60,12 @@ rule build_betons:
         paths.benchmark_for(paths.BETON_META)
     conda:
         "../envs/dynvision.yaml"
-    threads: 2
+    threads: threads_of("build_betons")
     resources:
-        disk_mb=1000,
-        mem_mb=4000,
-        runtime=60,
+        **resources_of("build_betons"),
     params:
         source=pattern_with(paths.RAW_SPLIT, split="train"),
         options=get_beton_options,
     shell:
         "dynvision build-betons {params.source:q} --train {output.train:q} --val {output.val:q} "
-        "--meta {output.meta:q} {params.options} > {log:q} 2>&1"
+        "--meta {output.meta:q} {params.options} >> {log:q} 2>&1"

@@ -13,18 +13,16 @@ rule init_model:
         paths.benchmark_for(pattern_with(paths.MODEL_STATE, status="init"))
     conda:
         "../envs/dynvision.yaml"
-    threads: 1
+    threads: threads_of("init_model")
     resources:
-        disk_mb=1000,
-        mem_mb=2000,
-        runtime=10,
+        **resources_of("init_model"),
     params:
         dataset=pattern_with(paths.RAW_SPLIT, split="train"),
         options=get_init_options,
         pretrained=get_pretrained_options,
     shell:
         "dynvision init {params.options} {params.pretrained} --dataset {params.dataset:q} "
-        "--output {output.state:q} > {log:q} 2>&1"
+        "--output {output.state:q} >> {log:q} 2>&1"
 
 
 rule train_model:
@@ -40,12 +38,9 @@ rule train_model:
         paths.benchmark_for(pattern_with(paths.MODEL_STATE, status="trained"))
     conda:
         "../envs/dynvision.yaml"
-    threads: 2
+    threads: threads_of("train_model")
     resources:
-        disk_mb=1000,
-        mem_mb=8000,
-        runtime=240,
-        gpu=get_train_gpus,
+        **resources_of("train_model"),
     params:
         dataset=get_train_dataset,
         checkpoints=paths.CHECKPOINT_DIR,
@@ -54,7 +49,7 @@ rule train_model:
     shell:
         "dynvision train {params.model} --init {input.init:q} --dataset {params.dataset:q} "
         "--betons data/processed/{wildcards.data_name} --checkpoints {params.checkpoints:q} "
-        "--output {output.state:q} {params.options} > {log:q} 2>&1"
+        "--output {output.state:q} {params.options} >> {log:q} 2>&1"
 
 
 rule export_state:
@@ -71,13 +66,11 @@ rule export_state:
         status=EXPORTED_STATUSES,
     conda:
         "../envs/dynvision.yaml"
-    threads: 1
+    threads: threads_of("export_state")
     resources:
-        disk_mb=1000,
-        mem_mb=2000,
-        runtime=10,
+        **resources_of("export_state"),
     params:
         checkpoints=paths.CHECKPOINT_DIR,
     shell:
         "dynvision export-state --trained {input.trained:q} --checkpoints {params.checkpoints:q} "
-        "--status {wildcards.status:q} --output {output.state:q} > {log:q} 2>&1"
+        "--status {wildcards.status:q} --output {output.state:q} >> {log:q} 2>&1"

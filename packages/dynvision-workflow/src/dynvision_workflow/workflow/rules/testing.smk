@@ -15,16 +15,14 @@ rule test_model:
         paths.benchmark_for(paths.TEST_OUTPUTS)
     conda:
         "../envs/dynvision.yaml"
-    threads: 2
+    threads: threads_of("test_model")
     resources:
-        disk_mb=1000,
-        mem_mb=8000,
-        runtime=60,
+        **resources_of("test_model"),
     params:
         options=get_test_options,
     shell:
         "dynvision test {input.state:q} --dataset {input.images:q} --outputs {output.outputs:q} "
-        "--responses {output.responses:q} {params.options} > {log:q} 2>&1"
+        "--responses {output.responses:q} {params.options} >> {log:q} 2>&1"
 
 
 rule process_test:
@@ -39,13 +37,11 @@ rule process_test:
         paths.benchmark_for(paths.TEST_RESPONSES_TABLE)
     conda:
         "../envs/dynvision.yaml"
-    threads: 1
+    threads: threads_of("process_test")
     resources:
-        disk_mb=1000,
-        mem_mb=4000,
-        runtime=30,
+        **resources_of("process_test"),
     shell:
-        "dynvision process-test {input.responses:q} --output {output.table:q} > {log:q} 2>&1"
+        "dynvision process-test {input.responses:q} --output {output.table:q} >> {log:q} 2>&1"
 
 
 rule aggregate_experiment:
@@ -61,14 +57,12 @@ rule aggregate_experiment:
         paths.benchmark_for(paths.AGGREGATED_OUTPUTS)
     conda:
         "../envs/dynvision.yaml"
-    threads: 1
+    threads: threads_of("aggregate_experiment")
     resources:
-        disk_mb=1000,
-        mem_mb=4000,
-        runtime=30,
+        **resources_of("aggregate_experiment"),
     params:
         spec_index=paths.TEST_SPEC_INDEX,
     shell:
         "dynvision aggregate --outputs {input.outputs:q} --responses {input.responses:q} "
         "--outputs-table {output.outputs:q} --responses-table {output.responses:q} "
-        "--spec-index {params.spec_index:q} > {log:q} 2>&1"
+        "--spec-index {params.spec_index:q} >> {log:q} 2>&1"
