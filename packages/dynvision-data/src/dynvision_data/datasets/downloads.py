@@ -22,7 +22,7 @@ import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -189,14 +189,8 @@ def fetch_file(
         ) from None
     cache_dir = Path(cache_dir)
     target = cache_dir / filename
-    if target.is_file():
-        actual = file_md5(target)
-        if actual == expected:
-            return target
-        raise ChecksumError(
-            f"Cached file {target} has MD5 {actual}, but the official {filename} has MD5 {expected}: it is corrupt "
-            "or was replaced. Delete it so that it is downloaded again."
-        )
+    if _cached(target, file_md5, "MD5", expected, f"the official {filename}"):
+        return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
     failures: list[str] = []
@@ -228,6 +222,20 @@ def fetch_file(
     )
 
 
+def _cached(target: Path, digest: Callable[[Path], str], algorithm: str, expected: str, origin: str) -> bool:
+    """Whether ``target`` is a verified cached copy; a cached copy with another checksum raises
+    :class:`ChecksumError` naming both and the remedy."""
+    if not target.is_file():
+        return False
+    actual = digest(target)
+    if actual == expected:
+        return True
+    raise ChecksumError(
+        f"Cached file {target} has {algorithm} {actual}, but {origin} has {algorithm} {expected}: it is corrupt or "
+        "was replaced. Delete it so that it is downloaded again."
+    )
+
+
 def fetch_url(url: str, target: str | os.PathLike[str], *, sha256: str) -> Path:
     """Return ``target``, a verified copy of the file at ``url`` (``http(s)://`` or ``file://``), downloading it if
     it is not there yet.
@@ -241,14 +249,8 @@ def fetch_url(url: str, target: str | os.PathLike[str], *, sha256: str) -> Path:
     """
     expected = sha256.lower()
     target = Path(target)
-    if target.is_file():
-        actual = file_sha256(target)
-        if actual == expected:
-            return target
-        raise ChecksumError(
-            f"Cached file {target} has SHA-256 {actual}, but {url} should have SHA-256 {expected}: it is corrupt "
-            "or was replaced. Delete it so that it is downloaded again."
-        )
+    if _cached(target, file_sha256, "SHA-256", expected, url):
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
     try:
