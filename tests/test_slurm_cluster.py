@@ -192,3 +192,55 @@ def test_figures_exist(runs):
     for name in ("accuracy.png", "responses.png"):
         data = (runs["slurm"] / FIGURES / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, name
+
+
+DDP = """
+model_name: [DyRCNNx2]
+model_args: {channels: "4,8", tau: 4}
+seed: ["0001"]
+data_name: digits
+experiment: [response]
+experiments:
+  response: {paradigm: duration, args: {intro: 1, stimulus: 3, outro: 2}}
+data: {backend: torch}
+train:
+  epochs: 1
+  batch_size: 16
+  limit_images: 64
+  accelerator: cpu
+  devices: 2
+  strategy: ddp
+  paradigm: {name: duration, args: {intro: 1, stimulus: 3, outro: 1}}
+"""
+
+
+def test_ddp_training_runs_two_ranks_under_srun(slurm_cluster, tmp_path):
+    """`train: {devices: 2, strategy: ddp}` through the profile: one SLURM job of 2 tasks whose `srun` starts both
+    ranks (gloo on CPU); rank 0 saves the model, and both ranks end with the same weights."""
+    base = tmp_path
+    (base / "ddp.yaml").write_text(DDP)
+    trained = f"models/DyRCNNx2/{MODEL}/digits/trained.pt"
+    command = [
+        sys.executable, "-m", "dynvision_workflow", "run", "--configfile", str(base / "ddp.yaml"),
+        "--workdir", str(base / "run"), "--profile", "slurm", "--slurm-init-seconds-before-status-checks", "1",
+        "--groups", *(f"{rule}=train" for rule in ("get_data", "link_group", "init_model", "train_model")),
+        trained,
+    ]
+    result = subprocess.run(
+        command, cwd=base, env=dict(slurm_cluster.env, PYTHONUNBUFFERED="1"), capture_output=True, text=True,
+        timeout=300, check=False,
+    )
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, (
+        f"{text[-6000:]}\n{slurm_cluster.jobs()}\n{_slurm_job_logs(base / 'run')}\n{slurm_cluster.log_tails()}"
+    )
+    run = base / "run"
+    assert (run / trained).is_file()
+    log = (run / f"logs/{trained}.log") if (run / f"logs/{trained}.log").is_file() else None
+    training = run / f"models/DyRCNNx2/{MODEL}/digits/training"
+    records = [yaml.safe_load(path.read_text()) for path in sorted(training.glob("weights.rank*.json"))]
+    assert [record["rank"] for record in records] == [0, 1], (records, log and log.read_text()[-3000:])
+    assert {record["world_size"] for record in records} == {2}
+    assert records[0]["sha256"] == records[1]["sha256"], records
+    config = yaml.safe_load((run / f"{trained}.config.yaml").read_text())
+    assert config["parameters"]["world_size"] == 2

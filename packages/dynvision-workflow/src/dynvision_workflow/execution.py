@@ -20,14 +20,19 @@ __all__ = [
     "MODES",
     "RULE_RESOURCES",
     "SCHEDULER_VARIABLES",
+    "SLURM_EXECUTORS",
     "cap_workers",
     "constant_system_tmpdir",
+    "ddp_tasks",
     "detect_mode",
+    "executor_name",
     "job_resources",
     "job_shell",
     "job_threads",
     "log_run_info_once",
     "resolve_mode",
+    "runs_on_slurm",
+    "srun_launcher",
     "submits_jobs",
     "tune_gc_for_large_dags",
 ]
@@ -52,11 +57,11 @@ def detect_mode(environ: Mapping[str, str] | None = None, *, submits_jobs: bool 
 LOCAL_EXECUTORS = (None, "local", "dryrun", "touch")
 
 
-def submits_jobs(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> bool:
-    """Whether the Snakemake process of ``argv`` (default: this process's command line) submits its jobs to a
-    cluster: a non-local executor (``--executor slurm``, ``cluster-generic``, ``slurm-jobstep``...) given on its
-    command line or in a profile. Snakemake knows its executor only after reading the workflow, so its own argument
-    parser reads the command line (only when an executor or profile may be named there: no cost otherwise)."""
+def executor_name(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> str | None:
+    """The Snakemake executor of the process of ``argv`` (default: this process's command line), given on its command
+    line or in a profile (``slurm``, ``cluster-generic``, ``slurm-jobstep``...); ``None`` for the local one or when
+    none is named. Snakemake knows its executor only after reading the workflow, so its own argument parser reads
+    the command line (only when an executor or profile may be named there: no cost otherwise)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     environ = os.environ if environ is None else environ
     named = environ.get("SNAKEMAKE_PROFILE") or any(
@@ -65,7 +70,7 @@ def submits_jobs(argv: Sequence[str] | None = None, environ: Mapping[str, str] |
         for word in argv
     )
     if not named:
-        return False
+        return None
     import contextlib
     import io
 
@@ -75,8 +80,56 @@ def submits_jobs(argv: Sequence[str] | None = None, environ: Mapping[str, str] |
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             _, parsed = parse_args(argv)
     except (Exception, SystemExit):  # not Snakemake's command line (e.g. the Python API): jobs run here
-        return False
-    return getattr(parsed, "executor", None) not in LOCAL_EXECUTORS
+        return None
+    return getattr(parsed, "executor", None)
+
+
+def submits_jobs(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the Snakemake process of ``argv`` (default: this process's command line) submits its jobs to a
+    cluster: a non-local executor (``--executor slurm``, ``cluster-generic``, ``slurm-jobstep``...) given on its
+    command line or in a profile (:func:`executor_name`)."""
+    return executor_name(argv, environ) not in LOCAL_EXECUTORS
+
+
+#: Executors whose jobs run inside SLURM allocations (snakemake-executor-plugin-slurm and, inside each job, its
+#: jobstep executor).
+SLURM_EXECUTORS = ("slurm", "slurm-jobstep")
+
+
+def runs_on_slurm(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None, *, remote_job: bool = False
+) -> bool:
+    """Whether this workflow's jobs run in SLURM allocations: its executor is SLURM's (the submitting side, and the
+    jobstep executor inside each allocation), or it is a job's own Snakemake (``remote_job``) inside an allocation
+    (``SLURM_JOB_ID`` set). A local run, also one with ``execution.mode: cluster``, is not."""
+    environ = os.environ if environ is None else environ
+    if remote_job and environ.get("SLURM_JOB_ID"):
+        return True
+    return executor_name(argv, environ) in SLURM_EXECUTORS
+
+
+#: Lightning strategies whose processes a launcher (``srun``) may start: one process per device, found by rank.
+_LAUNCHED_STRATEGIES = ("ddp", "ddp_find_unused_parameters_true", "ddp_find_unused_parameters_false")
+
+
+def ddp_tasks(train: Mapping[str, object]) -> int:
+    """Processes a training job runs (``train.devices``, on one node) when ``train.strategy`` is a ddp strategy
+    that a launcher may start and ``devices`` is a count; else 1 (one process, which may spawn others)."""
+    if str(train.get("strategy", "auto")) not in _LAUNCHED_STRATEGIES:
+        return 1
+    devices = str(train.get("devices", 1)).strip()
+    return max(1, int(devices)) if devices.isdigit() else 1
+
+
+def srun_launcher(tasks: int, cpus_per_task: int) -> str:
+    """The command that starts ``tasks`` processes of a job step in the job's allocation (each gets its rank from
+    SLURM_PROCID, SLURM_LOCALID, SLURM_NTASKS, which Lightning reads); empty for one task. Inside a job the
+    SLURM executor's jobstep plugin removes the allocation's task settings from the environment: they are given
+    explicitly; Lightning refuses ``--ntasks`` without ``--ntasks-per-node``. ``--kill-on-bad-exit``: a failed rank ends the others instead of leaving them waiting. Run through
+    the jobs' ``dynvision_job`` shell function (:func:`job_shell`), which writes the attempt header to the log."""
+    if tasks <= 1:
+        return ""
+    return f"dynvision_job srun --nodes=1 --ntasks-per-node={tasks} --cpus-per-task={max(1, cpus_per_task)} --kill-on-bad-exit=1 "
 
 
 def resolve_mode(setting: str, environ: Mapping[str, str] | None = None, *, submits_jobs: bool = False) -> str:
@@ -125,18 +178,30 @@ def job_threads(rule: str, configured: Mapping[str, Mapping[str, object]] | None
 
 
 def job_resources(
-    rule: str, configured: Mapping[str, Mapping[str, object]] | None = None, *, gpus: int = 0
+    rule: str, configured: Mapping[str, Mapping[str, object]] | None = None, *, gpus: int = 0, tasks: int = 1
 ) -> dict[str, object]:
     """Scheduler resources of a job of ``rule`` (without ``threads``: :func:`job_threads`): the configuration
     (``execution.resources.<rule>`` over ``execution.resources.default``) merged key by key over
     :data:`RULE_RESOURCES`; ``gpus`` (what training asks for) unless ``gpu`` is configured; keys whose value is
-    ``None`` (or a ``gpu`` of 0) are left out, so that nothing is requested for them."""
+    ``None`` (or a ``gpu`` of 0) are left out, so that nothing is requested for them.
+
+    ``tasks`` > 1 (a data-parallel training submitted to SLURM: :func:`ddp_tasks`) asks for that many tasks with
+    snakemake-executor-plugin-slurm's ``tasks`` and ``mpi`` (``mpi`` makes the job's shell command start its
+    processes itself, with :func:`srun_launcher`), and ``cpus_per_task`` unless configured: the job's CPUs
+    (``threads``) shared among the tasks, at least 1 each; a GPU job asks for one task per GPU."""
     merged = _merged_resources(rule, configured)
+    if tasks > 1:
+        merged.setdefault("tasks", tasks)
+        merged.setdefault("mpi", "srun")
+        if merged.get("cpus_per_task") is None:
+            merged["cpus_per_task"] = max(1, job_threads(rule, configured) // tasks)
     merged.pop("threads", None)
     if gpus and "gpu" not in merged:
         merged["gpu"] = gpus
     if not merged.get("gpu"):
         merged.pop("gpu", None)
+    elif tasks > 1:
+        merged.setdefault("tasks_per_gpu", 1)
     return {key: value for key, value in merged.items() if value is not None}
 
 

@@ -335,6 +335,8 @@ def train_model(
         log_every_n_steps=10,
     )
     trainer.fit(system, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+    if trainer.world_size > 1:
+        write_weights_digest(log_dir, system.model, rank=trainer.global_rank, world_size=trainer.world_size)
     if not trainer.is_global_zero:
         # Other DDP processes (strategy "ddp" runs this function in each) leave the outputs to rank 0.
         return Path(output)
@@ -367,6 +369,32 @@ def train_model(
         inputs={"init": str(init), "dataset": str(dataset), "betons": str(betons)},
     )
     return Path(output)
+
+
+def weights_digest(model: Any) -> str:
+    """SHA-256 of a model's state (every tensor's name, dtype, shape and bytes, in name order)."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def write_weights_digest(log_dir: Path, model: Any, *, rank: int, world_size: int) -> Path:
+    """Each process of a data-parallel training writes ``weights.rank<N>.json`` (rank, world size, the digest of
+    its final weights: :func:`weights_digest`) to the training log folder; equal digests show the ranks agree."""
+    import json
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / f"weights.rank{rank}.json"
+    record = {"rank": rank, "world_size": world_size, "sha256": weights_digest(model)}
+    path.write_text(json.dumps(record) + "\n")
+    return path
 
 
 def _is_main_process() -> bool:

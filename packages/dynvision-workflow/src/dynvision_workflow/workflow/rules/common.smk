@@ -14,10 +14,13 @@ from dynvision_workflow.cli import put_scripts_on_path
 from dynvision_workflow.execution import (
     cap_workers,
     constant_system_tmpdir,
+    ddp_tasks,
     job_resources,
     job_shell,
     job_threads,
     log_run_info_once,
+    runs_on_slurm,
+    srun_launcher,
     submits_jobs,
     tune_gc_for_large_dags,
 )
@@ -433,12 +436,38 @@ def get_train_gpus(wildcards):
     return int(devices) if devices.isdigit() and int(devices) > 0 else 1
 
 
+# Data-parallel training (strategy ddp) submitted to SLURM runs one process per device, started by `srun` inside
+# the job (Lightning takes each process's rank from SLURM's variables); elsewhere one process, as before.
+TRAIN_TASKS = (
+    ddp_tasks(config["train"]) if runs_on_slurm(remote_job=workflow.remote_exec) else 1
+)
+
+
 def resources_of(rule_name):
     """Scheduler resources of a rule's jobs: `execution.resources` (the rule's entry over `default`) merged key by
-    key over the rule's own (dynvision_workflow.execution.RULE_RESOURCES); training adds the GPUs it asks for.
+    key over the rule's own (dynvision_workflow.execution.RULE_RESOURCES); training adds the GPUs it asks for,
+    and the tasks of a data-parallel training on SLURM (TRAIN_TASKS).
     """
-    gpus = get_train_gpus(None) if rule_name == "train_model" else 0
-    return job_resources(rule_name, config["execution"]["resources"], gpus=gpus)
+    if rule_name != "train_model":
+        return job_resources(rule_name, config["execution"]["resources"])
+    return job_resources(
+        rule_name,
+        config["execution"]["resources"],
+        gpus=get_train_gpus(None),
+        tasks=TRAIN_TASKS,
+    )
+
+
+def train_cpus():
+    """CPUs of one training process: the job's, or a task's when several are started (TRAIN_TASKS)."""
+    if TRAIN_TASKS > 1:
+        return int(resources_of("train_model")["cpus_per_task"])
+    return threads_of("train_model")
+
+
+def get_train_launcher(wildcards):
+    """`srun ...` before `dynvision train` for a data-parallel training on SLURM; else nothing."""
+    return srun_launcher(TRAIN_TASKS, train_cpus())
 
 
 def threads_of(rule_name):
@@ -473,10 +502,8 @@ def train_options(data_name, model_args):
                 data_name=data_name,
                 backend=backend,
                 # Loader workers and torch threads never exceed the CPUs the job is given.
-                num_workers=cap_workers(
-                    settings["data"]["num_workers"], threads_of("train_model")
-                ),
-                threads=min(settings["train"]["threads"], threads_of("train_model")),
+                num_workers=cap_workers(settings["data"]["num_workers"], train_cpus()),
+                threads=min(settings["train"]["threads"], train_cpus()),
             ),
             options(data_name=data_name),
         ]

@@ -46,8 +46,9 @@ rule train_model:
         checkpoints=paths.CHECKPOINT_DIR,
         model=get_model_options,
         options=get_train_options,
+        launcher=get_train_launcher,
     shell:
-        "dynvision train {params.model} --init {input.init:q} --dataset {params.dataset:q} "
+        "{params.launcher}dynvision train {params.model} --init {input.init:q} --dataset {params.dataset:q} "
         "--betons data/processed/{wildcards.data_name} --checkpoints {params.checkpoints:q} "
         "--output {output.state:q} {params.options} >> {log:q} 2>&1"
 
