@@ -194,24 +194,12 @@ def test_figures_exist(runs):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, name
 
 
-DDP = """
-model_name: [DyRCNNx2]
-model_args: {channels: "4,8", tau: 4}
-seed: ["0001"]
-data_name: digits
-experiment: [response]
-experiments:
-  response: {paradigm: duration, args: {intro: 1, stimulus: 3, outro: 2}}
+# The small run with one training job of two DDP processes (torch loader; the betons are not needed).
+DDP = SMALL + """
 data: {backend: torch}
-train:
-  epochs: 1
-  batch_size: 16
-  limit_images: 64
-  accelerator: cpu
-  devices: 2
-  strategy: ddp
-  paradigm: {name: duration, args: {intro: 1, stimulus: 3, outro: 1}}
 """
+DDP = DDP.replace("  batch_size: 32\n  limit_images: 128\n", "  batch_size: 16\n  limit_images: 64\n"
+                  "  accelerator: cpu\n  devices: 2\n  strategy: ddp\n")
 
 
 def test_ddp_training_runs_two_ranks_under_srun(slurm_cluster, tmp_path):
