@@ -19,6 +19,7 @@ from .__about__ import __version__
 
 if TYPE_CHECKING:
     from ._batching import Batch, BatchLoader, epoch_order
+    from ._util import make_temporary, remove_stale_temporaries
     from .datamodule import TestDataModule, TrainingDataModule
     from .datasets import (
         CLASS_GROUPS,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         register_folder_dataset,
         split_indices,
     )
+    from .errors import DataError
     from .ffcv import (
         BetonMetadata,
         CorruptBetonError,
@@ -70,6 +72,9 @@ if TYPE_CHECKING:
 #: Submodule (relative to this package) that defines each public name, imported when the name is first used.
 _SOURCES: dict[str, str] = {
     **dict.fromkeys(("Batch", "BatchLoader", "epoch_order"), "_batching"),
+    # Atomic outputs: temporaries named by their process, and the removal of those a killed process left.
+    **dict.fromkeys(("make_temporary", "remove_stale_temporaries"), "_util"),
+    "DataError": "errors",
     # Lightning takes ~2 s to import (and pulls in matplotlib through torchmetrics).
     **dict.fromkeys(("TestDataModule", "TrainingDataModule"), "datamodule"),
     **dict.fromkeys(
@@ -146,6 +151,7 @@ __all__ = [
     "ClassFolderDataset",
     "ContrastParadigm",
     "CorruptBetonError",
+    "DataError",
     "DatasetSpec",
     "DurationParadigm",
     "IntervalParadigm",
@@ -175,6 +181,7 @@ __all__ = [
     "load_stats",
     "make_eval_loader",
     "make_loader",
+    "make_temporary",
     "materialize_dataset",
     "materialize_group",
     "normalize",
@@ -184,6 +191,7 @@ __all__ = [
     "register_dataset",
     "register_folder_dataset",
     "register_paradigm",
+    "remove_stale_temporaries",
     "split_indices",
     "validate_beton",
     "write_betons",

@@ -13,7 +13,7 @@ import lightning as L
 
 from ._batching import BatchLoader
 from ._util import check_fraction, check_int
-from .ffcv.metadata import beton_class_dir, read_beton_metadata
+from .ffcv.metadata import beton_class_dir, read_beton_metadata, validate_beton
 from .loaders import Backend, make_eval_loader, make_loader
 from .paradigms import Paradigm, Presentation, create_paradigm
 from .stats import Stats, load_stats
@@ -130,6 +130,9 @@ class TrainingDataModule(L.LightningDataModule):
         if self.betons is not None:
             for role, path in self.betons.items():
                 meta = read_beton_metadata(path)
+                # The structure too, before anything is written (a logger's files): a damaged file of the recorded
+                # size would otherwise stop training only when its loader is made.
+                validate_beton(path, expected_count=meta.count)
                 recorded = (meta.role, meta.seed, meta.val_fraction, beton_class_dir(path, meta))
                 expected = (role, self.split_seed, self.val_fraction, self.class_dir.resolve())
                 if recorded != expected:

@@ -21,7 +21,13 @@ from ._util import check_fraction, check_int
 from .datasets.folder import ClassFolderDataset
 from .datasets.split import split_indices
 from .ffcv._availability import ffcv_available, require_ffcv
-from .ffcv.metadata import BetonMetadata, CorruptBetonError, beton_class_dir, read_beton_metadata
+from .ffcv.metadata import (
+    BetonMetadata,
+    CorruptBetonError,
+    beton_class_dir,
+    read_beton_metadata,
+    rebuild_advice,
+)
 from .stats import Stats, load_stats
 from .transforms import Augmentation, BatchTransform
 
@@ -216,7 +222,7 @@ def make_loader(
     if meta is not None and dataset.fingerprint() != meta.fingerprint:
         raise CorruptBetonError(
             f"The class folder {class_dir} changed since {source} was written, so the torch backend cannot "
-            "reproduce its membership. Run write_betons() again."
+            f"reproduce its membership; {rebuild_advice(source)}"
         )
     if split == "all":
         chosen = np.arange(len(dataset))

@@ -255,8 +255,9 @@ def test_corrupt_cached_file_is_reported_not_used(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / "cifar-10-python.tar.gz").write_bytes(b"not the archive")
-    with pytest.raises(ChecksumError, match=r"Cached file .*cifar-10-python\.tar\.gz has MD5 .*Delete it"):
+    with pytest.raises(ChecksumError, match=r"Cached file .*cifar-10-python\.tar\.gz' has MD5 .*delete it") as info:
         fetch_file("cifar10", "cifar-10-python.tar.gz", cache)
+    assert f"rm '{cache / 'cifar-10-python.tar.gz'}' && dynvision run" in str(info.value)  # the fix, as a command
 
 
 # ----------------------------------------------------------------------------- HTTP: ranges and interruptions

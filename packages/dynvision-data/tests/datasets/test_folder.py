@@ -8,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dynvision_data import ClassFolderDataset, read_image
+from dynvision_data import ClassFolderDataset, DataError, read_image
+from dynvision_data.datasets.folder import verify_images
 
 
 @pytest.mark.parametrize(
@@ -47,12 +48,32 @@ def test_read_image_refuses_16_bit_images_naming_the_file(tmp_path: Path) -> Non
     assert str(path) in str(info.value)
 
 
-def test_read_image_of_a_broken_file_names_it(tmp_path: Path) -> None:
-    path = tmp_path / "broken.png"
-    path.write_bytes(b"not a png at all")
-    with pytest.raises(OSError, match="Cannot read image") as info:
-        read_image(path)
-    assert str(path) in str(info.value)
+@pytest.mark.parametrize("damage", ["text", "truncated png", "truncated jpeg"])
+def test_read_image_of_a_broken_file_names_it_and_the_fix(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / ("broken.jpg" if "jpeg" in damage else "broken.png")
+    if damage == "text":
+        path.write_text("not a png at all")
+    else:
+        Image.fromarray(np.arange(64 * 64, dtype=np.uint8).reshape(64, 64)).save(path)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    link = tmp_path / "link.png"
+    link.symlink_to(path)  # a folder dataset is read through links: the message names the file itself
+    for given in (path, link):
+        with pytest.raises(DataError) as info:
+            read_image(given)
+        assert str(info.value).startswith(f"cannot read image '{path}' (")
+        assert str(info.value).endswith("); remove or replace it, then rerun: dynvision run")
+
+
+def test_verify_images_decodes_every_image_and_names_the_first_unreadable(
+    make_class_folder: Callable[..., Path],
+) -> None:
+    root = make_class_folder(classes=("a", "b"), per_class=2, shape=(1, 4, 4))
+    assert verify_images(root) == 4
+    damaged = root / "b" / "001.png"
+    damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+    with pytest.raises(DataError, match=r"cannot read image '.*b/001\.png'"):
+        verify_images(root)
 
 
 def test_classes_are_sorted_folder_names_and_labels_their_positions(
@@ -136,11 +157,11 @@ def test_missing_root_gives_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_root_without_classes_or_images_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="has no class sub-folders"):
+    with pytest.raises(DataError, match=r"has no class folders .*put one folder per class .*then rerun: dynvision run"):
         ClassFolderDataset(tmp_path)
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "readme.txt").write_text("")
-    with pytest.raises(ValueError, match="holds no images"):
+    with pytest.raises(DataError, match=r"holds no images .*add the images, then rerun: dynvision run"):
         ClassFolderDataset(tmp_path)
 
 

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from dynvision_data import ClassFolderDataset, materialize_dataset
+from dynvision_data import ClassFolderDataset, DataError, materialize_dataset
+from dynvision_data._util import _HOST
 from dynvision_data.datasets import folder_sources
 from dynvision_data.datasets.folder_sources import read_class_index, register_folder_dataset
 from dynvision_data.datasets.groups import materialize_group
 
 WNIDS = ("n01440764", "n01443537", "n01484850")
+
+
+def _dead_pid() -> int:
+    """The id of a process that has ended (not reused so soon)."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def _leftovers(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir()) if root.exists() else []
 
 
 @pytest.fixture(autouse=True)
@@ -94,16 +107,16 @@ def test_errors_name_the_problem(imagenet: Path, tinyimagenet: Path, tmp_path: P
     with pytest.raises(ValueError, match="builtin dataset name"):
         register_folder_dataset("mnist", imagenet)
     register_folder_dataset("nowhere", tmp_path / "missing")
-    with pytest.raises(FileNotFoundError, match=r"missing is not a directory"):
+    with pytest.raises(FileNotFoundError, match=r"missing' is not a directory; correct the path .*dynvision run"):
         materialize_dataset("nowhere", tmp_path / "data")
     register_folder_dataset("badsplit", imagenet, splits={"train": "train", "test": "test"})
-    with pytest.raises(FileNotFoundError, match=r"Split 'test' of 'badsplit'"):
+    with pytest.raises(DataError, match=r"split 'test' of folder dataset 'badsplit': .*test' is not a directory; create"):
         materialize_dataset("badsplit", tmp_path / "data")
     assert not (tmp_path / "data" / "badsplit").exists()
     assert all(not p.name.startswith(".badsplit") for p in (tmp_path / "data").iterdir())
     (tinyimagenet / "val" / "images" / "val_2.JPEG").unlink()
     register_folder_dataset("broken", tinyimagenet)
-    with pytest.raises(FileNotFoundError, match=r"val_annotations.txt:3 names val_2.JPEG"):
+    with pytest.raises(DataError, match=r"val_annotations.txt:3 names val_2.JPEG"):
         materialize_dataset("broken", tmp_path / "data")
     register_folder_dataset("fakenet", imagenet)
     materialize_dataset("fakenet", tmp_path / "data")
@@ -118,3 +131,49 @@ def test_class_index_formats(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text(json.dumps([1, 2]))
     with pytest.raises(ValueError, match=r"bad\.json is not a class index"):
         read_class_index(tmp_path / "bad.json")
+
+
+def test_an_empty_class_folder_is_refused_naming_it_not_dropped(imagenet: Path, tmp_path: Path) -> None:
+    empty = imagenet / "val" / "n09999999"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no images here")
+    register_folder_dataset("withempty", imagenet)
+    with pytest.raises(DataError, match=r"class folder '.*n09999999' holds no images") as info:
+        materialize_dataset("withempty", tmp_path / "data")
+    assert f"rmdir '{empty}'" in str(info.value) and "then rerun: dynvision run" in str(info.value)
+    assert _leftovers(tmp_path / "data") == []  # nothing linked, no temporary left
+
+
+def test_a_split_without_class_folders_is_refused(imagenet: Path, tmp_path: Path) -> None:
+    for folder in (imagenet / "val").iterdir():
+        for image in folder.iterdir():
+            image.rename(imagenet / "val" / image.name)  # images straight in the split folder
+        folder.rmdir()
+    register_folder_dataset("flat", imagenet)
+    with pytest.raises(DataError, match=r"val' has no class folders .*put one folder per class"):
+        materialize_dataset("flat", tmp_path / "data")
+
+
+def test_the_marker_records_the_images_of_every_class(imagenet: Path, tinyimagenet: Path, tmp_path: Path) -> None:
+    register_folder_dataset("fakenet", imagenet)
+    counts = json.loads((materialize_dataset("fakenet", tmp_path / "data") / "dataset.json").read_text())["counts"]
+    assert counts["train"] == {"total": 3 * len(WNIDS), "per_class": dict.fromkeys(WNIDS, 3)}
+    register_folder_dataset("tiny", tinyimagenet)
+    counts = json.loads((materialize_dataset("tiny", tmp_path / "data") / "dataset.json").read_text())["counts"]
+    assert counts["test"]["per_class"] == {WNIDS[0]: 1, WNIDS[1]: 2}  # from val_annotations.txt
+
+
+def test_a_killed_linkers_temporary_is_removed_and_a_live_ones_kept(imagenet: Path, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    dead = _dead_pid()
+    stale = root / f".fakenet.{_HOST}-{dead}.abcd1234.tmp"
+    (stale / "train").mkdir(parents=True)
+    (stale / "train" / "n01").symlink_to(imagenet / "train" / WNIDS[0])
+    live = root / f".fakenet.{_HOST}-{os.getppid()}.abcd1234.tmp"  # the process that runs these tests
+    elsewhere = root / f".fakenet.otherhost-{dead}.abcd1234.tmp"  # another node of a shared file system
+    live.mkdir()
+    elsewhere.mkdir()
+    register_folder_dataset("fakenet", imagenet)
+    materialize_dataset("fakenet", root)
+    assert _leftovers(root) == sorted(["fakenet", live.name, elsewhere.name])
+    assert len(list((imagenet / "train" / WNIDS[0]).iterdir())) == 3  # the links went, never what they lead to

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from dynvision_data import CorruptBetonError, make_loader, read_beton_metadata, validate_beton
+from dynvision_data import CorruptBetonError, DataError, make_loader, read_beton_metadata, validate_beton
 from dynvision_data.ffcv import metadata_path
 from dynvision_data.ffcv.metadata import beton_class_dir
+from dynvision_data.integrity import beton_problems
 
 pytestmark = pytest.mark.ffcv
 
@@ -145,3 +146,34 @@ def test_a_moved_beton_and_class_folder_still_match_and_old_absolute_sidecars_re
     assert make_loader(moved, backend="torch").n_samples == meta.count
     _set_sidecar(moved, class_dir=str((root / "raw" / "train").resolve()))
     assert beton_class_dir(moved, read_beton_metadata(moved)) == (root / "raw" / "train").resolve()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "garbage of the same size", "sidecar of the other file"])
+def test_a_bad_beton_is_found_cheaply_and_named_with_the_commands_that_rebuild_it(
+    betons, tmp_path: Path, damage: str
+) -> None:
+    copy = _copy(betons.train, tmp_path)
+    assert beton_problems(copy) == []
+    size = copy.stat().st_size
+    if damage == "truncated":
+        _cut(copy, size // 3)
+    elif damage == "garbage":
+        copy.write_bytes(b"\x00garbage" * 1000)
+    elif damage == "garbage of the same size":
+        copy.write_bytes(os.urandom(size))
+    else:
+        shutil.copyfile(metadata_path(betons.val), metadata_path(copy))
+    assert beton_problems(copy), damage  # what the workflow checks at each start: the sidecar and 24 bytes
+    with pytest.raises(CorruptBetonError) as info:
+        validate_beton(copy, expected_count=read_beton_metadata(copy).count)
+    message = str(info.value)
+    assert f"'{copy}'" in message and f"rm -f '{copy}' && dynvision run" in message
+    assert isinstance(info.value, DataError)
+
+
+def test_a_missing_beton_or_sidecar_is_a_problem(betons, tmp_path: Path) -> None:
+    copy = _copy(betons.val, tmp_path)
+    metadata_path(copy).unlink()
+    assert beton_problems(copy) == [f"'{copy}' has no metadata file 'val.beton.json'"]
+    copy.unlink()
+    assert beton_problems(copy) == [f"'{copy}' is missing"]

@@ -117,10 +117,10 @@ def test_large_images_are_jpeg_encoded_and_recorded(jpeg_betons, betons) -> None
     assert validate_beton(jpeg_betons.train, expected_count=18) == 18
     assert read_beton_metadata(jpeg_betons.val) == jpeg_betons.val_meta
     assert betons.train_meta.jpeg_quality is None  # small images stay raw
-    from dynvision_data.ffcv.metadata import _ALLOC_ENTRY, _HEADER
+    from dynvision_data.integrity import BETON_ALLOC_ENTRY, BETON_HEADER
 
-    header = np.fromfile(jpeg_betons.train, dtype=_HEADER, count=1)[0]
-    table = np.fromfile(jpeg_betons.train, dtype=_ALLOC_ENTRY, offset=int(header["alloc_table_ptr"]))
+    header = np.fromfile(jpeg_betons.train, dtype=BETON_HEADER, count=1)[0]
+    table = np.fromfile(jpeg_betons.train, dtype=BETON_ALLOC_ENTRY, offset=int(header["alloc_table_ptr"]))
     # The stored image bytes (not the file, which is mostly page padding at this size) are compressed.
     assert 0 < int(table["size"].sum()) < 18 * 3 * 72 * 80 / 3
 
@@ -131,3 +131,29 @@ def test_encoding_arguments_are_checked(class_folder: Path, tmp_path: Path) -> N
     with pytest.raises(ValueError, match="jpeg_quality must be at most 100"):
         write_betons(class_folder, tmp_path / "t.beton", tmp_path / "v.beton", jpeg_quality=101)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_writers_partial_betons_and_stage_are_removed_by_the_next_writer(
+    make_class_folder: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import tempfile
+
+    from dynvision_data._util import _HOST
+
+    process = subprocess.Popen(["true"])
+    process.wait()
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    out = tmp_path / "betons"
+    out.mkdir()
+    partial = out / f".train.beton.{_HOST}-{process.pid}.x1234567.tmp"
+    partial.write_bytes(b"half a beton")
+    stage = scratch / f".dynvision-betons.{_HOST}-{process.pid}.x1234567.tmp"
+    stage.mkdir()
+    (stage / "train_images.npy").write_bytes(b"gigabytes")
+    folder = make_class_folder(classes=("a", "b"), per_class=10, shape=(1, 4, 4))
+    write_betons(folder, out / "train.beton", out / "val.beton")
+    assert sorted(p.name for p in out.iterdir()) == ["train.beton", "train.beton.json", "val.beton", "val.beton.json"]
+    assert list(scratch.iterdir()) == []  # the killed writer's stage and this writer's own are gone

@@ -212,8 +212,8 @@ def fetch_file(
     if mismatches:
         raise ChecksumError(
             f"Downloaded {filename} for {dataset!r} has the wrong checksum: expected MD5 {expected}, got "
-            f"{'; '.join(mismatches)}. The file is corrupt or not the official one; nothing was kept. Check the "
-            f"mirror (or the file in {MIRROR_ENV}), replace it with the official archive, and try again."
+            f"{'; '.join(mismatches)}. The file is corrupt or not the official one; nothing was kept. Replace it at "
+            f"the mirror (or in {MIRROR_ENV}) with the official archive, then rerun: dynvision run"
         )
     raise DownloadError(
         f"Could not obtain {filename} for dataset {dataset!r}. Tried:\n  " + "\n  ".join(failures or ["(no locations)"])
@@ -231,8 +231,8 @@ def _cached(target: Path, digest: Callable[[Path], str], algorithm: str, expecte
     if actual == expected:
         return True
     raise ChecksumError(
-        f"Cached file {target} has {algorithm} {actual}, but {origin} has {algorithm} {expected}: it is corrupt or "
-        "was replaced. Delete it so that it is downloaded again."
+        f"Cached file '{target}' has {algorithm} {actual}, but {origin} has {algorithm} {expected}: it is corrupt or "
+        f"was replaced; delete it so that it is downloaded again: rm '{target}' && dynvision run"
     )
 
 

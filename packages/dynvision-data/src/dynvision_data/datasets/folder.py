@@ -14,6 +14,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from .._util import check_int
+from ..errors import DataError
+from ..integrity import IMAGE_EXTENSIONS, is_image_name
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -22,10 +24,10 @@ __all__ = [
     "ClassFolderDataset",
     "read_image",
     "resize_center_crop",
+    "unreadable_image_message",
+    "verify_images",
 ]
 
-#: File name endings read as images (lower case).
-IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".webp")
 
 
 #: Resampling filter of :func:`resize_center_crop`: PIL's bilinear filter, which widens its support when
@@ -74,6 +76,16 @@ def _is_colour(path: Path) -> bool:
         return False  # unreadable: read_image names it when the image is loaded
 
 
+#: What PIL raises for a truncated or foreign file (UnidentifiedImageError is an OSError).
+_UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+
+
+def unreadable_image_message(path: str | os.PathLike[str], reason: str) -> str:
+    """What a user is told about an image file that cannot be decoded: the file, why, and the fix as a command."""
+    # A folder dataset is read through links: name the file the user has to remove.
+    return f"cannot read image '{os.path.realpath(path)}' ({reason}); remove or replace it, then rerun: dynvision run"
+
+
 def read_image(path: str | os.PathLike[str], resolution: int | None = None) -> np.ndarray:
     """Decode one image file into a uint8 array of shape ``(C, H, W)`` with pixel values 0..255.
 
@@ -84,24 +96,57 @@ def read_image(path: str | os.PathLike[str], resolution: int | None = None) -> n
         path: The image file.
         resolution: ``None`` (default): the image as stored. An integer ``N``: resized so that the shorter
             side is ``N`` and centre-cropped to ``N x N`` (:func:`resize_center_crop`), so ``H = W = N``.
+
+    Raises:
+        DataError: the file is not a readable image (truncated, foreign, 16-bit); names the file and the fix.
     """
     try:
         with Image.open(path) as image:
-            if image.mode in ("I", "I;16", "F"):
-                raise ValueError(
-                    f"Image {path} has 16-bit or float pixels (PIL mode {image.mode!r}); only 8-bit grey or "
-                    "colour images are supported. Convert it to 8-bit PNG."
-                )
-            if image.mode not in ("L", "RGB"):
-                # Palette and alpha images: keep the colours, drop transparency.
-                image = image.convert("L" if image.mode in ("1", "LA") else "RGB")
-            if resolution is not None:
-                image = resize_center_crop(image, resolution)
-            array = np.asarray(image, dtype=np.uint8)
-    except OSError as error:
-        raise OSError(f"Cannot read image {path}: {error}. Replace or delete the file.") from error
+            mode = image.mode
+            if mode not in ("I", "I;16", "F"):
+                if mode not in ("L", "RGB"):
+                    # Palette and alpha images: keep the colours, drop transparency.
+                    image = image.convert("L" if mode in ("1", "LA") else "RGB")
+                if resolution is not None:
+                    image = resize_center_crop(image, resolution)
+                array = np.asarray(image, dtype=np.uint8)
+    except FileNotFoundError:
+        raise
+    except _UNREADABLE as error:
+        raise DataError(unreadable_image_message(path, str(error) or type(error).__name__)) from error
+    if mode in ("I", "I;16", "F"):
+        raise DataError(
+            f"Image {path} has 16-bit or float pixels (PIL mode {mode!r}); only 8-bit grey or colour images are "
+            "supported. Convert it to 8-bit PNG."
+        )
     # np.asarray of a PIL image is read-only; copy so that callers (and tensors made from it) may write.
     return array[None].copy() if array.ndim == 2 else np.ascontiguousarray(array.transpose(2, 0, 1))
+
+
+def verify_images(class_dir: str | os.PathLike[str]) -> int:
+    """Decode every image of a class folder tree ``<class_dir>/<class>/<image>`` once and return how many there are.
+
+    Raises:
+        DataError: the first file that is not a readable image (:func:`unreadable_image_message`).
+    """
+    root = Path(class_dir)
+    files = [
+        path for folder in sorted(root.iterdir()) if folder.is_dir() and not folder.name.startswith(".")
+        for path in sorted(folder.iterdir()) if is_image_name(path.name)
+    ]
+
+    def check(path: Path) -> None:
+        try:
+            with Image.open(path) as image:
+                image.load()
+        except FileNotFoundError:
+            raise
+        except _UNREADABLE as error:
+            raise DataError(unreadable_image_message(path, str(error) or type(error).__name__)) from error
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        list(pool.map(check, files))
+    return len(files)
 
 
 class ClassFolderDataset(Dataset[tuple[torch.Tensor, int]]):
@@ -140,7 +185,10 @@ class ClassFolderDataset(Dataset[tuple[torch.Tensor, int]]):
             )
         found = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
         if not found:
-            raise ValueError(f"Class folder {self.root} has no class sub-folders (expected <root>/<class>/<images>).")
+            raise DataError(
+                f"'{self.root}' has no class folders (expected <root>/<class>/<images>); put one folder per class "
+                "with its images in it, then rerun: dynvision run"
+            )
         if classes is None:
             self.classes = found
         else:
@@ -155,13 +203,13 @@ class ClassFolderDataset(Dataset[tuple[torch.Tensor, int]]):
 
         samples: list[tuple[Path, int]] = []
         for name in found:
-            files = sorted(
-                p for p in (self.root / name).iterdir()
-                if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-            )
+            files = sorted(p for p in (self.root / name).iterdir() if is_image_name(p.name))
             samples.extend((path, self.class_to_index[name]) for path in files)
         if not samples:
-            raise ValueError(f"Class folder {self.root} holds no images with endings {IMAGE_EXTENSIONS}.")
+            raise DataError(
+                f"'{self.root}' holds no images (files ending in {', '.join(IMAGE_EXTENSIONS)}) in its class folders; "
+                "add the images, then rerun: dynvision run"
+            )
         samples.sort(key=lambda item: (item[1], item[0].name))
         self.samples = samples
         self.labels = np.array([label for _, label in samples], dtype=np.int64)

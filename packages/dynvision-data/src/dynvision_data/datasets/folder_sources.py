@@ -20,14 +20,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._util import atomic_write_json, read_json, unknown_name_message
-from .folder import IMAGE_EXTENSIONS
+from .._util import atomic_write_json, make_temporary, read_json, unknown_name_message
+from ..errors import DataError
+from ..integrity import IMAGE_EXTENSIONS, count_images
 
 __all__ = [
     "FolderSource",
@@ -123,33 +123,50 @@ def _has_images(folder: Path) -> bool:
     return any(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir() if p.is_file())
 
 
-def _link_split(src: Path, out: Path) -> list[str]:
+def _link_split(src: Path, out: Path) -> dict[str, int]:
+    """Link one split folder ``src`` into ``out`` (one folder or link per class); return the images per class.
+
+    Raises:
+        DataError: a class folder without images, or no class folder at all (naming the folder and the fix).
+    """
     annotations = src / "val_annotations.txt"
     if annotations.is_file() and (src / "images").is_dir():
-        classes: set[str] = set()
+        counts: dict[str, int] = {}
         for number, line in enumerate(annotations.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
                 continue
             parts = line.split("\t")
             if len(parts) < 2:
-                raise ValueError(f"{annotations}:{number} is not '<file><TAB><class>...': {line!r}.")
+                raise DataError(f"{annotations}:{number} is not '<file><TAB><class>...': {line!r}; correct or "
+                                "remove the line, then rerun: dynvision run")
             image = src / "images" / parts[0]
             if not image.is_file():
-                raise FileNotFoundError(f"{annotations}:{number} names {parts[0]}, but {image} does not exist.")
+                raise DataError(f"{annotations}:{number} names {parts[0]}, but '{image}' does not exist; restore the "
+                                "image or remove the line, then rerun: dynvision run")
             (out / parts[1]).mkdir(parents=True, exist_ok=True)
             os.symlink(image.resolve(), out / parts[1] / parts[0])
-            classes.add(parts[1])
-        return sorted(classes)
+            counts[parts[1]] = counts.get(parts[1], 0) + 1
+        if not counts:
+            raise DataError(f"{annotations} lists no images; restore it, then rerun: dynvision run")
+        return dict(sorted(counts.items()))
     out.mkdir(parents=True)
-    found = []
+    counts = {}
     for folder in sorted(p for p in src.iterdir() if p.is_dir() and not p.name.startswith(".")):
         inner = folder / "images"
         target = inner if inner.is_dir() and not _has_images(folder) else folder
+        counts[folder.name] = count_images(target)
+        if not counts[folder.name]:
+            raise DataError(
+                f"class folder '{target}' holds no images (files ending in {', '.join(IMAGE_EXTENSIONS)}); add its "
+                f"images, or remove the empty folder (rmdir '{target}'), then rerun: dynvision run"
+            )
         os.symlink(target.resolve(), out / folder.name, target_is_directory=True)
-        found.append(folder.name)
-    if not found:
-        raise ValueError(f"{src} has no class folders (expected <class>/<images>, or images/ + val_annotations.txt).")
-    return found
+    if not counts:
+        raise DataError(
+            f"'{src}' has no class folders (expected <class>/<images>, or images/ + val_annotations.txt); put one "
+            "folder per class with its images in it, then rerun: dynvision run"
+        )
+    return counts
 
 
 def link_folder_dataset(source: FolderSource | str, root: str | os.PathLike[str]) -> Path:
@@ -162,7 +179,10 @@ def link_folder_dataset(source: FolderSource | str, root: str | os.PathLike[str]
         source = get_folder_source(source)
     path = source.path.resolve()
     if not path.is_dir():
-        raise FileNotFoundError(f"Folder dataset {source.name!r}: {path} is not a directory. Check the path.")
+        raise FileNotFoundError(
+            f"folder dataset {source.name!r}: '{path}' is not a directory; correct the path (in the workflow: "
+            f"datasets.{source.name}.path), then rerun: dynvision run"
+        )
     root = Path(root)
     target = root / source.name
     record: dict[str, Any] = {"source": str(path), "source_splits": dict(source.splits)}
@@ -172,14 +192,19 @@ def link_folder_dataset(source: FolderSource | str, root: str | os.PathLike[str]
     index = read_class_index(index_file) if index_file is not None else {}
 
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{source.name}.tmp-", dir=root))
+    tmp = Path(make_temporary(root, source.name, folder=True)[1])
     try:
-        classes_per_split = {}
+        counts = {}
         for split, folder in source.splits.items():
             src = path / folder
             if not src.is_dir():
-                raise FileNotFoundError(f"Split {split!r} of {source.name!r}: {src} is not a directory.")
-            classes_per_split[split] = _link_split(src, tmp / split)
+                raise DataError(
+                    f"split {split!r} of folder dataset {source.name!r}: '{src}' is not a directory; create it, or map "
+                    f"the split to an existing folder of {path} (in the workflow: datasets.{source.name}.splits, e.g. "
+                    "{train: train, test: val}), then rerun: dynvision run"
+                )
+            counts[split] = _link_split(src, tmp / split)
+        classes_per_split = {split: sorted(per_class) for split, per_class in counts.items()}
         classes = sorted(set().union(*classes_per_split.values()))
         missing = [c for c in classes if index and c not in index]
         if missing:
@@ -189,6 +214,9 @@ def link_folder_dataset(source: FolderSource | str, root: str | os.PathLike[str]
             "classes": classes, "classes_per_split": classes_per_split,
             "class_names": {c: index[c] for c in classes} if index else {},
             "class_index": None if index_file is None else str(index_file), **record,
+            "counts": {
+                split: {"total": sum(per_class.values()), "per_class": per_class} for split, per_class in counts.items()
+            },
         }
         atomic_write_json(tmp / "dataset.json", marker)
         try:

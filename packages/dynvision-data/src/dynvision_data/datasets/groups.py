@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .._util import atomic_write_json, read_json
+from .._util import atomic_write_json, make_temporary, read_json
+from ..errors import DataError
+from ..integrity import GROUP_READY, group_problems
 
 __all__ = ["CLASS_GROUPS", "READY_NAME", "list_groups", "materialize_group"]
 
 #: Marker written last inside a group folder; its presence means the folder is complete.
-READY_NAME = ".ready"
+READY_NAME = GROUP_READY
 
 #: Named class groups per dataset name (the ``name`` in ``dataset.json``). ``"all"`` always means every
 #: class and needs no entry. Add entries (or pass ``classes=`` explicitly) for other subsets.
@@ -76,7 +77,8 @@ def materialize_group(
     The folder is built under a hidden temporary name and renamed into place with its ``.ready`` marker
     (recording split, group and classes), so readers never see a partial group. A second call with the same
     classes returns at once; different classes for an existing group raise ``ValueError``; an existing path
-    without the marker (a real folder or file) is never touched and raises ``FileExistsError`` naming it.
+    without the marker (a real folder or file) is never touched and raises ``FileExistsError`` naming it. A group
+    folder whose links no longer lead to class folders (:func:`~dynvision_data.integrity.group_problems`) is made again.
 
     Labels: :class:`~dynvision_data.ClassFolderDataset` numbers the classes of a group folder from 0 unless
     given ``classes=`` -- pass the full dataset's class list to keep the full dataset's label indices.
@@ -118,18 +120,23 @@ def materialize_group(
         raise ValueError(f"Group {group!r} lists a class twice: {classes}.")
     unknown = [c for c in classes if c not in available]
     if unknown:
-        raise ValueError(
+        raise DataError(
             f"Class(es) {unknown} of group {group!r} are not class folders of {split_dir}. "
-            f"Available classes: {', '.join(available)}."
+            f"Available classes: {', '.join(available)}; name only those in the group, then rerun: dynvision run"
         )
 
     parent = Path(root) if root is not None else dataset_dir
     parent.mkdir(parents=True, exist_ok=True)
     target = parent / f"{split}_{group}"
     if os.path.lexists(target):
-        return _check_existing(target, split=split, group=group, classes=classes)
+        _check_existing(target, split=split, group=group, classes=classes)
+        if not group_problems(target):
+            return target
+        # Its marker stays but a class folder it links to is gone (the dataset was rebuilt or changed): the folder
+        # holds only links and the marker, so it is made again.
+        shutil.rmtree(target)
     link_base = os.path.relpath(split_dir, target)  # "../<split>" beside the dataset; relative, so movable
-    tmp = Path(tempfile.mkdtemp(prefix=f".{split}_{group}.tmp-", dir=parent))
+    tmp = Path(make_temporary(parent, target.name, folder=True)[1])
     try:
         for name in classes:
             os.symlink(os.path.join(link_base, name), tmp / name, target_is_directory=True)

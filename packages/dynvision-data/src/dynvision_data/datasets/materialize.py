@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from ..__about__ import __version__
-from .._util import atomic_write_json, check_fraction, check_int, read_json
+from .._util import atomic_write_json, check_fraction, check_int, make_temporary, read_json
 from . import folder_sources, registry
 from .downloads import download_source
 from .registry import get_dataset_spec, resolve_params
@@ -116,7 +115,7 @@ def materialize_dataset(
         "written_by": f"dynvision-data {__version__}",
     }
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory}.tmp-", dir=root))
+    tmp = Path(make_temporary(root, directory, folder=True)[1])
     try:
         width = len(str(len(raw.labels) - 1))
         mode = "L" if channels == 1 else "RGB"

@@ -11,6 +11,8 @@ from typing import Any, Literal
 import numpy as np
 
 from .._util import read_json
+from ..errors import DataError
+from ..integrity import BETON_ALLOC_ENTRY, BETON_HEADER, beton_header_problem, metadata_path
 from ..stats import Stats
 
 __all__ = [
@@ -19,23 +21,25 @@ __all__ = [
     "beton_class_dir",
     "metadata_path",
     "read_beton_metadata",
+    "rebuild_advice",
     "relative_class_dir",
     "validate_beton",
 ]
 
 _FORMAT_VERSION = 1
-# The .beton layout (FFCV file format version 2): a fixed header, then field descriptors, per-sample
-# metadata and data pages, and an allocation table at ``alloc_table_ptr`` that runs to the end of the file.
-_HEADER = np.dtype(
-    [("version", "<u2"), ("num_fields", "<u2"), ("page_size", "<u4"), ("num_samples", "<u8"), ("alloc_table_ptr", "<u8")],
-    align=True,
-)
-_ALLOC_ENTRY = np.dtype([("sample_id", "<u8"), ("ptr", "<u8"), ("size", "<u8")])
-_BETON_VERSION = 2
 
 
-class CorruptBetonError(ValueError):
+class CorruptBetonError(DataError):
     """A ``.beton`` file (or its sidecar) is truncated, corrupt or does not match its metadata."""
+
+
+def rebuild_advice(beton: str | os.PathLike[str]) -> str:
+    """The fix for a bad ``.beton`` (or sidecar), as commands: delete the file and let the workflow write it again
+    (or call :func:`~dynvision_data.ffcv.write_betons` again)."""
+    return (
+        f"delete it and rebuild it: rm -f '{beton}' && dynvision run (outside the workflow: call write_betons() "
+        "again)"
+    )
 
 
 @dataclass(frozen=True)
@@ -95,12 +99,6 @@ class BetonMetadata:
         return cls(**fields)
 
 
-def metadata_path(beton: str | os.PathLike[str]) -> Path:
-    """Sidecar path of a ``.beton``: the file name with ``.json`` appended."""
-    beton = Path(beton)
-    return beton.with_name(beton.name + ".json")
-
-
 def relative_class_dir(class_dir: str | os.PathLike[str], beton: str | os.PathLike[str]) -> str:
     """``class_dir`` as a sidecar records it: relative to the folder of ``beton`` (both resolved first)."""
     return os.path.relpath(Path(class_dir).resolve(), Path(beton).resolve().parent)
@@ -119,22 +117,24 @@ def read_beton_metadata(beton: str | os.PathLike[str]) -> BetonMetadata:
     """Read and check the sidecar of ``beton``; raise :class:`CorruptBetonError` if it is missing or stale."""
     beton = Path(beton)
     if not beton.is_file():
-        raise FileNotFoundError(f"{beton} does not exist. Write it with dynvision_data.write_betons().")
+        raise FileNotFoundError(
+            f"'{beton}' does not exist; build it: dynvision run (outside the workflow: dynvision_data.write_betons())"
+        )
     sidecar = metadata_path(beton)
     if not sidecar.is_file():
         raise CorruptBetonError(
-            f"{beton} has no metadata file {sidecar.name}; it was not written by write_betons() or the write "
-            "was interrupted. Run write_betons() again."
+            f"'{beton}' has no metadata file {sidecar.name}: it was not written by write_betons() or the write was "
+            f"interrupted; {rebuild_advice(beton)}"
         )
     try:
         meta = BetonMetadata.from_dict(read_json(sidecar))
     except (KeyError, TypeError, ValueError) as error:
-        raise CorruptBetonError(f"Metadata {sidecar} is unreadable ({error}). Run write_betons() again.") from error
+        raise CorruptBetonError(f"metadata '{sidecar}' of '{beton}' is unreadable ({error}); {rebuild_advice(beton)}") from error
     size = beton.stat().st_size
     if size != meta.beton_bytes:
         raise CorruptBetonError(
-            f"{beton} has {size} bytes but its metadata records {meta.beton_bytes}: the file is truncated, "
-            "corrupt or was replaced. Run write_betons() again."
+            f"'{beton}' has {size} bytes but its metadata records {meta.beton_bytes}: the file is truncated, corrupt "
+            f"or was replaced; {rebuild_advice(beton)}"
         )
     return meta
 
@@ -143,28 +143,19 @@ def validate_beton(beton: str | os.PathLike[str], expected_count: int | None = N
     """Check the structure of a ``.beton`` file (header, allocation table) and return its number of samples.
 
     Reading a truncated file with FFCV can crash the process instead of raising, so every loader calls
-    this first. Raises :class:`CorruptBetonError` naming the file.
+    this first. Raises :class:`CorruptBetonError` naming the file and the commands that rebuild it.
     """
     beton = Path(beton)
-    size = beton.stat().st_size
 
     def corrupt(reason: str) -> CorruptBetonError:
-        return CorruptBetonError(f"{beton} is not a valid .beton file: {reason}. Run write_betons() again.")
+        return CorruptBetonError(f"'{beton}' is not a valid .beton file: {reason}; {rebuild_advice(beton)}")
 
-    if size < _HEADER.itemsize:
-        raise corrupt(f"only {size} bytes, shorter than the {_HEADER.itemsize}-byte header")
-    header = np.fromfile(beton, dtype=_HEADER, count=1)[0]
-    if int(header["version"]) != _BETON_VERSION:
-        raise corrupt(f"format version {int(header['version'])}, expected {_BETON_VERSION}")
+    problem = beton_header_problem(beton, expected_count)
+    if problem is not None:
+        raise corrupt(problem)
+    header = np.fromfile(beton, dtype=BETON_HEADER, count=1)[0]
     table_at = int(header["alloc_table_ptr"])
-    n_samples = int(header["num_samples"])
-    if table_at == 0 or table_at > size or (size - table_at) % _ALLOC_ENTRY.itemsize:
-        raise corrupt(f"allocation table at byte {table_at} does not fit a file of {size} bytes (truncated?)")
-    table = np.fromfile(beton, dtype=_ALLOC_ENTRY, offset=table_at)
-    if len(table) < n_samples:
-        raise corrupt(f"{len(table)} allocation entries for {n_samples} samples (truncated?)")
+    table = np.fromfile(beton, dtype=BETON_ALLOC_ENTRY, offset=table_at)
     if len(table) and int((table["ptr"] + table["size"]).max()) > table_at:
         raise corrupt("a sample's data lies past the allocation table (truncated or overwritten)")
-    if expected_count is not None and n_samples != expected_count:
-        raise corrupt(f"{n_samples} samples, but its metadata records {expected_count}")
-    return n_samples
+    return int(header["num_samples"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._util import atomic_write_json, check_fraction, check_int
+from .._util import atomic_write_json, check_fraction, check_int, make_temporary
 from ..datasets.folder import ClassFolderDataset
 from ..datasets.split import split_indices
 from ..stats import load_stats
@@ -26,6 +27,8 @@ _ENCODINGS = ("auto", "raw", "jpeg")
 
 _MIN_PAGE_SIZE = 1 << 21  # FFCV's minimum page size (2 MiB); pages must be powers of two.
 _WORKER = Path(__file__).with_name("_beton_worker.py")
+#: Final-name stem of the staging folder of decoded images in the system's temporary folder.
+_SCRATCH_NAME = "dynvision-betons"
 
 
 def write_betons(
@@ -110,11 +113,16 @@ def write_betons(
     page_size = max(_MIN_PAGE_SIZE, 1 << int(np.ceil(np.log2(sample_bytes))))
 
     temporaries: list[Path] = []
-    with tempfile.TemporaryDirectory(prefix="dynvision-betons-") as scratch:
+    # The decoded images are staged in the system's temporary folder (gigabytes for large datasets): a killed writer's
+    # stage is removed by the next one, as are its partial .beton files beside the outputs.
+    scratch = make_temporary(tempfile.gettempdir(), _SCRATCH_NAME, folder=True)[1]
+    try:
         jobs = []
         for role, out in outputs.items():
             out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+            fd, name = make_temporary(out.parent, out.name)
+            os.close(fd)
+            tmp = Path(name)
             temporaries.append(tmp)
             np.save(Path(scratch) / f"{role}_images.npy", images[members[role]])
             np.save(Path(scratch) / f"{role}_labels.npy", labels[members[role]])
@@ -134,38 +142,38 @@ def write_betons(
             "jpeg_quality": jpeg_quality,
         }
         spec_path = atomic_write_json(Path(scratch) / "spec.json", spec)
-        try:
-            _run_worker(spec_path, timeout_s)
-            for role, tmp in zip(outputs, temporaries, strict=True):
-                validate_beton(tmp, expected_count=len(members[role]))
-            metas = []
-            for (role, out), tmp in zip(outputs.items(), temporaries, strict=True):
-                # Remove a stale sidecar first: a beton without a sidecar is refused, never misread.
-                metadata_path(out).unlink(missing_ok=True)
-                os.replace(tmp, out)
-                metas.append(
-                    BetonMetadata(
-                        role=role,  # type: ignore[arg-type]
-                        class_dir=relative_class_dir(class_dir, out),
-                        classes=tuple(dataset.classes),
-                        image_shape=dataset.image_shape,
-                        count=len(members[role]),
-                        counts={r: len(m) for r, m in members.items()},
-                        val_fraction=val_fraction,
-                        seed=seed,
-                        stats=stats,
-                        fingerprint=dataset.fingerprint(),
-                        encoding="jpeg" if encoding == "jpeg" else "raw-uint8-chw",
-                        beton_bytes=out.stat().st_size,
-                        jpeg_quality=jpeg_quality if encoding == "jpeg" else None,
-                        resolution=dataset.resolution,
-                    )
+        _run_worker(spec_path, timeout_s)
+        for role, tmp in zip(outputs, temporaries, strict=True):
+            validate_beton(tmp, expected_count=len(members[role]))
+        metas = []
+        for (role, out), tmp in zip(outputs.items(), temporaries, strict=True):
+            # Remove a stale sidecar first: a beton without a sidecar is refused, never misread.
+            metadata_path(out).unlink(missing_ok=True)
+            os.replace(tmp, out)
+            metas.append(
+                BetonMetadata(
+                    role=role,  # type: ignore[arg-type]
+                    class_dir=relative_class_dir(class_dir, out),
+                    classes=tuple(dataset.classes),
+                    image_shape=dataset.image_shape,
+                    count=len(members[role]),
+                    counts={r: len(m) for r, m in members.items()},
+                    val_fraction=val_fraction,
+                    seed=seed,
+                    stats=stats,
+                    fingerprint=dataset.fingerprint(),
+                    encoding="jpeg" if encoding == "jpeg" else "raw-uint8-chw",
+                    beton_bytes=out.stat().st_size,
+                    jpeg_quality=jpeg_quality if encoding == "jpeg" else None,
+                    resolution=dataset.resolution,
                 )
-            for meta, out in zip(metas, outputs.values(), strict=True):
-                atomic_write_json(metadata_path(out), meta.to_dict())
-        finally:
-            for tmp in temporaries:
-                tmp.unlink(missing_ok=True)
+            )
+        for meta, out in zip(metas, outputs.values(), strict=True):
+            atomic_write_json(metadata_path(out), meta.to_dict())
+    finally:
+        for tmp in temporaries:
+            tmp.unlink(missing_ok=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     return metas[0], metas[1]
 
 
