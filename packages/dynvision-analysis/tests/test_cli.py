@@ -46,7 +46,7 @@ def test_a_bad_table_exits_2_with_one_line_naming_the_missing_column(tmp_path, o
     result = _run("plot-responses", str(outputs_csv), "-o", str(tmp_path / "r.png"))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
-    assert result.stderr.startswith("dynvision-analysis: error:")
+    assert result.stderr.startswith("dynvision-analysis plot-responses: error:")
     assert "['area', 'response']" in result.stderr
     assert not (tmp_path / "r.png").exists()
 
@@ -219,3 +219,86 @@ def test_plot_performance_weights_and_training(tmp_path, outputs_table, capsys):
     assert main(["plot-training", str(metrics), "-o", str(tmp_path / "t.png")]) == 0
     assert main(["plot-weights", str(metrics), "-o", str(tmp_path / "w.png")]) == 2
     assert "lacks the required column(s) ['connection', 'value', 'area']" in capsys.readouterr().err
+
+
+def test_a_table_cut_short_ends_in_one_line_naming_it_and_the_fix(tmp_path, outputs_csv, capsys):
+    """Before, the missing fields of the cut row were read as NaN and the figure drawn without a word."""
+    text = outputs_csv.read_text()
+    outputs_csv.write_text(text[: text.rstrip("\n").rfind(",")])
+    assert main(["plot-accuracy", str(outputs_csv), "-o", str(tmp_path / "accuracy.png")]) == 2
+    stderr = capsys.readouterr().err
+    assert stderr.count("\n") == 1, stderr
+    assert stderr.startswith(f"dynvision-analysis plot-accuracy: error: Table '{outputs_csv}' ends in the")
+    assert f"dynvision run --forcerun {outputs_csv})" in stderr
+    assert sorted(item.name for item in tmp_path.iterdir()) == ["test_outputs.csv"]
+
+
+def test_an_empty_table_ends_in_one_line_with_the_fix(tmp_path, outputs_csv, capsys):
+    outputs_csv.write_text(outputs_csv.read_text().splitlines(keepends=True)[0])
+    assert main(["measure", "accuracy", str(outputs_csv), "-o", str(tmp_path / "accuracy.csv")]) == 2
+    stderr = capsys.readouterr().err
+    assert f"Table '{outputs_csv}' has no rows" in stderr and "dynvision run --forcerun" in stderr
+    assert not (tmp_path / "accuracy.csv").exists()
+
+
+def test_the_traceback_is_printed_too_only_when_asked(tmp_path, outputs_csv):
+    import os
+
+    args = [sys.executable, "-m", "dynvision_analysis.cli", "plot-responses", str(outputs_csv),
+            "-o", str(tmp_path / "r.png")]
+    verbose = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "DYNVISION_VERBOSE": "1"})
+    assert verbose.returncode == 2 and "Traceback (most recent call last)" in verbose.stderr
+    assert verbose.stderr.rstrip("\n").splitlines()[-1].startswith("dynvision-analysis plot-responses: error:")
+
+
+def test_a_rerun_removes_the_temporaries_a_killed_run_left_and_nothing_else(tmp_path, outputs_csv, capsys):
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    left = figures / ".accuracy.png.k2j4_x9a.tmp"  # what the writer of a killed run leaves
+    others = [figures / ".confusion.png.k2j4_x9a.tmp", figures / "notes.txt"]
+    for path in [left, *others]:
+        path.write_text("half a figure")
+    assert main(["plot-accuracy", str(outputs_csv), "-o", str(figures / "accuracy.png")]) == 0
+    assert f"dynvision-analysis plot-accuracy: note: removed {left}" in capsys.readouterr().err
+    assert sorted(figures.iterdir()) == sorted([figures / "accuracy.png", *others])
+
+
+def _in_a_small_file_system(
+    folder: Path, command: list[str], *, read_only: bool = False
+) -> subprocess.CompletedProcess:
+    """Run ``command`` with a 64 KiB tmpfs mounted on ``folder`` (read-only if asked) in a user and mount namespace
+    (no root needed); the output ends with the listing of ``folder`` after the command, under a marker line."""
+    import shlex
+
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) is not installed: a full or read-only file system cannot be made")
+    remount = f" && mount -o remount,ro {shlex.quote(str(folder))}" if read_only else ""
+    script = (
+        f"mount -t tmpfs -o size=64k tmpfs {shlex.quote(str(folder))}{remount} || exit 99; "
+        f"{shlex.join(command)}; status=$?; echo '--- listing'; ls -A {shlex.quote(str(folder))}; exit $status"
+    )
+    result = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True)
+    if result.returncode == 99 or "unshare: " in result.stderr:
+        pytest.skip(f"no user namespace to mount a small file system in: {result.stderr.strip()}")
+    return result
+
+
+@pytest.mark.parametrize(
+    ("read_only", "says"),
+    [(False, "No space left on device; nothing was written under that name; free space there (df -h"),
+     (True, "Read-only file system; nothing was written under that name; make")],
+    ids=["full", "read-only"],
+)
+def test_a_full_or_read_only_disk_ends_in_one_line_naming_the_figure(tmp_path, make_responses, read_only, says):
+    table = tmp_path / "test_responses.csv"
+    make_responses(samples=40, steps=30).to_csv(table, index=False)
+    folder = tmp_path / "figures"
+    folder.mkdir()
+    out = folder / "responses.png"
+    command = [sys.executable, "-m", "dynvision_analysis.cli", "plot-responses", str(table), "-o", str(out),
+               "--dpi", "600"]
+    result = _in_a_small_file_system(folder, command, read_only=read_only)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith(f"dynvision-analysis plot-responses: error: cannot write '{out}': {says}")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stdout.split("--- listing\n", 1)[1] == "", "something was left in the folder"

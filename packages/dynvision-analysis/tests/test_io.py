@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -178,3 +179,93 @@ def test_written_files_get_the_usual_permissions_not_owner_only(tmp_path, respon
     # readable by the group and others like any file the user writes (shared cluster file systems).
     for path in (table, figure):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+# Damaged tables and refused writes -------------------------------------------------------------------------------
+
+#: A plain CSV damaged as a full disk, a killed copy or a hand edit leaves it, and what the refusal says.
+DAMAGED_CSV = {
+    "cut inside a row": ("step,time_ms,stimulus\n0,0.0,0\n1,2.0", "ends in the middle of a row .*2 of the header's 3"),
+    "cut inside the last field": ("step,time_ms,stimulus\n0,0.0,0\n1,2.0,", "ends in the middle of a row"),
+    "an extra field in every row": ("step,time_ms\n0,0.0,0\n1,2.0,1\n", "header of 2 columns but 3 fields"),
+    "a field too few in the first row": ("step,time_ms,stimulus\n0,0.0\n1,2.0,1\n", "header of 3 columns but 2"),
+    "binary data": ("\x00\x01\x02\x03garbage\n", "holds binary data"),
+    "empty": ("", r"is empty \(0 bytes\)"),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGED_CSV))
+def test_a_damaged_csv_is_refused_naming_it_and_how_to_write_it_again(tmp_path, case):
+    """Before, pandas read these as rows with missing values or columns shifted one place, without a word."""
+    text, problem = DAMAGED_CSV[case]
+    path = tmp_path / "test_outputs.csv"
+    path.write_text(text)
+    for read in (lambda: read_table(path), lambda: next(iter_table(path, ["step"]))):
+        with pytest.raises(TableError, match=problem) as caught:
+            read()
+        assert f"dynvision run --forcerun {path})" in str(caught.value)
+
+
+def test_csv_problem_accepts_whole_tables_and_a_missing_final_line_end_unless_asked(tmp_path):
+    from dynvision_analysis.io import csv_problem
+
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n1,2\n")
+    assert csv_problem(path) is None
+    path.write_text("a,b\n1,2")  # written by hand: no line end at the end, but every field
+    assert csv_problem(path) is None
+    assert "does not end with a line end" in csv_problem(path, final_newline=True)
+    long_row = ",".join(["x" * 10_000] * 20)  # rows longer than the probe are left to the parser
+    path.write_text(f"{','.join('abcdefghijklmnopqrst')}\n{long_row}\n{long_row}\n")
+    assert csv_problem(path) is None
+
+
+def test_a_compressed_csv_cut_short_is_refused(tmp_path, responses_table):
+    path = tmp_path / "test_responses.csv.gz"
+    responses_table.to_csv(path, index=False)
+    path.write_bytes(path.read_bytes()[:-30])
+    with pytest.raises(TableError, match=r"cannot be read .*dynvision run --forcerun "):
+        read_table(path)
+
+
+def test_stale_temporaries_of_the_target_go_and_nothing_else(tmp_path):
+    import os
+    import socket
+
+    from dynvision_analysis.io import remove_stale_temporaries
+
+    host = socket.gethostname().split(".")[0]
+    stale = [tmp_path / ".accuracy.png.k2j4_x9a.tmp", tmp_path / f".accuracy.png.{host}-999999999.abc12345.tmp"]
+    kept = [
+        tmp_path / f".accuracy.png.{host}-{os.getpid()}.abc12345.tmp",  # a live writer
+        tmp_path / ".accuracy.png.othernode-12.abc12345.tmp",  # another host's: it cannot be checked from here
+        tmp_path / ".responses.png.k2j4_x9a.tmp",  # another output's
+        tmp_path / "accuracy.png.tmp",
+        tmp_path / "notes.txt",
+    ]
+    for path in stale + kept:
+        path.write_text("x")
+    assert sorted(remove_stale_temporaries(tmp_path / "accuracy.png")) == sorted(stale)
+    assert sorted(tmp_path.iterdir()) == sorted(kept)
+    save_figure(Figure(), tmp_path / "responses.png")  # writing an output clears its own stale temporaries
+    assert not (tmp_path / ".responses.png.k2j4_x9a.tmp").exists()
+
+
+def test_a_refused_write_names_the_path_and_leaves_nothing(tmp_path, monkeypatch):
+    """matplotlib may wrap the OSError of a full disk; the chain is searched for it."""
+    import errno
+
+    from dynvision_analysis.io import OutputError
+
+    def full(self, target, **kwargs):
+        Path(target).write_bytes(b"\x89PNG half")
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as error:
+            raise RuntimeError("Error building image") from error
+
+    monkeypatch.setattr(Figure, "savefig", full)
+    with pytest.raises(OutputError, match=r"cannot write '.*figure\.png': No space left on device; .*df -h") as caught:
+        save_figure(Figure(), tmp_path / "figure.png")
+    assert caught.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []

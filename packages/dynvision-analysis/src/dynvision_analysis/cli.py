@@ -14,15 +14,20 @@
 
 Figures are written as PNG, SVG or PDF (from the suffix), tables as CSV or Parquet. Tables are read with only
 the needed columns; the over-time measures and ``summarize`` reduce them in chunks, so memory stays bounded for
-any number of rows. Bad input (missing file or columns, empty table, unknown format, a measure that needs two
-presentations on a one-presentation table) exits with status 2 and one line on stderr naming the problem.
+any number of rows. Bad input (missing file or columns, an empty, damaged or cut-short table, unknown format, a
+measure that needs two presentations on a one-presentation table) and an output that cannot be written (a full
+disk, a read-only folder) exit with status 2 and one line on stderr, ``dynvision-analysis COMMAND: error: ...``,
+naming the problem, the file and what to do; with ``DYNVISION_VERBOSE=1`` the traceback is printed too. Hidden
+temporaries that a killed earlier run of a command left beside its output are removed when it runs again.
 The glue is thin on purpose: every command calls typed functions of the package.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -30,7 +35,19 @@ import matplotlib
 import pandas as pd
 
 from .__about__ import __version__
-from .io import FIGURE_FORMATS, iter_table, read_table, save_figure, table_columns, table_format, write_table
+from .io import (
+    FIGURE_FORMATS,
+    OutputError,
+    iter_table,
+    output_error,
+    read_table,
+    remove_stale_temporaries,
+    rewrite_remedy,
+    save_figure,
+    table_columns,
+    table_format,
+    write_table,
+)
 from .measures import (
     accuracy_over_time,
     class_accuracy,
@@ -62,6 +79,11 @@ __all__ = ["build_parser", "main"]
 PROG = "dynvision-analysis"
 #: Exit status for bad input, the same that argparse uses for bad arguments.
 EXIT_BAD_INPUT = 2
+#: Set (to 1) to print the traceback of an error too, for a bug report; the variable that dynvision-workflow
+#: sets for its jobs (``dynvision run --verbose``).
+VERBOSE_ENV = "DYNVISION_VERBOSE"
+#: Errors that describe bad input or an output the file system refused: one line, no traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError, ImportError, OutputError)
 
 #: Measures over time or pooled (chunked), and measures with one row per curve (whole table in memory).
 CHUNKED_MEASURES = ("responses", "accuracy", "topk", "class-accuracy", "confusion")
@@ -119,7 +141,7 @@ class _Rows:
             raise TableError(
                 f"No rows of {str(self.path)!r} match --where {self.where}; check the column values."
                 if self.where
-                else f"Table {str(self.path)!r} has no rows; expected at least one."
+                else f"Table {str(self.path)!r} has no rows; expected at least one: {rewrite_remedy(self.path)}."
             )
 
     def frame(self) -> pd.DataFrame:
@@ -587,18 +609,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return 0 on success and 2 for bad input (with one line on stderr)."""
+    """Run the command line; return 0 on success and 2 for bad input or an output the file system refused (with
+    one line on stderr, ``dynvision-analysis COMMAND: error: MESSAGE``; the traceback too with
+    ``DYNVISION_VERBOSE=1``)."""
     # No display is needed or wanted in a batch job; set before any figure is drawn.
     matplotlib.use("Agg")
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], None] = args.handler
     try:
+        _remove_stale_temporaries(Path(args.output), args.command)
         handler(args)
-    except (FileNotFoundError, ValueError, ImportError) as exc:  # TableError is a ValueError
+    except USER_ERRORS as exc:  # TableError is a ValueError; anything else is a bug, with its traceback
+        if os.environ.get(VERBOSE_ENV, "") not in ("", "0"):
+            traceback.print_exc()
         message = " ".join(str(exc).split())
-        print(f"{PROG}: error: {message}", file=sys.stderr)
+        print(f"{PROG} {args.command}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0
+
+
+def _remove_stale_temporaries(output: Path, command: str) -> None:
+    """Remove the temporaries that a killed earlier run left beside ``output`` (the command owns it), saying so."""
+    try:
+        removed = remove_stale_temporaries(output)
+    except OSError as error:
+        failure = output_error(output, error)
+        if failure is None:
+            raise
+        raise failure from error
+    for path in removed:
+        print(f"{PROG} {command}: note: removed {path}, left by an interrupted earlier run", file=sys.stderr)
 
 
 if __name__ == "__main__":
