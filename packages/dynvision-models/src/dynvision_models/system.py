@@ -275,7 +275,9 @@ class TemporalClassifier(L.LightningModule):
     @classmethod
     def from_checkpoint(cls, path: str | Path, map_location: str | torch.device = "cpu") -> TemporalClassifier:
         """Rebuild the model by name from a checkpoint's hyperparameters and load the trained weights."""
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+        from .zoo._contract import load_weights_file
+
+        checkpoint = load_weights_file(path, map_location=map_location)
         hparams = checkpoint.get("hyper_parameters", {})
         if "model_name" not in hparams:
             raise ValueError(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import pickle
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -37,6 +38,7 @@ __all__ = [
     "conv_output_size",
     "describe_key_problems",
     "load_official_state_dict",
+    "load_weights_file",
     "read_state_dict",
     "reject_kwargs",
 ]
@@ -136,6 +138,27 @@ def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> 
     return (size + 2 * padding - kernel_size) // stride + 1
 
 
+def load_weights_file(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain containers only, no pickled code runs.
+
+    Raises:
+        ValueError: the file cannot be read, naming it and why, without torch's advice to load it with
+            ``weights_only=False`` (which would run whatever code the file holds).
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # torch raises many types for a damaged or foreign file
+        text = str(error)
+        refused_code = "Weights only load failed" in text and "Unsupported operand" not in text
+        if isinstance(error, pickle.UnpicklingError) and refused_code:
+            reason = "it holds pickled Python objects besides tensors, which could run code, so it was not loaded"
+        else:
+            reason = "it is truncated or not a torch file"
+    raise ValueError(f"checkpoint file {os.fspath(path)!r} cannot be read: {reason}.")
+
+
 def read_state_dict(
     source: str | os.PathLike | Mapping[str, Any], map_location: Any = "cpu"
 ) -> dict[str, Tensor]:
@@ -146,7 +169,7 @@ def read_state_dict(
     Files are read with ``torch.load(weights_only=True)``: tensors and plain containers only, no pickled code.
     """
     if isinstance(source, str | os.PathLike):
-        loaded = torch.load(source, map_location=map_location, weights_only=True)
+        loaded = load_weights_file(source, map_location=map_location)
         where = f"checkpoint file {os.fspath(source)!r}"
     else:
         loaded = source
