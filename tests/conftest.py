@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,44 @@ test:
 """
     )
     return path
+
+
+# A working directory's own Snakefile (it names `dynvision_workflow`, which marks a working directory): one job that
+# writes its process id to job.pid and sleeps $DYNVISION_TEST_SLEEP seconds (default 600: long enough to be stopped
+# or killed while it runs); like the workflow's jobs, it writes its output only at the end.
+SLEEPING_SNAKEFILE = """# A dynvision_workflow test workflow: one job that sleeps.
+rule all:
+    input:
+        "slept.txt",
+
+
+rule sleep:
+    output:
+        "slept.txt",
+    log:
+        "sleep.log",
+    shell:
+        "echo $$ > job.pid; exec python -c 'import os, pathlib, time; time.sleep(float(os.environ.get(\\"DYNVISION_TEST_SLEEP\\", 600))); pathlib.Path(\\"{output}\\").touch()' 2> {log}"
+"""
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def wait_for():
+    """``wait_for(condition, timeout, what)``: poll ``condition()`` every 0.2 s; fail naming ``what`` at ``timeout``."""
+    return _wait_for
+
+
+@pytest.fixture
+def sleeping_workdir(tmp_path: Path) -> Path:
+    """A working directory whose workflow is one job that sleeps (see :data:`SLEEPING_SNAKEFILE`)."""
+    (tmp_path / "workflow").mkdir()
+    (tmp_path / "workflow/Snakefile").write_text(SLEEPING_SNAKEFILE)
+    return tmp_path

@@ -42,7 +42,8 @@ def test_init_workdir_writes_the_deployment_layout(tmp_path, dynvision):
     config = tmp_path / "project" / "config" / "config.yaml"
     assert f"created  {Path('project/workflow/Snakefile')}" in result.stdout
     text = snakefile.read_text()
-    assert 'configfile: "config/config.yaml"' in text
+    assert 'read_configfile(workflow, "config/config.yaml")' in text  # as data: no YTE rendering
+    assert "\nconfigfile:" not in text
     assert "module dynvision:" in text and "use rule * from dynvision" in text
     assert "from dynvision_workflow.paths import snakefile" in text and "dynvision.onstart()" in text
     assert "dynvision config show" in config.read_text()

@@ -17,25 +17,6 @@ from dynvision_workflow.cli import REMOTE_JOBS, default_remote_jobs
 
 needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
 
-# A working directory's own Snakefile (it names `dynvision_workflow`, which marks a working directory): one job
-# that writes its process id and sleeps, long enough to be stopped while it runs; like the workflow's jobs, it writes
-# its output only at the end.
-SNAKEFILE = """# A dynvision_workflow test workflow: one job that sleeps.
-rule all:
-    input:
-        "slept.txt",
-
-
-rule sleep:
-    output:
-        "slept.txt",
-    log:
-        "sleep.log",
-    shell:
-        "echo $$ > job.pid; exec python -c 'import pathlib, time; time.sleep(600); pathlib.Path(\\"{output}\\").touch()' 2> {log}"
-"""
-
-
 def _processes() -> dict[int, tuple[int, int]]:
     """Every process as ``pid: (parent pid, process group)``."""
     table = {}
@@ -51,19 +32,10 @@ def _processes() -> dict[int, tuple[int, int]]:
     return table
 
 
-def _wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 @needs_proc
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_stop_signal_cancels_the_job_and_releases_the_lock(tmp_path, stop, dynvision):
-    (tmp_path / "workflow").mkdir()
-    (tmp_path / "workflow/Snakefile").write_text(SNAKEFILE)
+def test_a_stop_signal_cancels_the_job_and_releases_the_lock(sleeping_workdir, stop, dynvision, wait_for):
+    tmp_path = sleeping_workdir
     run = subprocess.Popen(
         [sys.executable, "-m", "dynvision_workflow", "run", "--workdir", str(tmp_path), "--cores", "1"],
         cwd=tmp_path,
@@ -75,10 +47,10 @@ def test_a_stop_signal_cancels_the_job_and_releases_the_lock(tmp_path, stop, dyn
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN if stop == signal.SIGTERM else signal.SIG_DFL),
     )
     try:
-        _wait_for(lambda: (tmp_path / "job.pid").is_file() and (tmp_path / "job.pid").read_text().strip(), 60,
+        wait_for(lambda: (tmp_path / "job.pid").is_file() and (tmp_path / "job.pid").read_text().strip(), 60,
                   "the job to start")
         job = int((tmp_path / "job.pid").read_text())
-        _wait_for(lambda: "time.sleep" in Path(f"/proc/{job}/cmdline").read_text(errors="replace"), 10,
+        wait_for(lambda: "time.sleep" in Path(f"/proc/{job}/cmdline").read_text(errors="replace"), 10,
                   "the job's command")
         snakemake = [pid for pid, (parent, _) in _processes().items() if parent == run.pid]
         assert len(snakemake) == 1 and _processes()[snakemake[0]][1] == snakemake[0]  # its own process group

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -336,3 +337,41 @@ def test_runtime_commands_take_the_resolution_options():
         assert parser.parse_args(command).image_resolution is None
     with pytest.raises(SystemExit):
         parser.parse_args(["build-betons", "s", "--train", "t", "--val", "v", "--meta", "m", "--resolution", "1"])
+
+
+# Markers cannot lie -------------------------------------------------------------------------------------------------
+
+
+def test_a_marker_whose_data_changed_is_removed_and_the_data_prepared_again(tmp_path, monkeypatch):
+    """repair_data_markers (run at each workflow start) removes a dataset marker whose class folders no longer hold the
+    recorded images, and a class group linking a folder that went; preparing again replaces the leftover tree."""
+    from dynvision_data.datasets.groups import materialize_group
+    from dynvision_workflow.runtime.data import prepare_data, repair_data_markers
+
+    monkeypatch.chdir(tmp_path)
+    ready = Path(paths.fill(paths.RAW_READY, data_name="digits"))
+    folder = prepare_data("digits", root="data/raw", ready=ready)
+    group = materialize_group(folder, "test", "38", ["3", "8"], root="data/interim/digits")
+    assert repair_data_markers() == [] and ready.is_file()
+    counts = json.loads(ready.read_text())["counts"]
+    shutil.rmtree(folder / "test" / "8")
+    next((folder / "train" / "1").iterdir()).unlink()
+    notes = repair_data_markers()
+    assert notes[0].startswith(f"{ready} no longer matches its data: ") and "'data/raw/digits/test/8' is missing" in notes[0]
+    assert "and 1 more difference" in notes[0] and notes[0].endswith("so that the dataset is prepared again")
+    assert notes[1].startswith("class group data/interim/digits/test_38 no longer matches its data: class '8'")
+    assert not ready.exists() and not group.exists()
+    prepare_data("digits", root="data/raw", ready=ready)  # the leftover tree is made again, not trusted
+    assert json.loads(ready.read_text())["counts"] == counts and repair_data_markers() == []
+
+
+def test_a_folder_dataset_with_an_unreadable_test_image_stops_preparing_and_leaves_no_tree(tmp_path):
+    from dynvision_data import DataError
+    from dynvision_workflow.runtime.data import prepare_data
+
+    photos = _write_photos(tmp_path / "photos", {"train": 2, "val": 1})
+    bad = next((photos / "val" / "dog").iterdir())
+    bad.write_bytes(bad.read_bytes()[:40])
+    with pytest.raises(DataError, match=rf"cannot read image '{bad}' .*then rerun: dynvision run"):
+        prepare_data("photos", root=tmp_path / "raw", source="folder", path=photos, resolution=8)
+    assert not (tmp_path / "raw" / "photos").exists()

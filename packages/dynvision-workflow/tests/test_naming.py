@@ -79,3 +79,14 @@ def test_aliases_expand_and_conflicts_raise():
     assert expand_aliases({"rctype": "full", "tau": 5}) == {"recurrence_type": "full", "tau": 5}
     with pytest.raises(ArgsError, match="twice"):
         expand_aliases({"rctype": "full", "recurrence_type": "self"})
+
+
+def test_an_argument_that_cannot_be_written_names_its_key():
+    from dynvision_workflow.naming import ArgsError, encode_args
+
+    with pytest.raises(ArgsError) as error:
+        encode_args({"tau": 4, "rctype": "full;rm"})
+    assert error.value.key == "rctype" and "'full;rm' cannot be written" in str(error.value)
+    with pytest.raises(ArgsError) as error:
+        encode_args({"bad key": 1})
+    assert error.value.key == "bad key"

@@ -178,3 +178,11 @@ def test_training_arguments_are_checked_when_the_configuration_is_read(model_arg
     with pytest.raises(ConfigError) as error:
         resolve_config({"model_args": model_args}, environ={})
     assert message in str(error.value)
+
+
+def test_learning_rate_factor_names_are_parameter_name_substrings():
+    from dynvision_workflow.config import ConfigError, resolve_config
+
+    assert resolve_config({"train": {"lr_factors": {"layer1.recurrence": 0.5}}})["train"]["lr_factors"]
+    with pytest.raises(ConfigError, match=r"train.lr_factors.a;b: the name 'a;b' is not allowed"):
+        resolve_config({"train": {"lr_factors": {"a;b": 0.5}}})

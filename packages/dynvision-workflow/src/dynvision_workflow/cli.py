@@ -12,8 +12,10 @@ import argparse
 import contextlib
 import os
 import shlex
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -40,6 +42,11 @@ def _snakemake_command(workdir: Path, cores: str, extra: Sequence[str]) -> list[
     ``dynvision init-workdir``, else with the packaged Snakefile."""
     from .workdir import workdir_snakefile
 
+    if "--verbose" in extra:  # jobs print their errors' tracebacks too
+        os.environ[VERBOSE_ENV] = "1"
+    # A run killed with SIGKILL leaves its running jobs' outputs marked incomplete; they are made again (outputs are
+    # written atomically, so an incomplete mark never hides a half-written file under a final name).
+    rerun = [] if {"--rerun-incomplete", "--ri"} & set(extra) else ["--rerun-incomplete"]
     return [
         sys.executable,
         "-m",
@@ -50,6 +57,7 @@ def _snakemake_command(workdir: Path, cores: str, extra: Sequence[str]) -> list[
         str(workdir),
         "--cores",
         cores,
+        *rerun,
         *extra,
     ]
 
@@ -78,15 +86,30 @@ def _run_snakemake(command: list[str], *, workdir: Path, name: str = "run") -> i
     removed. A stop ends in one line on stderr and exit status 128 + the signal's number."""
     import signal
     import threading
-    import time
+
+    from .runs import check_lock, record_run
 
     put_scripts_on_path()
+    holder, notes = check_lock(workdir)
+    if holder is not None and _takes_lock(command):
+        elsewhere = holder.host != socket.gethostname()
+        where = f"pid {holder.pid}" + (f" on host {holder.host}" if elsewhere else "")
+        raise CommandError(
+            f"another Snakemake run ({where}) is working in {workdir} and holds its lock; wait for it to finish, or "
+            f"stop it: kill -INT {holder.pid}"
+            + (f" (on {holder.host})" if elsewhere else "")
+            + f". If it is certainly gone: dynvision run --workdir {shlex.quote(str(workdir))} --unlock"
+        )
+    for note in notes:
+        print(f"dynvision {name}: note: {note}", file=sys.stderr)
+    started = time.time()
     if threading.current_thread() is not threading.main_thread():  # signal handlers need the main thread
-        return subprocess.call(command)
+        return _report_failed_jobs(subprocess.call(command), workdir, started, name)
     locks = workdir / ".snakemake" / "locks"
     locks_before = {path.name for path in locks.glob("*.lock")}
     received: list[int] = []
     process: subprocess.Popen | None = None
+    recording = contextlib.ExitStack()
 
     def signal_group(signum: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -112,6 +135,7 @@ def _run_snakemake(command: list[str], *, workdir: Path, name: str = "run") -> i
     forced = False
     try:
         process = subprocess.Popen(command, process_group=0)
+        recording.enter_context(record_run(workdir, process.pid))
         if received:  # a signal came while it started
             signal_group(signal.SIGINT)
         deadline = None
@@ -129,10 +153,11 @@ def _run_snakemake(command: list[str], *, workdir: Path, name: str = "run") -> i
         if received:
             signal_group(signal.SIGKILL)  # whatever of its group outlived it
     finally:
+        recording.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if not received:
-        return code
+        return _report_failed_jobs(code, workdir, started, name)
     left = sorted({path.name for path in locks.glob("*.lock")} - locks_before)
     for lock in left:
         (locks / lock).unlink(missing_ok=True)
@@ -148,6 +173,56 @@ def _run_snakemake(command: list[str], *, workdir: Path, name: str = "run") -> i
         released = "released the lock" if not left else "its lock was removed"
         print(f"dynvision {name}: stopped by {signame}; Snakemake cancelled its jobs and {released}", file=sys.stderr)
     return 128 + received[0]
+
+
+#: Snakemake options with which it does not lock the working directory (it only reads it).
+_LOCK_FREE_OPTIONS = frozenset(
+    {
+        "-n",
+        "--dry-run",
+        "--dryrun",
+        "--nolock",
+        "--lint",
+        "-l",
+        "--list",
+        "--list-rules",
+        "--summary",
+        "-S",
+        "--detailed-summary",
+        "-D",
+        "--dag",
+        "--rulegraph",
+        "--filegraph",
+        "--list-target-rules",
+        "--lt",
+    }
+)
+
+
+def _takes_lock(command: Sequence[str]) -> bool:
+    """Whether Snakemake run with ``command`` locks its working directory (a dry run, for one, does not)."""
+    short_flags = (word[1:] for word in command if word.startswith("-") and not word.startswith("--"))
+    return not (_LOCK_FREE_OPTIONS & set(command) or any("n" in flags for flags in short_flags))
+
+
+def _report_failed_jobs(code: int, workdir: Path, started: float, name: str) -> int:
+    """After a failed run, print each failed job's error line (or, for an unexpected error, its last line) with its
+    log; return ``code``."""
+    from .runs import failed_jobs
+
+    if code == 0:
+        return code
+    for failure in failed_jobs(workdir, started):
+        log = failure.log.relative_to(workdir) if failure.log.is_relative_to(workdir) else failure.log
+        if failure.error is not None:
+            print(f"dynvision {name}: a job failed: {failure.error} (log: {log})", file=sys.stderr)
+        else:
+            print(
+                f"dynvision {name}: a job failed with an unexpected error (a bug: please report it with its log "
+                f"{log}): {failure.last_line}",
+                file=sys.stderr,
+            )
+    return code
 
 
 #: Snakemake options whose values are config files.
@@ -220,8 +295,8 @@ def rewrite_config_overrides(extra: Sequence[str]) -> list[str]:
         if words[index] != "--config":
             index += 1
             continue
-        end = index + 1
-        while end < len(words) and "=" in words[end] and not words[end].startswith("-"):
+        end = index + 1  # like Snakemake's --config, every word up to the next option (one without = is refused)
+        while end < len(words) and not words[end].startswith("-"):
             end += 1
         overrides = _parse_overrides(words[index + 1 : end], "run")
         entries = [f"{key}=" if value is None else f"{key}={json.dumps(value)}" for key, value in overrides.items()]
@@ -305,12 +380,28 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     extra = rewrite_config_overrides(extra)
     extra = check_run_arguments(extra)
     extra = resolve_profiles(extra)
-    workdir = paths.workdir(args.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = _make_workdir(paths.workdir(args.workdir), "run")
     if workdir_config(workdir) is not None:
         load_yaml(workdir_config(workdir))  # a YAML error stops here, naming the file, not in Snakemake's parser
     extra = default_remote_jobs(_snakemake_command(workdir, args.cores, extra)[3:], extra)
     return _run_snakemake(_snakemake_command(workdir, args.cores, extra), workdir=workdir)
+
+
+def _make_workdir(workdir: Path, command: str) -> Path:
+    """``workdir``, made if missing; a path that is a file or cannot be made stops with what to do."""
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise CommandError(
+            f"the working directory {str(workdir)!r} is a file, not a folder; give a folder: dynvision {command} "
+            "--workdir DIR"
+        ) from None
+    except OSError as error:
+        raise CommandError(
+            f"cannot make the working directory {str(workdir)!r} ({error.strerror}); give a folder you can write to: "
+            f"dynvision {command} --workdir DIR"
+        ) from None
+    return workdir
 
 
 def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
@@ -453,11 +544,18 @@ def _model_args(text: str | None) -> dict:
 
 
 def cmd_init(args: argparse.Namespace, extra: list[str]) -> int:
+    from .config import model_catalogue, model_problems
     from .runtime.init import init_model
 
+    model_args = _model_args(args.model_args)
+    # Before the dataset is read: an unknown model or argument is named with what is allowed.
+    where = "--model-args" if args.model_name in model_catalogue() else "--model-name"
+    problems = model_problems(args.model_name, model_args, where, ": ")
+    if problems:
+        raise CommandError("; ".join(problems))
     init_model(
         args.model_name,
-        _model_args(args.model_args),
+        model_args,
         seed=args.seed,
         dataset=args.dataset,
         output=args.output,
@@ -482,8 +580,23 @@ def _pretrained_options(args: argparse.Namespace) -> dict:
 def cmd_export_state(args: argparse.Namespace, extra: list[str]) -> int:
     from .runtime.checkpoints import export_state
 
-    export_state(trained=args.trained, checkpoints=args.checkpoints, status=args.status, output=args.output)
+    export_state(
+        trained=args.trained,
+        checkpoints=args.checkpoints,
+        status=args.status,
+        output=args.output,
+        **_checked_identity(args),
+    )
     return 0
+
+
+def _checked_identity(args: argparse.Namespace) -> dict:
+    """The identity a given state must have (``--model-name``, ``--model-args``, ``--seed``; see
+    :func:`_add_model_identity`): with a model name and no arguments, the path has none (checked as empty)."""
+    model_args = args.model_args
+    if model_args is None and args.model_name is not None:
+        model_args = ""
+    return {"model_name": args.model_name, "model_args": model_args, "seed": args.seed}
 
 
 def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
@@ -502,6 +615,8 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
         given=_given_options(sys.argv),
         data_name=args.data_name,
         identity=split_identity(_model_args(args.model_args))[1],
+        model_name=args.model_name,
+        model_args=args.model_args,
     )
     return 0
 
@@ -524,6 +639,7 @@ def cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
         settings=TestSettings.from_namespace(args),
         given=_given_options(sys.argv),
         data_name=args.data_name,
+        **_checked_identity(args),
     )
     return 0
 
@@ -536,10 +652,13 @@ def cmd_process_test(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_aggregate(args: argparse.Namespace, extra: list[str]) -> int:
-    from .runtime.tables import aggregate_tables, write_csv
+    from .runtime.tables import OUTPUT_COLUMNS, RESPONSE_COLUMNS, aggregate_tables, write_csv
 
-    write_csv(aggregate_tables(args.outputs, spec_index=args.spec_index), args.outputs_table)
-    write_csv(aggregate_tables(args.responses, spec_index=args.spec_index), args.responses_table)
+    # Both tables are read and checked before either is written: a damaged input leaves no new output.
+    outputs = aggregate_tables(args.outputs, columns=OUTPUT_COLUMNS, spec_index=args.spec_index)
+    responses = aggregate_tables(args.responses, columns=RESPONSE_COLUMNS, spec_index=args.spec_index)
+    write_csv(outputs, args.outputs_table)
+    write_csv(responses, args.responses_table)
     return 0
 
 
@@ -557,6 +676,13 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer.")
     return value
+
+
+def cores(text: str) -> str:
+    """argparse type: Snakemake's ``--cores``, ``all`` or an integer >= 1 (kept as text)."""
+    if text != "all" and not (text.isdigit() and int(text) >= 1):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of cores: give an integer >= 1, or all.")
+    return text
 
 
 def image_resolution(text: str) -> int:
@@ -580,9 +706,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, handler, help: str, passthrough: bool = False) -> argparse.ArgumentParser:
+    def add(
+        name: str, handler, help: str, passthrough: bool = False, outputs: Sequence[str] = ()
+    ) -> argparse.ArgumentParser:
+        """A subcommand; ``outputs`` names the options (dests) that are files it writes (atomically): what an
+        interrupted earlier attempt left beside them is removed before it runs."""
         command = sub.add_parser(name, help=help, description=help)
-        command.set_defaults(handler=handler, passthrough=passthrough)
+        command.set_defaults(handler=handler, passthrough=passthrough, writes=tuple(outputs))
         return command
 
     run = add("run", cmd_run, "Run the workflow: targets (default: all) and Snakemake options pass through.", True)
@@ -594,6 +724,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--cores",
         default="all",
+        type=cores,
         help="CPU cores Snakemake may use on this machine (default: all; remote executors count --jobs instead)",
     )
     run.epilog = (
@@ -613,7 +744,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = add("demo", cmd_demo, "Run the demo (embedded MNIST subset, no network) and print where its figures are.", True)
     demo.add_argument("--workdir", help=f"where outputs go, set up as a working directory (default: ./{DEMO_WORKDIR})")
-    demo.add_argument("--cores", default="2", help="CPU cores (default: 2)")
+    demo.add_argument("--cores", default="2", type=cores, help="CPU cores (default: 2)")
     demo.add_argument("--dry-run", "-n", action="store_true", help="only show what would run")
 
     config = add("config", cmd_config_show, "Show the resolved configuration.")
@@ -640,7 +771,12 @@ def build_parser() -> argparse.ArgumentParser:
         add_settings_arguments,
     )
 
-    prepare = add("prepare-data", cmd_prepare_data, "Materialise a dataset as class folders <root>/<name>/<split>/.")
+    prepare = add(
+        "prepare-data",
+        cmd_prepare_data,
+        "Materialise a dataset as class folders <root>/<name>/<split>/.",
+        outputs=["ready"],
+    )
     prepare.add_argument("data_name")
     prepare.add_argument("--root", type=Path, required=True)
     prepare.add_argument("--ready", type=Path, help="marker file written when the dataset is complete")
@@ -654,14 +790,24 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("--group", required=True, help="a group name of --groups, or all")
     add_settings_arguments(link, GroupSettings)
 
-    betons = add("build-betons", cmd_build_betons, "Write train/val FFCV .beton files from training class folders.")
+    betons = add(
+        "build-betons",
+        cmd_build_betons,
+        "Write train/val FFCV .beton files from training class folders.",
+        outputs=["meta"],
+    )
     betons.add_argument("source", type=Path)
     betons.add_argument("--train", type=Path, required=True)
     betons.add_argument("--val", type=Path, required=True)
     betons.add_argument("--meta", type=Path, required=True)
     add_settings_arguments(betons, BetonSettings)
 
-    init = add("init", cmd_init, "Create a model from its identity, sized for a dataset, and save its initial state.")
+    init = add(
+        "init",
+        cmd_init,
+        "Create a model from its identity, sized for a dataset, and save its initial state.",
+        outputs=["output"],
+    )
     _add_model_identity(init)
     init.add_argument("--dataset", type=Path, required=True, help="training class folders (for shape and classes)")
     init.add_argument("--output", type=Path, required=True)
@@ -674,13 +820,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_settings_arguments(init, InitSettings)
 
-    export = add("export-state", cmd_export_state, "Write a training checkpoint (best, epoch=N) as a model state.")
+    export = add(
+        "export-state",
+        cmd_export_state,
+        "Write a training checkpoint (best, epoch=N) as a model state.",
+        outputs=["output"],
+    )
     export.add_argument("--trained", type=Path, required=True, help="the trained state (model name, kwargs, data)")
     export.add_argument("--checkpoints", type=Path, required=True, help="folder of the training run's checkpoints")
     export.add_argument("--status", required=True, help="best (lowest val/loss) or epoch=N (0-based)")
     export.add_argument("--output", type=Path, required=True)
+    _add_model_identity(export, checked=True)
 
-    train = add("train", cmd_train, "Train a model from its initial state with Lightning (resumes when interrupted).")
+    train = add(
+        "train",
+        cmd_train,
+        "Train a model from its initial state with Lightning (resumes when interrupted).",
+        outputs=["output"],
+    )
     _add_model_identity(train)
     train.add_argument("--init", type=Path, required=True)
     train.add_argument("--output", type=Path, required=True)
@@ -690,12 +847,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-name", help=DATA_NAME_HELP)
     add_settings_arguments(train, TrainSettings)
 
-    test = add("test", cmd_test, "Test a model state under a paradigm: outputs table and per-area responses.")
+    test = add(
+        "test",
+        cmd_test,
+        "Test a model state under a paradigm: outputs table and per-area responses.",
+        outputs=["outputs", "responses"],
+    )
     test.add_argument("state", type=Path)
     test.add_argument("--dataset", type=Path, required=True, help="test class folders")
     test.add_argument("--outputs", type=Path, required=True)
     test.add_argument("--responses", type=Path, required=True)
     test.add_argument("--data-name", help=DATA_NAME_HELP)
+    _add_model_identity(test, checked=True)
     add_settings_arguments(test, TestSettings)
     test.add_argument("--identifier", help="the test's hashed folder name, recorded in --spec-index")
     test.add_argument(
@@ -705,11 +868,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     test.add_argument("--spec-index", type=Path, help="JSON index of hashed test folder names (merged, locked)")
 
-    process = add("process-test", cmd_process_test, "Turn a test's responses file into a tidy table.")
+    process = add(
+        "process-test",
+        cmd_process_test,
+        "Turn a test's responses file into a tidy table.",
+        outputs=["output"],
+    )
     process.add_argument("responses", type=Path)
     process.add_argument("--output", type=Path, required=True)
 
-    aggregate = add("aggregate", cmd_aggregate, "Join one experiment's test tables, adding paradigm parameters.")
+    aggregate = add(
+        "aggregate",
+        cmd_aggregate,
+        "Join one experiment's test tables, adding paradigm parameters.",
+        outputs=["outputs_table", "responses_table"],
+    )
     aggregate.add_argument("--outputs", type=Path, nargs="+", required=True)
     aggregate.add_argument("--responses", type=Path, nargs="+", required=True)
     aggregate.add_argument("--outputs-table", type=Path, required=True)
@@ -718,10 +891,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_model_identity(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model-name", required=True, help="registered model name (see `dynvision models`)")
-    parser.add_argument("--model-args", default="", help="':key=value+key=value' as in the model's path")
-    parser.add_argument("--seed", default="0001", help="seed (digits)")
+def _add_model_identity(parser: argparse.ArgumentParser, *, checked: bool = False) -> None:
+    """``--model-name``, ``--model-args``, ``--seed``: the identity a model is made with (init, train) or, with
+    ``checked``, the identity a given state must have (test, export-state: each part checked when given)."""
+    what = "the model the state must be (as in its path; checked when given): " if checked else ""
+    parser.add_argument(
+        "--model-name", required=not checked, help=what + "registered model name (see `dynvision models`)"
+    )
+    parser.add_argument(
+        "--model-args", default=None if checked else "", help=what + "':key=value+key=value' as in the model's path"
+    )
+    parser.add_argument("--seed", default=None if checked else "0001", help=what + "seed (digits)")
+
+
+#: Set (to 1) to print the traceback of an error too, for a bug report; ``dynvision run --verbose`` sets it for jobs.
+VERBOSE_ENV = "DYNVISION_VERBOSE"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -730,27 +914,77 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and not args.passthrough:
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
+    outputs = [Path(path) for dest in args.writes for path in _as_list(getattr(args, dest, None))]
     try:
+        for output in outputs:
+            _remove_stale_temporaries(output, args.command)
         return args.handler(args, extra)
-    except (CommandError, ConfigError, ArgsError) as error:
-        print(f"dynvision {args.command}: error: {error}", file=sys.stderr)
+    except Exception as error:
+        message = _user_message(error, outputs)
+        if message is None:
+            raise  # a bug: its traceback is what a report needs
+        if os.environ.get(VERBOSE_ENV, "") not in ("", "0"):
+            import traceback
+
+            traceback.print_exc()
+        print(f"dynvision {args.command}: error: {message}", file=sys.stderr)
         return 2
-    except _user_errors() as error:
-        print(f"dynvision {args.command}: error: {error}", file=sys.stderr)
-        return 2
+
+
+def _as_list(value: object) -> list:
+    return [] if value is None else list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _remove_stale_temporaries(output: Path, command: str) -> None:
+    """Remove what a killed earlier attempt of this step left beside ``output`` (its hidden temporaries)."""
+    from dynvision_data import remove_stale_temporaries
+
+    for path in remove_stale_temporaries(output.parent, output.name):
+        print(
+            f"dynvision {command}: note: removed {path}, left by an interrupted earlier attempt",
+            file=sys.stderr,
+        )
+
+
+def _user_message(error: BaseException, outputs: Sequence[Path]) -> str | None:
+    """The one-line message of an error that describes bad input or a fault outside the program (a full disk), or
+    ``None`` for any other error (a bug). An error raised in a data loader's worker process reaches this process
+    with the worker's traceback in its message: only the worker's own message is kept."""
+    from .runtime.provenance import output_error
+
+    if isinstance(error, _user_errors()):
+        message = str(error)
+        if "Original Traceback" in message:  # re-raised by torch's DataLoader from a worker process
+            last = next((line for line in reversed(message.splitlines()) if line.strip()), message)
+            message = last.split(": ", 1)[1] if last.startswith(type(error).__name__ + ": ") else last
+        return message
+    if isinstance(error, OSError | RuntimeError) or "SafetensorError" in type(error).__name__:
+        path = getattr(error, "filename", None) or (outputs[0] if outputs else None)
+        failure = output_error(path, error) if path is not None else None
+        return None if failure is None else str(failure)
+    return None
+
+
+#: Errors that describe bad input or a fault outside the program (printed in one line, without a traceback), as
+#: ``module: class name``, besides :class:`CommandError`, :class:`ConfigError`, :class:`ArgsError` and
+#: FileNotFoundError.
+_USER_ERRORS = (
+    ("dynvision_data.errors", "DataError"),  # CorruptBetonError is one
+    ("dynvision_data.datasets.downloads", "DownloadError"),
+    ("dynvision_workflow.options", "SettingsError"),
+    ("dynvision_workflow.runtime.provenance", "OutputError"),
+    ("dynvision_workflow.runtime.states", "StateError"),
+    ("dynvision_workflow.runtime.tables", "TableError"),
+    ("dynvision_workflow.runtime.train", "TrainingDiverged"),
+    ("dynvision_workflow.specs", "SpecError"),
+)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    """Errors that describe bad input (printed without a traceback)."""
-    from dynvision_data.datasets.downloads import DownloadError
-
-    from .options import SettingsError
-    from .runtime.states import StateError
-    from .runtime.tables import TableError
-    from .runtime.train import TrainingDiverged
-    from .specs import SpecError
-
-    return (StateError, TableError, TrainingDiverged, SpecError, SettingsError, FileNotFoundError, DownloadError)
+    """The classes of :data:`_USER_ERRORS` whose modules are loaded (an error cannot come from a module that was
+    never imported, and importing one, with torch, would cost seconds on every refusal)."""
+    loaded = (getattr(sys.modules[module], name) for module, name in _USER_ERRORS if module in sys.modules)
+    return (CommandError, ConfigError, ArgsError, FileNotFoundError, *loaded)
 
 
 if __name__ == "__main__":

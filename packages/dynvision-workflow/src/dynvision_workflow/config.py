@@ -13,11 +13,12 @@ from __future__ import annotations
 import copy
 import difflib
 import os
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -27,22 +28,29 @@ __all__ = [
     "BUILTIN_DATASETS",
     "DATASET_SOURCES",
     "DOWNLOADABLE_DATASETS",
+    "INVALID_CONFIG",
     "LAYERS",
     "SCHEMA_DEFAULT",
+    "YTE_KEY",
     "ConfigError",
     "ConfigLoader",
     "config_sources",
     "dataset_problems",
     "deep_merge",
     "dump_yaml",
+    "exit_invalid_config",
     "expand_location",
     "expand_path",
     "folder_path",
+    "lightning_catalogue",
+    "lightning_problems",
     "load_yaml",
     "model_identity_problems",
     "parse_overrides",
     "parse_yaml_value",
     "plain",
+    "read_by_snakemake",
+    "read_configfile",
     "requested_problems",
     "resolve_config",
     "retype_overrides",
@@ -88,11 +96,16 @@ ConfigLoader.add_constructor("tag:yaml.org,2002:int", _decimal_int)
 
 
 def parse_yaml_value(text: str) -> Any:
-    """A value written in YAML on a command line (``5`` -> 5, ``{epochs: 5}`` -> a mapping, ``0001`` -> 1)."""
+    """A value written in YAML on a command line (``5`` -> 5, ``{epochs: 5}`` -> a mapping, ``0001`` -> 1), read as
+    plain data (no tags; no key twice); ``ValueError`` says why it is not one."""
     try:
-        return yaml.load(text, Loader=ConfigLoader)
+        return _load_plain(text, "<value>")
+    except _NotPlainData as error:
+        raise ValueError(f"{text!r} is not plain YAML data ({error})") from None
     except yaml.YAMLError as error:
-        raise ValueError(f"{text!r} is not a valid YAML value ({error}).") from None
+        mark = getattr(error, "problem_mark", None)
+        where = f" at character {mark.column + 1}" if mark is not None and mark.line == 0 else ""
+        raise ValueError(f"{text!r} is not a valid YAML value ({getattr(error, 'problem', None) or error}{where}).") from None
 
 
 def parse_overrides(entries: Iterable[str]) -> dict[str, Any]:
@@ -107,7 +120,13 @@ def parse_overrides(entries: Iterable[str]) -> dict[str, Any]:
                 f"--config entry {entry!r} must look like key=value, e.g. seed=0001, train.epochs=5 or "
                 "'train={epochs: 5}'."
             )
-        value = parse_yaml_value(text) if text else None
+        try:
+            value = parse_yaml_value(text) if text else None
+        except ValueError as error:
+            raise ConfigError(
+                f"--config entry {entry!r}: {error} Write the value as YAML, quoted for the shell, e.g. "
+                "--config 'train={epochs: 5}' or --config train.epochs=5."
+            ) from None
         for part in reversed(key.strip().split(".")[1:]):
             value = {part: value}
         overrides = deep_merge(overrides, {key.strip().split(".")[0]: value})
@@ -141,25 +160,192 @@ def _retype(value: Any) -> Any:
     return value
 
 
+#: Tags of plain data, the only ones a configuration may hold: YAML's strings, numbers, booleans, null, lists and
+#: mappings, dates (as the safe loader reads ``2024-01-31``) and merge keys (``<<: *defaults``).
+_DATA_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp", "merge")
+)
+#: A top-level key that makes Snakemake render a config file as a YTE template, running its Python expressions.
+YTE_KEY = "__use_yte__"
+
+
+def _shown_tag(tag: str) -> str:
+    """A tag as it is written in a file (``!!python/name:os.system``, ``!custom``)."""
+    return tag.replace("tag:yaml.org,2002:", "!!", 1)
+
+
+def _data_problem(node: yaml.Node, where: str, loader: ConfigLoader, seen: set[int]) -> str | None:
+    """The first thing in the YAML node tree ``node`` that is not plain data: a tag other than :data:`_DATA_TAGS`
+    or a key given twice in one mapping; ``where`` is the node's dotted key path (``""`` at the top)."""
+    if id(node) in seen:  # an alias of a node already checked
+        return None
+    seen.add(id(node))
+    line = node.start_mark.line + 1
+    at = f"line {line}" + (f", key {where}" if where else "")
+    if node.tag not in _DATA_TAGS:
+        kind = (
+            "tags that build Python objects are not allowed in configuration"
+            if node.tag.startswith("tag:yaml.org,2002:python/")
+            else "tags other than those of plain data (strings, numbers, booleans, null, lists, mappings) are not "
+            "allowed in configuration"
+        )
+        return f"{at}: {kind}: {_shown_tag(node.tag)}; remove the tag and write the value as plain YAML."
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            problem = _data_problem(item, f"{where}[{index}]", loader, seen)
+            if problem:
+                return problem
+    elif isinstance(node, yaml.MappingNode):
+        first: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            problem = _data_problem(key_node, where, loader, seen)
+            if problem:
+                return problem
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                key, path = None, where
+            else:
+                key = loader.construct_object(key_node)
+                path = f"{where}.{key}" if where else str(key)
+                key_line = key_node.start_mark.line + 1
+                if key in first:
+                    lines = f"lines {first[key]} and {key_line}" if first[key] != key_line else f"both on line {key_line}"
+                    return (
+                        f"line {key_line}, key {path}: given twice ({lines}), and YAML would silently keep the last; "
+                        "delete one of the two."
+                    )
+                first[key] = key_line
+            problem = _data_problem(value_node, path, loader, seen)
+            if problem:
+                return problem
+    return None
+
+
+class _NotPlainData(ValueError):
+    """YAML text that is not plain data (the message says where and why, starting with ``line N``)."""
+
+
+def _load_plain(text: str, name: str, *, refuse_templates: bool = False) -> Any:
+    """``text`` read as plain YAML data (``None`` when empty); :class:`_NotPlainData` for a tag beyond plain data
+    or a key given twice, and with ``refuse_templates`` for a YTE template; ``yaml.YAMLError`` for a syntax error."""
+    loader = ConfigLoader(text)
+    loader.name = name
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if refuse_templates and isinstance(node, yaml.MappingNode):
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value == YTE_KEY:
+                    raise _NotPlainData(
+                        f"line {key_node.start_mark.line + 1}: {YTE_KEY} makes Snakemake render the file as a YTE "
+                        "template, running the Python expressions in it (even in a dry run); configuration is plain "
+                        f"data. Delete the {YTE_KEY} line and write each value out."
+                    )
+        problem = _data_problem(node, "", loader, set())
+        if problem:
+            raise _NotPlainData(problem)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file, a YAML syntax error or a non-mapping top level raises ConfigError."""
+    """Read a configuration file as plain data: a YAML mapping of keys to strings, numbers, booleans, null, lists
+    and mappings.
+
+    Raises :class:`ConfigError` naming the file, the line and what to do, for a missing or unreadable file, a YAML
+    syntax error, a top level that is not a mapping, a YTE template (top-level ``__use_yte__``, which Snakemake
+    would render, running Python), a tag that builds Python objects or any other tag beyond plain data, and a key
+    given twice in one mapping (at any depth).
+    """
     path = Path(path)
+    name = str(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist; check the path.") from None
+        target = (
+            " (if it is a target: --configfile takes every word after it, so put targets before --configfile)"
+            if not path.suffix and len(path.parts) == 1
+            else ""
+        )
+        raise ConfigError(f"config file {name!r} does not exist; check the path{target}.") from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise ConfigError(f"config file {name!r} cannot be read ({reason}); give a readable YAML file.") from None
     try:
-        data = yaml.load(text, Loader=ConfigLoader)
+        data = _load_plain(text, name, refuse_templates=True)
+    except _NotPlainData as error:
+        raise ConfigError(f"config file {name!r}, {error}") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {error}") from None
+        mark = getattr(error, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        reason = getattr(error, "problem", None) or str(error)
+        raise ConfigError(
+            f"config file {name!r} is not valid YAML{where}: {reason}; fix that line (quote values that contain "
+            "': ' or start with a special character, indent with spaces, not tabs)."
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(
-            f"config file {str(path)!r} must hold a mapping of keys to values at the top level, "
-            f"not a {type(data).__name__}."
+            f"config file {name!r} must hold a mapping of keys to values at the top level, "
+            f"not a {type(data).__name__}; write it as `key: value` lines (`dynvision config show` prints every key)."
         )
     return data
+
+
+#: First line of a message listing configuration problems (one ``  - key: ...`` line each follows).
+INVALID_CONFIG = "invalid DynVision configuration:"
+
+#: Config files a Snakefile read with :func:`read_configfile` (real paths), as opposed to Snakemake's own loader.
+_READ_AS_DATA: set[str] = set()
+
+
+def exit_invalid_config(error: ConfigError) -> NoReturn:
+    """Stop a Snakefile being parsed on a configuration problem: ``dynvision: error: invalid DynVision
+    configuration:`` and the problem lines on stderr, exit status 2. (A ``WorkflowError`` raised there makes
+    Snakemake print the Snakefile's line as a traceback frame under the message; on ``SystemExit`` it prints
+    nothing more.)"""
+    import sys
+
+    text = str(error)
+    lines = text.removeprefix(INVALID_CONFIG).lstrip("\n") if text.startswith(INVALID_CONFIG) else f"  - {text}"
+    print(f"dynvision: error: {INVALID_CONFIG}\n{lines}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def read_configfile(workflow: Any, path: str) -> None:
+    """What Snakemake's ``configfile: path`` directive does, with the file read as plain data (:func:`load_yaml`:
+    Snakemake's loader would render a YTE template, running its Python expressions): the file's values update
+    ``config`` and the command line's (``--configfile``, ``--config``) go on top; a missing file is an error unless
+    config files are given on the command line. Call it from a Snakefile (``workflow`` is its global); a problem
+    ends the run as :func:`exit_invalid_config` does."""
+    from snakemake.utils import update_config
+
+    settings = workflow.config_settings
+    try:
+        if Path(path).exists():
+            workflow.configfiles.append(path)
+            _READ_AS_DATA.add(os.path.realpath(path))
+            values = load_yaml(path)
+            if settings.overwrite_config and settings.replace_workflow_config:
+                workflow.globals["config"] = {}
+            else:
+                update_config(workflow.config, values)
+        elif not settings.configfiles:
+            raise ConfigError(
+                f"config file {path!r} (read by the Snakefile) does not exist in {os.getcwd()}; create it "
+                "(dynvision init-workdir . writes a commented one) or give one: --configfile FILE."
+            )
+    except ConfigError as error:
+        exit_invalid_config(error)
+    update_config(workflow.config, settings.overwrite_config)
+
+
+def read_by_snakemake(files: Iterable[str | Path]) -> list[str]:
+    """Those of ``files`` (loaded by a ``configfile:`` directive) that Snakemake's own loader read, not
+    :func:`read_configfile`: it renders YTE templates."""
+    return [str(path) for path in files if os.path.realpath(str(path)) not in _READ_AS_DATA]
 
 
 def dump_yaml(config: Mapping[str, Any]) -> str:
@@ -318,7 +504,7 @@ def resolve_config(
     if not problems:
         problems = _cross_check(filled)
     if problems:
-        raise ConfigError("invalid DynVision configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        raise ConfigError(f"{INVALID_CONFIG}\n" + "\n".join(f"  - {p}" for p in problems))
     return _note_changed_experiments(filled, base, user_layers)
 
 
@@ -463,11 +649,19 @@ def _describe(error: Any, root: Mapping[str, Any]) -> str:
         allowed = ", ".join(repr(v) for v in error.validator_value)
         return f"{where}: {error.instance!r} is not allowed; choose one of {allowed}."
     if error.validator == "required":
-        return f"{where}: {error.message}."
+        return f"{where}: {error.message}; add it."
+    change = f" {_change(where)}" if error.absolute_path else ""
     if error.validator in ("oneOf", "anyOf"):
         description = _resolve_ref(error.schema, root).get("description", "see the schema")
-        return f"{where}: {error.instance!r} has the wrong form. Expected: {description.strip()}"
-    return f"{where}: {error.message}."
+        return f"{where}: {error.instance!r} has the wrong form. Expected: {description.strip()}{change}"
+    description = re.split(r"\. |; ", (_resolve_ref(error.schema, root).get("description") or "").strip())[0]
+    description = description.rstrip(".")  # its first sentence
+    return f"{where}: {error.message}" + (f" ({description})" if description else "") + f".{change}"
+
+
+def _change(key: str) -> str:
+    """What to do about a wrong value at ``key``."""
+    return f"Change it in the config file (or with --config {key}=VALUE)."
 
 
 def _normalise(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -544,13 +738,14 @@ def _cross_check(config: Mapping[str, Any]) -> list[str]:
             problems.append(_unknown("experiment", name, experiments, "experiments"))
     from .statuses import pretrained_problems, status_problems
 
-    problems += status_problems(config) + pretrained_problems(config)
+    problems += status_problems(config) + pretrained_problems(config) + lightning_problems(config["train"])
     categories = sorted(config["categories"])
     for name in config["category"]:
         if name not in categories:
             problems.append(_unknown("category", name, categories, "categories"))
     if config["data_name"] in config["datasets"]:
         problems += _train_group_problems(config, "train.data_group")
+    problems += _parameter_problems(config)
     return list(dict.fromkeys(problems + _model_problems(config) + _paradigm_problems(config)))
 
 
@@ -668,6 +863,9 @@ def folder_path(name: str, settings: Mapping[str, Any], environ: Mapping[str, st
     return path
 
 
+#: Device indices as Lightning's ``Trainer(devices=...)`` takes them in a string: ``0,1``, ``1,`` (spaces allowed).
+_DEVICE_INDICES = re.compile(r"[0-9]+(\s*,\s*[0-9]+)*\s*,?")
+
 #: Environment variable naming the folder of the model catalogue cache (default: ``$XDG_CACHE_HOME/dynvision`` or
 #: ``~/.cache/dynvision``).
 CACHE_VARIABLE = "DYNVISION_CACHE_DIR"
@@ -697,7 +895,7 @@ def _models_source_digest() -> str | None:
 
 
 def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """Where DynVision caches what it derives from installed code (the model catalogue)."""
+    """Where DynVision caches what it derives from installed code (the model and Lightning catalogues)."""
     import os
 
     environ = os.environ if environ is None else environ
@@ -715,6 +913,28 @@ def live_model_catalogue() -> dict[str, dict[str, Any]]:
     return describe_models()
 
 
+def _cached_json(path: Path | None, build: Callable[[], Any]) -> Any:
+    """The JSON data stored at ``path`` under :func:`cache_dir`, or, when there is none (or it is unreadable),
+    ``build()``, stored there atomically for the next call (an unwritable cache only costs time)."""
+    import json
+
+    if path is not None and path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            pass
+    data = build()
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(data))
+            os.replace(temporary, path)
+        except OSError:
+            pass
+    return data
+
+
 @cache
 def model_catalogue() -> dict[str, dict[str, Any]]:
     """The model catalogue, cached per version of the installed dynvision_models sources.
@@ -724,25 +944,73 @@ def model_catalogue() -> dict[str, dict[str, Any]]:
     file; later calls read that file, so checking model names and arguments at workflow start imports no torch.
     Nothing needs regenerating by hand: an edited model is a new digest. An unwritable cache only costs time.
     """
-    import json
-
     digest = _models_source_digest()
-    path = cache_dir() / f"model-catalogue-{digest[:20]}.json" if digest else None
-    if path is not None and path.is_file():
-        try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
-            pass
-    catalogue = live_model_catalogue()
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            temporary.write_text(json.dumps(catalogue))
-            os.replace(temporary, path)
-        except OSError:
-            pass
-    return catalogue
+    return _cached_json(cache_dir() / f"model-catalogue-{digest[:20]}.json" if digest else None, live_model_catalogue)
+
+
+def live_lightning_catalogue() -> dict[str, list[str]]:
+    """What Lightning's ``Trainer`` accepts by name (imports lightning and torch, about 3 s): ``strategy``:
+    ``auto`` and every name of its ``StrategyRegistry`` (the Trainer lowercases a name first and refuses any
+    other)."""
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    return {"strategy": ["auto", *sorted(StrategyRegistry.available_strategies())]}
+
+
+def _lightning_version() -> str | None:
+    """The installed Lightning's version, read from its package metadata (without importing it); None if absent."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lightning")
+    except PackageNotFoundError:
+        return None
+
+
+@cache
+def lightning_catalogue() -> dict[str, list[str]]:
+    """:func:`live_lightning_catalogue`, cached under :func:`cache_dir` per installed Lightning version (named by a
+    digest of it), so that checking ``train.strategy`` at workflow start imports no torch after the first time."""
+    import hashlib
+
+    version = _lightning_version()
+    if version is None:
+        return {}
+    digest = hashlib.sha256(f"lightning {version}".encode()).hexdigest()[:20]
+    try:
+        return _cached_json(cache_dir() / f"lightning-catalogue-{digest}.json", live_lightning_catalogue)
+    except ImportError:  # Lightning installed but not importable: training reports that itself
+        return {}
+
+
+def lightning_problems(train: Mapping[str, Any]) -> list[str]:
+    """What Lightning's ``Trainer`` would refuse in the ``train`` section, found without importing it: a
+    ``strategy`` name it does not know (:func:`lightning_catalogue`; ``auto`` is known without it) and a
+    ``devices`` value that is none of a positive count, -1 (all), ``auto`` or device indices such as ``0,1``."""
+    problems = []
+    strategy = train.get("strategy")
+    if isinstance(strategy, str) and strategy != "auto":
+        known = lightning_catalogue().get("strategy")
+        if known and strategy not in known:
+            hint = difflib.get_close_matches(strategy.lower(), known, n=1)
+            suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
+            problems.append(
+                f"train.strategy: {strategy!r} is not a strategy of Lightning {_lightning_version()}.{suggestion} "
+                f"Allowed: {', '.join(known)}. Set one, e.g. dynvision run --config train.strategy=auto"
+            )
+    devices = train.get("devices", "auto")
+    if isinstance(devices, str):
+        text = devices.strip()
+        valid = text in ("auto", "-1") or (_DEVICE_INDICES.fullmatch(text) is not None and text != "0")
+    else:
+        valid = isinstance(devices, int) and not isinstance(devices, bool) and (devices == -1 or devices > 0)
+    if not valid:
+        problems.append(
+            f"train.devices: {devices!r} is not a device setting Lightning accepts; allowed: a count of 1 or more, "
+            "-1 (every device), auto, or device indices such as '0,1'. Set one, e.g. dynvision run --config "
+            "train.devices=1"
+        )
+    return problems
 
 
 def model_problems(
@@ -808,6 +1076,13 @@ def training_problems(
     return problems
 
 
+def _args_problem(where: str, error: ArgsError) -> str:
+    """An argument that cannot be written into a path, named by its key path (``model_args.tau: value ...``) and
+    with what to do."""
+    key = f"{where}.{error.key}" if error.key else where
+    return f"{key}: {error} {_change(key)}"
+
+
 def _as_job_values(args: Mapping[str, Any]) -> dict[str, Any]:
     """Argument values as a job receives them: written into a path and parsed back (``"16,32"`` -> ``[16, 32]``)."""
     from .naming import encode_args, parse_args
@@ -831,15 +1106,17 @@ def _model_problems(config: Mapping[str, Any]) -> list[str]:
 
     problems: list[str] = []
     points: list[tuple[str, dict[str, Any]]] = []
+    where = "model_args"
     try:
-        points += [("model_args", point) for point in _sweep_points(config["model_args"])]
+        points += [(where, point) for point in _sweep_points(config["model_args"])]
         for category in config["category"]:
+            where = "categories"
             values = config["categories"].get(category, [])
             for value in values:
                 sweep = {**config["model_args"], category: value}
-                points += [(f"categories.{category}", point) for point in _sweep_points(sweep)]
+                points += [(where, point) for point in _sweep_points(sweep)]
     except ArgsError as error:
-        return [f"model_args: {error}"]
+        return [_args_problem(where, error)]
     seen: set[str] = set()
     for model_name in config["model_name"]:
         for where, kwargs in points:
@@ -879,19 +1156,20 @@ def _override_problems(
                 if problem not in problems:
                     problems.append(problem)
     except ArgsError as error:
-        return [f"{where}: {error}"]
+        return [_args_problem(where, error)]
     return problems
 
 
-def paradigm_problems(name: str, args: Mapping[str, Any], where: str) -> list[str]:
+def paradigm_problems(name: str, args: Mapping[str, Any], where: str, name_key: str | None = None) -> list[str]:
     """What building paradigm ``name`` with ``args`` (values as a job receives them) would reject, prefixed by
-    ``where``; builds the paradigm with dynvision_data, which imports no torch for it."""
+    ``where`` (an unknown name by ``name_key`` when given: the key path of the name); builds the paradigm with
+    dynvision_data, which imports no torch for it."""
     from dynvision_data.paradigms import create_paradigm
 
     try:
         create_paradigm(name, **args)
     except KeyError as error:
-        return [f"{where}: {error.args[0] if error.args else error} (`dynvision paradigms` lists them)."]
+        return [f"{name_key or where}: {error.args[0] if error.args else error} (`dynvision paradigms` lists them)."]
     except (TypeError, ValueError) as error:
         return [f"{where}: paradigm {name!r} with {dict(args)}: {error}"]
     return []
@@ -1012,22 +1290,52 @@ def _paradigm_problems(config: Mapping[str, Any]) -> list[str]:
     problems: list[str] = []
     train = config["train"]["paradigm"]
     try:
-        problems += paradigm_problems(train["name"], _as_job_values(train.get("args", {})), "train.paradigm")
+        problems += paradigm_problems(
+            train["name"], _as_job_values(train.get("args", {})), "train.paradigm", "train.paradigm.name"
+        )
     except ArgsError as error:
-        problems.append(f"train.paradigm.args: {error}")
+        problems.append(_args_problem("train.paradigm.args", error))
     problems += _identity_paradigm_problems(config)
     for name, experiment in config["experiments"].items():
         where = f"experiments.{name}"
         try:
             points = _sweep_points(experiment["args"])
         except ArgsError as error:
-            problems.append(f"{where}.args: {error}")
+            problems.append(_args_problem(f"{where}.args", error))
             continue
         for point in points:
-            found = paradigm_problems(experiment["paradigm"], point, where)
+            found = paradigm_problems(experiment["paradigm"], point, where, f"{where}.paradigm")
             problems += [p for p in found if p not in problems]
             if found:
                 break
+    return problems
+
+
+def _parameter_problems(config: Mapping[str, Any]) -> list[str]:
+    """An experiment's ``parameter`` (the swept parameter its figures put on an axis) must be one of its paradigm
+    parameters (``args``) or model overrides, in any spelling."""
+    from .naming import canonical_model_args, canonical_paradigm_args
+
+    problems = []
+    for name, experiment in config["experiments"].items():
+        parameter = experiment.get("parameter")
+        if parameter is None:
+            continue
+        args, overrides = experiment.get("args") or {}, experiment.get("model_overrides") or {}
+        try:
+            known = parameter in args or parameter in overrides or (
+                next(iter(canonical_paradigm_args({parameter: None}))) in canonical_paradigm_args(args)
+                or next(iter(canonical_model_args({parameter: None}))) in canonical_model_args(overrides)
+            )
+        except ArgsError:
+            continue  # two spellings of one argument: reported with the arguments
+        if not known:
+            allowed = [*args, *overrides]
+            problems.append(
+                f"experiments.{name}.parameter: {parameter!r} is not a parameter of the experiment. "
+                f"{_did_you_mean(parameter, allowed)}Allowed: {', '.join(map(str, allowed)) or '(none)'} (the keys of "
+                f"experiments.{name}.args and .model_overrides), or null. Set one of these."
+            )
     return problems
 
 

@@ -67,7 +67,12 @@ UPSTREAM_PARADIGM_ALIASES: Mapping[str, str] = _UPSTREAM
 
 
 class ArgsError(ValueError):
-    """An argument string or value that cannot be encoded or parsed."""
+    """An argument string or value that cannot be encoded or parsed; ``key`` names the argument when one is at
+    fault (so that a configuration check can name its key path, e.g. ``model_args.tau``)."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 def format_seed(seed: int | str) -> str:
@@ -112,9 +117,13 @@ def encode_args(args: Mapping[str, Any] | None) -> str:
         if not re.fullmatch(_KEY, str(key)):
             raise ArgsError(
                 f"key {key!r} cannot be written in an argument string: use letters, digits and '_', starting with a "
-                "letter."
+                "letter.",
+                key=str(key),
             )
-        parts.append(f"{key}{ASSIGNER}{format_value(value)}")
+        try:
+            parts.append(f"{key}{ASSIGNER}{format_value(value)}")
+        except ArgsError as error:
+            raise ArgsError(str(error), key=str(key)) from None
     return PREFIX + DELIMITER.join(parts)
 
 

@@ -531,6 +531,7 @@ class TrainSettings(Settings):
         "train.lr_factors",
         {},
         "Learning-rate factors by parameter-name substring, e.g. {recurrence: 0.2, feedback: 0.5}.",
+        propertyNames={"pattern": "^[A-Za-z0-9_.]+$"},
         additionalProperties={"type": "number", "exclusiveMinimum": 0},
     )
     limit_images: int | None = option(

@@ -124,7 +124,7 @@ RUN_CONFIG_DIR = "logs/config"
 # A working directory set up by `dynvision init-workdir` (the snakemake-workflows deployment layout) --------------
 #: Its Snakefile: the packaged workflow used as a Snakemake module (plain `snakemake` finds it here).
 WORKDIR_SNAKEFILE = "workflow/Snakefile"
-#: Its configuration, loaded by that Snakefile's `configfile:` (above the packaged layers, below --configfile).
+#: Its configuration, read by that Snakefile's `read_configfile` (above the packaged layers, below --configfile).
 WORKDIR_CONFIG = "config/config.yaml"
 
 

@@ -3,7 +3,7 @@
 ``dynvision init-workdir DIR`` writes two files (patterns in :mod:`.paths`)::
 
     DIR/workflow/Snakefile    the packaged workflow used as a Snakemake module (`module dynvision: ...`,
-                              `use rule * from dynvision`), with `configfile: "config/config.yaml"`
+                              `use rule * from dynvision`), reading config/config.yaml as plain data
     DIR/config/config.yaml    the directory's configuration: what to run, and every value that differs
 
 Plain ``snakemake`` in DIR finds ``workflow/Snakefile`` itself; ``dynvision run`` and ``dynvision config show`` in

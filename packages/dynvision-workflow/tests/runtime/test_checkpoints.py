@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import shutil
 import threading
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import torch
 import yaml
 
 from dynvision_workflow.runtime import test as testing
-from dynvision_workflow.runtime.checkpoints import export_state
+from dynvision_workflow.runtime.checkpoints import export_state, resume_point
 from dynvision_workflow.runtime.data import prepare_data
 from dynvision_workflow.runtime.init import init_model
 from dynvision_workflow.runtime.pretrained import load_pretrained
@@ -80,6 +81,88 @@ def test_an_epoch_that_was_not_kept_names_the_fix(run, tmp_path):
         export_state(trained=run / "trained.pt", checkpoints=run / "checkpoints", status="epoch=1",
                      output=tmp_path / "epoch=1.pt")
     assert not (tmp_path / "epoch=1.pt").exists()
+
+
+def test_an_epoch_that_was_not_kept_gives_the_commands_that_keep_it(run, tmp_path):
+    with pytest.raises(StateError) as caught:
+        export_state(trained=run / "trained.pt", checkpoints=run / "checkpoints", status="epoch=1",
+                     output=tmp_path / "epoch=1.pt")
+    assert f"rm -r {run / 'checkpoints'} {run / 'trained.pt'} && dynvision run {tmp_path / 'epoch=1.pt'}" in str(
+        caught.value
+    )
+
+
+def test_export_refuses_a_trained_state_of_another_model_than_its_path(run, tmp_path):
+    with pytest.raises(StateError, match=r"was made for DyRCNNx2 .* but is used as DyRCNNx4"):
+        export_state(trained=run / "trained.pt", checkpoints=run / "checkpoints", status="best",
+                     output=tmp_path / "best.pt", model_name="DyRCNNx4", model_args=":channels=4~8+tau=4")
+    assert not (tmp_path / "best.pt").exists()
+
+
+# Resuming from the checkpoints of a training -------------------------------------------------------------------
+
+
+def _module_state(run: Path) -> dict[str, torch.Tensor]:
+    """The training module's state dict of the run's model (names ``model.*``), as a resume compares with."""
+    return torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+
+def _copy_checkpoints(run: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "checkpoints"
+    shutil.copytree(run / "checkpoints", folder)
+    return folder
+
+
+def test_a_good_last_checkpoint_is_resumed_from(run, tmp_path, capsys):
+    folder = _copy_checkpoints(run, tmp_path)
+    assert resume_point(folder, _module_state(run)) == folder / "last.ckpt"
+    assert resume_point(tmp_path / "none", _module_state(run)) is None
+    assert capsys.readouterr().err == ""
+
+
+def test_a_truncated_last_checkpoint_is_set_aside_and_the_newest_kept_one_resumed(run, tmp_path, capsys):
+    folder = _copy_checkpoints(run, tmp_path)
+    content = (folder / "last.ckpt").read_bytes()
+    (folder / "last.ckpt").write_bytes(content[: len(content) // 3])
+    chosen = resume_point(folder, _module_state(run))
+    aside = list(folder.glob("last.ckpt.corrupt-*"))
+    assert not (folder / "last.ckpt").exists() and len(aside) == 1
+    assert aside[0].read_bytes() == content[: len(content) // 3]  # set aside, not deleted
+    epochs = {name: torch.load(folder / name, weights_only=True)["epoch"] for name in ("best.ckpt", "epoch=0.ckpt")}
+    assert chosen == folder / max(epochs, key=lambda name: (epochs[name], name == "best.ckpt"))
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "last.ckpt cannot resume this training (it is truncated or not a torch file)" in err
+    assert f"set aside as {aside[0].name}" in err and f"resuming from {chosen.name}" in err
+
+
+def test_a_foreign_last_checkpoint_and_no_usable_one_start_over(run, tmp_path, capsys):
+    folder = _copy_checkpoints(run, tmp_path)
+    checkpoint = torch.load(folder / "last.ckpt", weights_only=True)
+    checkpoint["hyper_parameters"]["model_name"] = "DyRCNNx4"
+    checkpoint["state_dict"]["model.areas.V4.ff.weight"] = torch.zeros(2, 2)
+    torch.save(checkpoint, folder / "last.ckpt")
+    for kept in ("best.ckpt", "epoch=0.ckpt"):
+        (folder / kept).write_text("not a checkpoint\n")
+    assert resume_point(folder, _module_state(run)) is None
+    err = capsys.readouterr().err
+    assert "it holds the weights of another model (DyRCNNx4): 1 tensors differ" in err
+    assert "training starts over" in err
+    assert len(list(folder.glob("last.ckpt.corrupt-*"))) == 1
+
+
+def test_training_with_a_corrupt_last_checkpoint_resumes_and_finishes(run, dataset, tmp_path, capsys):
+    folder = _copy_checkpoints(run, tmp_path)
+    (folder / "last.ckpt").write_text("interrupted while copying\n")
+    settings = TrainSettings(
+        backend="torch", epochs=3, batch_size=32, lr=0.01, limit_images=96, threads=1, paradigm=PARADIGM,
+    )
+    train_model(init=run / "init.pt", output=tmp_path / "trained.pt", dataset=dataset, betons=None,
+                checkpoints=folder, seed="0001", settings=settings, model_name="DyRCNNx2",
+                model_args=":channels=4~8+tau=4")
+    assert load_state(tmp_path / "trained.pt").meta["epochs"] == 3
+    assert "it is truncated or not a torch file" in capsys.readouterr().err
+    last = torch.load(folder / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 2
 
 
 # Pretrained starts ---------------------------------------------------------------------------------------------

@@ -35,3 +35,25 @@ def test_rows_that_do_not_fit_and_unfinished_tensors_are_refused(tmp_path):
     stream.write("x", 0, np.zeros((3, 2), dtype=np.float32))
     with pytest.raises(ValueError, match=r"not completely written.*'x': \(3, 4\)"):
         stream.close()
+
+
+def test_a_streamed_file_cut_short_is_refused_by_the_reader_with_the_fix(tmp_path):
+    """A responses file that lost its end (a full disk, a killed copy) is named with the command that rewrites it."""
+    from dynvision_workflow.runtime.tables import TableError, read_responses
+
+    path = tmp_path / "test_responses.safetensors"
+    stream = SafetensorsStream(
+        path,
+        {"sample": (np.int64, (4,)), "time_ms": (np.float32, (2,)), "stimulus": (np.uint8, (2,)),
+         "V1.mean": (np.float32, (4, 2)), "V1.std": (np.float32, (4, 2))},
+        {"areas": json.dumps(["V1"])},
+    )
+    for name, rows in (("sample", np.arange(4)), ("time_ms", np.zeros(2)), ("stimulus", np.ones(2)),
+                       ("V1.mean", np.zeros((4, 2))), ("V1.std", np.zeros((4, 2)))):
+        stream.write(name, 0, rows)
+    stream.close()
+    assert read_responses(path)[1]["areas"] == ["V1"]
+    path.write_bytes(path.read_bytes()[:-5])
+    fix = f"write it again: dynvision run --forcerun {path}"
+    with pytest.raises(TableError, match=rf"{path}' cannot be read .* cut short; {fix}"):
+        read_responses(path)

@@ -97,7 +97,7 @@ def test_a_run_killed_midway_resumes_and_ends_with_the_same_weights(init_state, 
     parked = tmp_path / "parked"
     command = [
         sys.executable, "-c", PARK_AT_SECOND_EPOCH, str(parked), "train", "--model-name", "DyRCNNx2",
-        "--seed", "0001", "--init", str(init_state), "--dataset", str(dataset),
+        "--model-args", ":channels=4~8+tau=4", "--seed", "0001", "--init", str(init_state), "--dataset", str(dataset),
         "--checkpoints", str(folder / "checkpoints"), "--output", str(folder / "trained.pt"),
         *[word for key, value in SETTINGS.items() for word in (f"--{key.replace('_', '-')}", str(value))],
     ]
@@ -266,3 +266,56 @@ def test_accumulated_gradients_make_one_optimizer_step_per_group_of_batches(init
     _train(init_state, dataset, tmp_path, epochs=1, accumulate_grad_batches=2)
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 2  # 128 images / 32 per batch = 4 batches, 2 per step
+
+
+# ----------------------------------------------------------------------------- refused before any work
+def test_an_unknown_strategy_or_accelerator_is_refused_listing_the_allowed_names() -> None:
+    from types import SimpleNamespace
+
+    from dynvision_workflow.runtime.train import check_lightning_names
+
+    check_lightning_names(SimpleNamespace(strategy="ddp", accelerator="cpu"))
+    with pytest.raises(SettingsError) as caught:
+        check_lightning_names(SimpleNamespace(strategy="foo", accelerator="auto"))
+    message = str(caught.value)
+    assert "--strategy (config key train.strategy): 'foo' is not a Lightning strategy" in message
+    assert "allowed: auto, ddp, ddp_spawn" in message and "dynvision run --config train.strategy=auto" in message
+    with pytest.raises(SettingsError, match=r"'tpuu' is not a Lightning accelerator; allowed: auto, gpu, cpu"):
+        check_lightning_names(SimpleNamespace(strategy="auto", accelerator="tpuu"))
+
+
+def test_an_initial_state_of_another_model_than_its_path_is_refused_before_training(init_state, dataset, tmp_path):
+    from dynvision_workflow.runtime.states import StateError
+
+    with pytest.raises(StateError, match=r"was made for DyRCNNx2 \{channels: \[4, 8\], tau: 4\}.*tau: 4 in the state, 5"):
+        train_model(init=init_state, output=tmp_path / "trained.pt", dataset=dataset, betons=None,
+                    checkpoints=tmp_path / "checkpoints", seed="0001", settings=TrainSettings(**SETTINGS),
+                    model_name="DyRCNNx2", model_args=":channels=4~8+tau=5")
+    assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "training").exists()
+
+
+# ----------------------------------------------------------------------------- what the training log shows
+@slow
+def test_the_training_log_has_no_library_warnings_a_user_cannot_act_on(init_state, dataset, tmp_path):
+    """The log of a tiny training, as a rule writes it (stdout and stderr of `dynvision train`, no terminal)."""
+    import re
+
+    from dynvision_workflow.runtime.progress import UNACTIONABLE_MESSAGES
+
+    unactionable = re.compile("|".join(UNACTIONABLE_MESSAGES))
+    # The second attempt resumes from the first's checkpoints, for one more epoch.
+    for epochs in (1, 2):
+        command = [
+            sys.executable, "-m", "dynvision_workflow", "train", "--model-name", "DyRCNNx2",
+            "--model-args", ":channels=4~8+tau=4", "--seed", "0001", "--init", str(init_state),
+            "--dataset", str(dataset), "--checkpoints", str(tmp_path / "checkpoints"), "--output",
+            str(tmp_path / f"trained{epochs}.pt"),
+            *[word for key, value in {**SETTINGS, "epochs": epochs}.items()
+              for word in (f"--{key.replace('_', '-')}", str(value))],
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        log = result.stdout + result.stderr
+        assert result.returncode == 0, log
+        assert f"epoch {epochs}/{epochs}: train loss" in log
+        noisy = [line for line in log.splitlines() if unactionable.search(line) or re.search(r"\.py:\d+: ", line)]
+        assert not noisy, f"training log of {epochs} epochs:\n{log}"

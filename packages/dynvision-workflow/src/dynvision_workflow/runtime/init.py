@@ -9,9 +9,9 @@ from typing import Any
 
 from ..naming import expand_aliases, format_seed
 from .provenance import write_resolved_config
-from .states import save_state
+from .states import ModelIdentity, ModelState, save_state
 
-__all__ = ["dataset_description", "init_model", "seed_everything"]
+__all__ = ["data_identity", "dataset_description", "init_model", "seed_everything", "used_as"]
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,35 @@ def seed_everything(seed: str | int) -> int:
     value = int(format_seed(seed))
     lightning.seed_everything(value, workers=True, verbose=False)
     return value
+
+
+def data_identity(
+    class_dir: str | os.PathLike[str], resolution: int | None = None
+) -> tuple[list[str], tuple[int, int, int]]:
+    """The class folder names of ``class_dir`` and the shape ``(C, H, W)`` its images have as a model receives them
+    (resized to ``resolution`` when given); the files are listed, and only the images needed for the shape read."""
+    from dynvision_data import ClassFolderDataset
+
+    dataset = ClassFolderDataset(class_dir, resolution=resolution)
+    return list(dataset.classes), tuple(int(s) for s in dataset.image_shape)
+
+
+def used_as(
+    model_name: str | None,
+    model_args: str | None,
+    seed: str | None,
+    *,
+    dataset: str | os.PathLike[str],
+    state: ModelState,
+    resolution: int | None,
+    given_resolution: int | None,
+) -> ModelIdentity:
+    """The :class:`~.states.ModelIdentity` a state is used as: the identity of its path (``None`` parts are not
+    checked) and the data of ``dataset`` read at ``resolution``. Height and width are compared unless a resolution
+    other than the state's was asked for (``given_resolution``; only the channels are compared then)."""
+    classes, shape = data_identity(dataset, resolution)
+    check_size = given_resolution is None or given_resolution == state.data.get("image_resolution")
+    return ModelIdentity(model_name, model_args, seed, classes, shape, check_size=check_size)
 
 
 def dataset_description(class_dir: str | os.PathLike[str], resolution: int | None = None) -> dict[str, Any]:
@@ -69,6 +98,9 @@ def init_model(
     """
     from dynvision_models import create_model
 
+    from .progress import quiet_library_noise
+
+    quiet_library_noise()
     seed_everything(seed)
     data = dataset_description(dataset, resolution=image_resolution)
     from ..options import split_identity

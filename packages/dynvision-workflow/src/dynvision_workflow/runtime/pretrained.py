@@ -25,9 +25,15 @@ from torch import nn
 
 from ..config import expand_location, plain
 from ..paths import PRETRAINED_CACHE, fill
-from .states import FORMAT, StateError, load_state
+from .states import FORMAT, StateError, UnreadableFile, load_state, read_torch_file
 
-__all__ = ["load_pretrained", "resolve_pretrained"]
+__all__ = ["PRETRAINED_FIX", "load_pretrained", "resolve_pretrained"]
+
+#: What to do about pretrained weights that cannot start this model.
+PRETRAINED_FIX = (
+    "give weights made for this model (its DynVision state file or an official checkpoint) as init.pretrained "
+    "(--pretrained), or start from random weights: dynvision run --config init.pretrained=none"
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +87,11 @@ def load_pretrained(
         StateError: the file is not a weights file, is a DynVision state of another model or other arguments,
             or does not fit the model (naming the keys and shapes, from the model's official loader).
     """
-    import torch
-
     path, digest = resolve_pretrained(location, sha256=sha256, root=root)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a damaged or foreign file
-        raise StateError(
-            f"init.pretrained: {str(path)!r} cannot be read as weights ({type(error).__name__}: {error})."
-        ) from None
+        payload = read_torch_file(path)
+    except UnreadableFile as error:
+        raise StateError(f"init.pretrained: {error}; {PRETRAINED_FIX}") from None
     record: dict[str, Any] = {"source": location, "sha256": digest, "file": str(path)}
     if isinstance(payload, Mapping) and payload.get("format") == FORMAT:
         _load_own_state(model, path)
@@ -110,13 +112,12 @@ def _load_own_state(model: nn.Module, path: Path) -> None:
             f"init.pretrained: {str(path)!r} holds model {state.model_name} "
             f"{'with other arguments' if state.model_name == name else f'(not {name})'}"
             f"{f' ({details})' if details else ''}; a DynVision state file starts only the same model with the "
-            "same arguments and dataset (classes, input shape). Use the matching model identity, or an official "
-            "checkpoint."
+            f"same arguments and dataset (classes, input shape); {PRETRAINED_FIX}"
         )
     try:
         model.load_state_dict(state.state_dict, strict=True)
     except RuntimeError as error:
-        raise StateError(f"init.pretrained: {str(path)!r} does not fit model {name}: {error}") from None
+        raise StateError(f"init.pretrained: {str(path)!r} does not fit model {name}: {error}; {PRETRAINED_FIX}") from None
 
 
 def _load_official(model: nn.Module, payload: Any, location: str) -> dict[str, Any]:
@@ -126,7 +127,7 @@ def _load_official(model: nn.Module, payload: Any, location: str) -> dict[str, A
     if loader is None:
         raise StateError(
             f"init.pretrained: {location!r} is not a DynVision state file, and model {name} reads no official "
-            "checkpoint layout (CorNetRT, CordsNet and AlexNet do); give a DynVision state file of this model."
+            f"checkpoint layout (CorNetRT, CordsNet and AlexNet do); {PRETRAINED_FIX}"
         )
     try:
         loader(payload, strict_classifier=True)
@@ -135,6 +136,6 @@ def _load_official(model: nn.Module, payload: Any, location: str) -> dict[str, A
         try:
             loader(payload, strict_classifier=False)
         except ValueError:
-            raise StateError(f"init.pretrained: {location!r}: {first}") from None
+            raise StateError(f"init.pretrained: {location!r}: {first}; {PRETRAINED_FIX}") from None
         log.warning("the classifier of %s does not fit this model; it keeps the one drawn from the seed", location)
         return {"format": f"official {name}", "classifier": "initialised from the seed (did not fit)"}

@@ -1,4 +1,5 @@
-"""Progress lines for logs (no terminal, no progress bar): elapsed time and the estimated time left.
+"""What the runtime steps' logs show: progress lines (no terminal, no progress bar: elapsed time and the estimated
+time left), and nothing of the libraries' messages that a user cannot act on (:func:`quiet_library_noise`).
 
 Plain Python (no torch, no Lightning): the test step and the training callback
 (:class:`~dynvision_workflow.runtime.callbacks.EpochProgress`) both use it.
@@ -6,12 +7,63 @@ Plain Python (no torch, no Lightning): the test step and the training callback
 
 from __future__ import annotations
 
+import logging
+import re
 import sys
 import time
+import warnings
 from datetime import timedelta
 from typing import TextIO
 
-__all__ = ["CountProgress", "format_duration"]
+__all__ = ["UNACTIONABLE_MESSAGES", "CountProgress", "format_duration", "quiet_library_noise"]
+
+#: Messages of Lightning and torch in a step's log that a user cannot act on: hints about things the workflow sets
+#: itself (loader workers, logging interval, SLURM launch, accelerator), tips, notes about folders it manages on
+#: resume, and deprecations inside the libraries. Regular expressions matched at the start of a warning's or log
+#: record's message; silenced by :func:`quiet_library_noise`, the one place that filters them. Warnings a user can
+#: act on (ours, a precision fallback, a diverging loss...) are kept.
+UNACTIONABLE_MESSAGES: tuple[str, ...] = (
+    r"The `srun` command is available on your system but is not used",
+    r"The '\w+' does not have many workers",
+    r"The number of training batches \(\d+\) is smaller than the logging interval",
+    r"GPU available",
+    r"TPU available",
+    r"HPU available",
+    r"LOCAL_RANK: \d+ - CUDA_VISIBLE_DEVICES",
+    r"💡 Tip:",
+    r"Checkpoint directory .* exists and is not empty",
+    r"Experiment logs directory .* exists and is not empty",
+    r"The dirpath has changed from",
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+    r"Detected pickle protocol \d+ in the checkpoint",
+)
+
+#: The loggers through which Lightning reports the messages above (its rank-zero helpers and device setup).
+_LIGHTNING_LOGGERS = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "lightning.pytorch.accelerators.cuda",
+)
+
+
+class _DropUnactionable(logging.Filter):
+    """Drops log records whose message starts with one of :data:`UNACTIONABLE_MESSAGES`."""
+
+    pattern = re.compile("|".join(f"(?:{message})" for message in UNACTIONABLE_MESSAGES))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self.pattern.match(record.getMessage())
+
+
+def quiet_library_noise() -> None:
+    """Silence :data:`UNACTIONABLE_MESSAGES` in this process: as warnings (any category) and as Lightning's log
+    records. Idempotent; each runtime step that loads torch files or trains calls it first."""
+    for message in UNACTIONABLE_MESSAGES:
+        warnings.filterwarnings("ignore", message=message)
+    for name in _LIGHTNING_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(item, _DropUnactionable) for item in logger.filters):
+            logger.addFilter(_DropUnactionable())
 
 
 def format_duration(seconds: float) -> str:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import os
 import platform
+import shlex
 import subprocess
-import tempfile
 from collections.abc import Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -16,7 +17,15 @@ from typing import Any
 from ..config import dump_yaml, plain
 from ..paths import RESOLVED_CONFIG_SUFFIX, RUN_CONFIG_DIR
 
-__all__ = ["atomic_path", "package_versions", "write_resolved_config", "write_run_config", "write_text_atomic"]
+__all__ = [
+    "OutputError",
+    "atomic_path",
+    "output_error",
+    "package_versions",
+    "write_resolved_config",
+    "write_run_config",
+    "write_text_atomic",
+]
 
 _PACKAGES = (
     "dynvision-models",
@@ -32,15 +41,83 @@ _PACKAGES = (
 )
 
 
+#: Errors of the file system that the user, not the program, must fix: a full disk or quota, a read-only or
+#: unwritable folder.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+
+#: What libraries that do not raise OSError (torch.save, safetensors) say when the file system refused a write.
+_DISK_MESSAGES = {
+    "No space left on device": errno.ENOSPC,
+    "Disk quota exceeded": errno.EDQUOT,
+    "Read-only file system": errno.EROFS,
+    "Permission denied": errno.EACCES,
+}
+
+#: Free bytes below which a failed write (torch's "file write failed") is put down to a full file system.
+_NEARLY_FULL_BYTES = 1 << 20
+
+class OutputError(OSError):
+    """An output cannot be written for a reason outside the program (a full disk, a read-only or unwritable
+    folder); its message names the path and what to do."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def output_error(path: str | os.PathLike[str], error: BaseException, writing: bool = False) -> OutputError | None:
+    """``error`` as an :class:`OutputError` naming ``path`` when the file system refused the write (full, over
+    quota, read-only, not writable), else ``None`` (the error is something else: a bug or bad input). ``writing``:
+    the error came from writing ``path`` (then any error while its file system is nearly full counts as full)."""
+    path = Path(path)
+    code = error.errno if isinstance(error, OSError) and error.errno in DISK_ERRNOS else None
+    if code is None and not isinstance(error, OSError):
+        text = str(error)
+        code = next((number for message, number in _DISK_MESSAGES.items() if message in text), None)
+        if code is None and writing and _free_bytes(path) < _NEARLY_FULL_BYTES:
+            code = errno.ENOSPC  # torch says "unexpected pos", "iostream error" or "file write failed"
+    if code is None:
+        return None
+    folder = path.parent
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        remedy = f"free space there (df -h {shlex.quote(str(folder))}) and run the same command again"
+    else:
+        remedy = (
+            f"make {shlex.quote(str(folder))} writable (or run in a working directory you can write to) and run the "
+            "same command again"
+        )
+    return OutputError(
+        code,
+        f"cannot write {str(path)!r}: {os.strerror(code)}; nothing was written under that name; {remedy}",
+    )
+
+
+def _free_bytes(path: Path) -> int:
+    for folder in (path.parent, *path.parents):
+        try:
+            stats = os.statvfs(folder)
+        except OSError:
+            continue
+        return stats.f_bavail * stats.f_frsize
+    return _NEARLY_FULL_BYTES
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success rename it onto ``target``, on error remove it.
 
-    No half-written file ever carries the final name, so an interrupted job leaves either the old file or nothing.
+    No half-written file ever carries the final name, so an interrupted job leaves either the old file or nothing;
+    temporaries that an earlier, killed writer of ``target`` left are removed first
+    (:func:`dynvision_data.make_temporary`). A write the file system refuses (full, read-only, not writable) raises
+    :class:`OutputError` naming ``target``.
     """
+    from dynvision_data import make_temporary
+
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = make_temporary(target.parent, target.name)
+    except OSError as error:
+        raise output_error(target, error) or error from None
     os.close(handle)
     # mkstemp creates the file readable by its owner only; give it the mode a plain open() would (0o666 less the
     # umask), so that outputs on a shared file system stay readable by the group as usual.
@@ -49,6 +126,12 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield temporary
         os.replace(temporary, target)
+    except Exception as error:
+        failure = output_error(target, error, writing=True)  # before the temporary goes: it may fill the disk
+        temporary.unlink(missing_ok=True)
+        if failure is None:
+            raise
+        raise failure from error
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -73,7 +156,11 @@ def package_versions() -> dict[str, str]:
 def _git_commit(start: Path) -> str | None:
     try:
         result = subprocess.run(
-            ["git", "-C", str(start), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+            ["git", "-C", str(start), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -132,8 +219,6 @@ def write_run_config(
     target = Path(folder) / f"run-{now.strftime('%Y%m%dT%H%M%S.%fZ')}.yaml"
     write_text_atomic(target, dump_yaml(record))
     return target
-
-
 
 
 def _current_umask() -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ __all__ = [
     "paradigm_columns",
     "parameter_column",
     "read_responses",
+    "read_test_table",
+    "rerun_remedy",
     "responses_table",
     "write_csv",
 ]
@@ -80,6 +83,76 @@ class TableError(ValueError):
     """A result file that is missing, malformed or inconsistent."""
 
 
+#: Columns of the test tables that hold text; every other column of :data:`OUTPUT_COLUMNS` and
+#: :data:`RESPONSE_COLUMNS` holds numbers.
+_TEXT_COLUMNS = frozenset({"area"})
+
+
+def rerun_remedy(path: str | os.PathLike[str]) -> str:
+    """What to do about a damaged result file of the workflow, as a command: run the step that writes it again,
+    and the steps after it. (Deleting it would not do: where the tables and figures after it are complete,
+    Snakemake leaves a missing intermediate file missing.)"""
+    return f"write it again: dynvision run --forcerun {shlex.quote(str(path))}"
+
+
+def _damaged(path: Path, problem: str) -> TableError:
+    return TableError(f"test table {str(path)!r} {problem}; {rerun_remedy(path)}")
+
+
+def read_test_table(path: str | os.PathLike[str], columns: Sequence[str] = ()) -> pd.DataFrame:
+    """Read one test's table (an outputs or responses table) and check that it is whole.
+
+    Refused with a :class:`TableError` naming the file and the command that writes it again: a missing, empty or
+    binary file; a file cut short (its last line incomplete, or no line end at its end: the test writes whole
+    lines); rows with more or fewer fields than the header; no rows; a missing column of ``columns`` (the
+    measurement columns, :data:`OUTPUT_COLUMNS` or :data:`RESPONSE_COLUMNS`), one with empty values or, but for
+    ``area``, text; and samples with different numbers of rows (every sample has one row per step, or per step and
+    area: fewer rows for the last sample are a table cut at a line end).
+    """
+    from dynvision_analysis.io import csv_problem
+
+    path = Path(path)
+    if not path.is_file():
+        raise TableError(f"test table {str(path)!r} does not exist; run the test step first: dynvision run")
+    problem = csv_problem(path, final_newline=True)
+    if problem is not None:
+        raise _damaged(path, problem)
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise _damaged(path, f"cannot be read ({' '.join(str(error).split())})") from None
+    missing = [column for column in columns if column not in table.columns]
+    if missing:
+        raise _damaged(path, f"lacks the column(s) {missing}; it has {list(map(str, table.columns))}")
+    if table.empty:
+        raise _damaged(path, "has no rows")
+    for column in columns:
+        values = table[column]
+        if values.isna().any():
+            row = int(values.isna().to_numpy().argmax()) + 2  # 1-based, after the header line
+            raise _damaged(path, f"has an empty value in column {column!r} (line {row})")
+        if column not in _TEXT_COLUMNS and not pd.api.types.is_numeric_dtype(values):
+            text = next(value for value in values if not _is_number(value))
+            raise _damaged(path, f"has text in its numeric column {column!r} (e.g. {text!r})")
+    if "sample" in table.columns:
+        rows = table.groupby("sample", sort=False).size()
+        if rows.nunique() > 1:
+            usual = int(rows.mode().iloc[0])
+            sample, count = next((key, int(value)) for key, value in rows.items() if value != usual)
+            raise _damaged(
+                path, f"has {count} rows for sample {sample} where the other samples have {usual}: it is incomplete"
+            )
+    return table
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def write_csv(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write a table as CSV atomically (temporary file, then rename)."""
     with atomic_path(path) as temporary:
@@ -98,25 +171,41 @@ def read_responses(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray],
 
     path = Path(path)
     if not path.is_file():
-        raise TableError(f"responses file {str(path)!r} does not exist; run the test step first.")
+        raise TableError(f"responses file {str(path)!r} does not exist; run the test step first: dynvision run")
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="numpy") as handle:
             raw = handle.metadata() or {}
             metadata = {key: json.loads(value) for key, value in raw.items()}
-            if "areas" not in metadata:
+            areas = metadata.get("areas")
+            if not isinstance(areas, list) or not areas or not all(isinstance(area, str) for area in areas):
                 raise TableError(
-                    f"responses file {str(path)!r} has no 'areas' metadata; it was not written by dynvision test."
+                    f"responses file {str(path)!r} names no areas in its metadata; it was not written by "
+                    f"dynvision test: {rerun_remedy(path)}"
+                )
+            suffixes = ("",) if metadata.get("resolution") == "unit" else (".mean", ".std")
+            expected = ["sample", "time_ms", "stimulus", *(f"{area}{suffix}" for area in areas for suffix in suffixes)]
+            missing = [key for key in expected if key not in handle.keys()]  # noqa: SIM118 (not a dict)
+            if missing:
+                raise TableError(
+                    f"responses file {str(path)!r} lacks the tensor(s) {missing}; it is not a whole file of "
+                    f"dynvision test: {rerun_remedy(path)}"
                 )
             if metadata.get("resolution") == "unit":
                 arrays = {key: handle.get_tensor(key) for key in ("sample", "time_ms", "stimulus")}
-                for area in metadata["areas"]:
+                for area in areas:
                     arrays[f"{area}.mean"], arrays[f"{area}.std"] = _reduce_units(handle.get_slice(area))
             else:
                 arrays = load_file(str(path))
+    except TableError:
+        raise
     except (SafetensorError, OSError, ValueError) as error:
-        raise TableError(f"responses file {str(path)!r} cannot be read ({error}); run the test step again.") from None
+        detail = " ".join(str(error).split())
+        raise TableError(
+            f"responses file {str(path)!r} cannot be read ({detail}): it is damaged or cut short; "
+            f"{rerun_remedy(path)}"
+        ) from None
     return arrays, metadata
 
 
@@ -140,11 +229,17 @@ def responses_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     stimulus = arrays["stimulus"].astype(np.int8)
     n_samples, n_steps = len(samples), len(time_ms)
     frames = []
+    if stimulus.shape != (n_steps,) or samples.ndim != 1:
+        raise TableError(
+            f"responses file {str(path)!r} has {samples.shape} samples, {time_ms.shape} times and {stimulus.shape} "
+            f"stimulus values; expected one sample and one stimulus value per time: {rerun_remedy(path)}"
+        )
     for area in metadata["areas"]:
         mean, std = arrays[f"{area}.mean"], arrays[f"{area}.std"]
-        if mean.shape != (n_samples, n_steps):
+        if mean.shape != (n_samples, n_steps) or std.shape != mean.shape:
             raise TableError(
-                f"responses of area {area!r} in {str(path)!r} have shape {mean.shape}; expected {(n_samples, n_steps)}."
+                f"responses of area {area!r} in {str(path)!r} have shape {mean.shape}; expected "
+                f"{(n_samples, n_steps)}: {rerun_remedy(path)}"
             )
         frames.append(
             pd.DataFrame(
@@ -189,7 +284,10 @@ def _test_parameters(table_path: Path, index: Mapping[str, str]) -> dict[str, An
 
 
 def aggregate_tables(
-    paths: Sequence[str | os.PathLike[str]], *, spec_index: str | os.PathLike[str] | None = None
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    columns: Sequence[str] = (),
+    spec_index: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
     """Concatenate per-test tables of one experiment, adding ``test_identifier``, ``paradigm`` and one column per
     paradigm parameter and per swept model override (its value in that test, e.g. ``idle`` for tests
@@ -198,7 +296,8 @@ def aggregate_tables(
     measurement column gets the prefix ``paradigm_`` (e.g. ``paradigm_stimulus``: the stimulus duration in steps,
     beside the 0/1 ``stimulus``); keys keep the short aliases of folder names (``noisetype``). A column the table
     already has (the outputs table of ``dynvision test`` records the paradigm and all its parameters) is kept as it
-    is, so each parameter is one column; a table whose ``paradigm`` disagrees with its folder raises.
+    is, so each parameter is one column; a table whose ``paradigm`` disagrees with its folder raises. Each table is
+    read by :func:`read_test_table`, which checks that it is whole and has ``columns``.
     """
     if not paths:
         raise TableError("no test tables to aggregate; the experiment has no tests.")
@@ -208,14 +307,13 @@ def aggregate_tables(
     frames = []
     for path in paths:
         path = Path(path)
-        if not path.is_file():
-            raise TableError(f"test table {str(path)!r} does not exist; run the test step first.")
-        table = pd.read_csv(path)
+        table = read_test_table(path, columns)
         parameters = _test_parameters(path, index)
-        if "paradigm" in table.columns and len(table) and set(table["paradigm"].astype(str)) != {parameters["paradigm"]}:
+        recorded = sorted(set(table["paradigm"].astype("object").map(str))) if "paradigm" in table.columns else []
+        if recorded and recorded != [parameters["paradigm"]]:
             raise TableError(
-                f"test table {str(path)!r} records paradigm {sorted(set(table['paradigm'].astype(str)))} but its "
-                f"folder {parameters['test_identifier']!r} names {parameters['paradigm']!r}; rerun its test."
+                f"test table {str(path)!r} records paradigm {recorded} but its folder "
+                f"{parameters['test_identifier']!r} names {parameters['paradigm']!r}; {rerun_remedy(path)}"
             )
         for column, value in parameters.items():
             if column not in table.columns:  # else recorded by the test itself: one column per parameter

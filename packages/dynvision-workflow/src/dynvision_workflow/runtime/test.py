@@ -34,7 +34,7 @@ from typing import Any
 from ..options import TestSettings
 from .provenance import atomic_path, write_resolved_config
 from .responses import SafetensorsStream
-from .states import ModelState, build_model, load_state
+from .states import ModelState, build_model, check_identity, load_state
 from .train import image_resolution_for, make_paradigm, resolution_sources
 
 __all__ = ["TestSettings", "apply_model_overrides", "check_paradigm_fits", "make_paradigm", "test_model"]
@@ -51,25 +51,42 @@ def test_model(
     settings: TestSettings,
     given: set[str] | None = None,
     data_name: str | None = None,
+    model_name: str | None = None,
+    model_args: str | None = None,
+    seed: str | None = None,
 ) -> dict[str, Any]:
-    """Test the model in ``state_path`` on the class folders ``dataset``; return a summary (accuracy per step)."""
+    """Test the model in ``state_path`` on the class folders ``dataset``; return a summary (accuracy per step).
+
+    Before anything is written, the state is checked against the model it is used as (``model_name``,
+    ``model_args``, ``seed``: its path's identity, each checked when given) and against the test data (the classes
+    of ``dataset`` must be among the state's, and its images must have the state's input shape); a mismatch raises
+    :class:`~.states.StateError` naming both identities.
+    """
     import numpy as np
     import pandas as pd
     import torch
 
     from dynvision_data import Stats, make_eval_loader
 
-    from .progress import CountProgress
+    from .init import used_as
+    from .progress import CountProgress, quiet_library_noise
     from .tables import OUTPUT_COLUMNS, paradigm_columns
 
+    quiet_library_noise()
     torch.set_num_threads(settings.threads)
-    state = apply_model_overrides(load_state(state_path), settings.model_overrides)
+    state = load_state(state_path, target=outputs)
+    resolution = image_resolution_for(settings.image_resolution, state, step="test")
+    expected = used_as(
+        model_name, model_args, seed, dataset=dataset, state=state, resolution=resolution,
+        given_resolution=settings.image_resolution,
+    )
+    check_identity(state, state_path, expected, target=outputs)
+    state = apply_model_overrides(state, settings.model_overrides)
     model = build_model(state).eval()
     paradigm = make_paradigm(settings.paradigm)
     # Before any output is opened: a paradigm the model cannot run leaves nothing behind.
     check_paradigm_fits(paradigm, model, spec=settings.paradigm, model_name=state.model_name)
     constants = paradigm_columns(paradigm)
-    resolution = image_resolution_for(settings.image_resolution, state, step="test")
     loader = make_eval_loader(
         dataset,
         classes=state.data["classes"],

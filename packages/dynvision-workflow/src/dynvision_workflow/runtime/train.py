@@ -20,7 +20,7 @@ from ..naming import format_seed, parse_args
 from ..options import SettingsError, TrainSettings
 from .init import seed_everything
 from .provenance import write_resolved_config
-from .states import build_model, load_state, save_state
+from .states import build_model, check_identity, load_state, save_state
 
 __all__ = [
     "ACTIVITY_MODES",
@@ -29,6 +29,7 @@ __all__ = [
     "DtypePolicy",
     "TrainSettings",
     "TrainingDiverged",
+    "check_lightning_names",
     "crop_scale_range",
     "dtype_policy",
     "image_resolution_for",
@@ -54,6 +55,30 @@ def _choices(name: str) -> tuple[str, ...]:
 PRECISIONS = _choices("precision")
 LOGGERS = _choices("logger")
 ACTIVITY_MODES = _choices("activity_mode")
+
+
+def check_lightning_names(settings: TrainSettings) -> None:
+    """Refuse a strategy or accelerator name that Lightning does not know, naming the allowed ones, before any
+    work (Lightning itself would stop with a traceback once the data and model are loaded).
+
+    Raises:
+        SettingsError: naming the option, its config key, the value, the allowed names and a command.
+    """
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    known = {
+        "strategy": ("auto", *StrategyRegistry.available_strategies()),
+        "accelerator": ("auto", "gpu", *sorted(AcceleratorRegistry.available_accelerators())),
+    }
+    for name, allowed in known.items():
+        value = getattr(settings, name)
+        if value not in allowed:
+            raise SettingsError(
+                f"--{name} (config key train.{name}): {value!r} is not a Lightning {name}; allowed: "
+                f"{', '.join(allowed)}. Use e.g. --{name} auto, or in a run: dynvision run --config "
+                f"train.{name}=auto"
+            )
 
 
 class DtypePolicy(NamedTuple):
@@ -223,13 +248,20 @@ def train_model(
     given: set[str] | None = None,
     data_name: str | None = None,
     identity: dict[str, Any] | None = None,
+    model_name: str | None = None,
+    model_args: str | None = None,
 ) -> Path:
     """Train the model in ``init`` and save it to ``output``.
 
     Seeded (same seed, same data, CPU: bitwise-identical weights), resumable (a run killed midway restarts from
     ``checkpoints/last.ckpt``), logged to CSV beside the checkpoints. ``output`` is written atomically at the end.
     ``identity``: the training arguments of the model's identity (``{"activityloss": 0.02}``), recorded as the
-    source of the options they set.
+    source of the options they set. The initial state is checked before any work against the training data's
+    classes and image shape and, when ``model_name`` is given (as the workflow does), against the identity of its
+    path: ``model_name``, ``model_args`` (the path's argument string) and ``seed`` (:func:`~.states.check_identity`).
+
+    An unreadable or foreign ``last.ckpt`` is set aside and training resumes from the newest good kept checkpoint
+    or starts over (:func:`~.checkpoints.resume_point`).
     """
     import lightning
     import torch
@@ -240,7 +272,12 @@ def train_model(
 
     from ..paths import CHECKPOINT_BEST, CHECKPOINT_LAST
     from .callbacks import EpochProgress, KeepEpochs, StopOnNonFiniteLoss
+    from .checkpoints import resume_point
+    from .init import used_as
+    from .progress import quiet_library_noise
 
+    quiet_library_noise()
+    check_lightning_names(settings)
     policy = dtype_policy(settings.precision)
     devices = parse_devices(settings.devices)
     lr_factors = dict(settings.lr_factors)
@@ -249,10 +286,16 @@ def train_model(
     loggers = make_loggers(settings.logger, checkpoints.parent)
     torch.set_num_threads(settings.threads)
     seed_value = seed_everything(seed)
-    state = load_state(init)
+    state = load_state(init, target=output)
+    resolution = image_resolution_for(settings.image_resolution, state, step="training")
+    path_seed = None if model_name is None else format_seed(seed)
+    expected = used_as(
+        model_name, model_args, path_seed, dataset=dataset, state=state, resolution=resolution,
+        given_resolution=settings.image_resolution,
+    )
+    check_identity(state, init, expected, target=output)
     model = build_model(state).to(getattr(torch, policy.model))
     paradigm_name, paradigm_params = settings.paradigm["name"], settings.paradigm.get("args", {})
-    resolution = image_resolution_for(settings.image_resolution, state, step="training")
     # A class group is read from its folder with the torch loader (the betons hold the whole dataset); its labels
     # are positions in the full dataset's class list, which the model state records.
     in_group = settings.data_group != "all"
@@ -294,7 +337,7 @@ def train_model(
     )
     groups = system.parameter_groups()
     last = checkpoints / CHECKPOINT_LAST
-    resume_from = last if last.is_file() else None
+    resume_from = resume_point(checkpoints, system.state_dict(), main_process=_is_main_process())
     log_dir = checkpoints.parent / "training"
     if resume_from is not None:
         log.info("resuming from %s", resume_from)
@@ -334,7 +377,9 @@ def train_model(
         num_sanity_val_steps=0,
         log_every_n_steps=10,
     )
-    trainer.fit(system, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+    trainer.fit(
+        system, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None, weights_only=True
+    )
     if trainer.world_size > 1:
         write_weights_digest(log_dir, system.model, rank=trainer.global_rank, world_size=trainer.world_size)
     if not trainer.is_global_zero:

@@ -45,7 +45,7 @@ def get_performance_options(wildcards):
     """The swept parameter's column on the x axis; the feedforward-only variant (if any) drawn as reference."""
     column = get_swept_column(wildcards.experiment)
     if column is None:
-        raise WorkflowError(
+        refuse_requested(
             f"experiment {wildcards.experiment!r} has no `parameter` (the swept one) to plot performance against."
         )
     reference = (
@@ -88,7 +88,7 @@ def get_dynamics_tables(wildcards):
     """The responses tables of the duration, contrast and interval experiments (those configured, else all)."""
     selected = dynamics_experiments(config)
     if not selected:
-        raise WorkflowError(
+        refuse_requested(
             "the dynamics figure needs a duration, contrast or interval experiment under `experiments:`."
         )
     fields = dict(wildcards.items())

@@ -6,7 +6,6 @@ import os
 import shlex
 import sys
 
-from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
 from dynvision_workflow import paths
@@ -29,9 +28,12 @@ from dynvision_workflow.config import (
     ConfigError,
     config_sources,
     deep_merge,
+    exit_invalid_config,
     expand_location,
     folder_path,
+    load_yaml,
     model_identity_problems,
+    read_by_snakemake,
     resolve_config,
     retype_overrides,
     spec_problems,
@@ -65,7 +67,7 @@ from dynvision_workflow.targets import (
     model_overrides,
 )
 from dynvision_workflow.legacy import repair_typos
-from dynvision_workflow.workdir import run_configfiles
+from dynvision_workflow.workdir import OUTPUT_ROOTS, run_configfiles
 
 min_version("9.0")
 
@@ -74,21 +76,36 @@ min_version("9.0")
 # read by its Snakefile, which uses this workflow as a module; then --configfile files) < --config overrides (typed
 # as YAML inside mappings, as `dynvision run --config` and `dynvision config show` type them; a key that swallowed
 # its value, `{rctype:full}`, is repaired with a note). In a module `workflow` is the using Snakefile's, so
-# `workflow.config_settings` holds the user's command line there too.
+# `workflow.config_settings` holds the user's command line there too. Snakemake read the config files with its own
+# loader (which renders YTE templates, running Python, and reads `0010` as 8); each is read again here as plain
+# data (load_yaml: no templates, no tags, no duplicate keys), and those values replace Snakemake's. A problem stops
+# the run here, before any job, with the problem lines only (exit_invalid_config).
 OVERRIDES, _typos = repair_typos(
     retype_overrides(dict(workflow.config_settings.config))
 )
 for _typo in _typos:
     print(f"note: {_typo}", file=sys.stderr)
+for _file in read_by_snakemake(workflow.configfiles):
+    if _file not in map(str, workflow.config_settings.configfiles):
+        print(
+            f"note: {_file} was read by Snakemake's `configfile:` directive, which runs YAML templates; in the "
+            f"Snakefile, replace `configfile: {_file!r}` with `read_configfile(workflow, {_file!r})` (from "
+            "dynvision_workflow.config import read_configfile), as `dynvision init-workdir` writes it.",
+            file=sys.stderr,
+        )
+_CONFIGFILES = run_configfiles(workflow)
 # A workflow that submits its jobs to a cluster plans them with the `cluster` mode's settings, as its jobs (which
 # read the workflow again inside their allocation) resolve them: one set of settings on both sides.
 try:
+    _from_files = {}
+    for _file in _CONFIGFILES:
+        _from_files = deep_merge(_from_files, load_yaml(_file))
     _resolved = resolve_config(
-        deep_merge(repair_typos(config)[0], OVERRIDES),
+        deep_merge(deep_merge(repair_typos(config)[0], _from_files), OVERRIDES),
         submits_jobs=workflow.remote_exec or submits_jobs(),
     )
 except ConfigError as error:
-    raise WorkflowError(str(error)) from None
+    exit_invalid_config(error)
 config.clear()
 config.update(_resolved)
 # Where each value came from (packaged layer, --configfile, --config or schema default), for the provenance
@@ -96,7 +113,7 @@ config.update(_resolved)
 # parameter of a rule: moving a value to another config file must not rerun anything.
 _mode = config["execution"]["active_mode"]
 SOURCES = config_sources(
-    run_configfiles(workflow),
+    _CONFIGFILES,
     OVERRIDES,
     mode=_mode,
     overlay=config["execution"]["modes"].get(_mode),
@@ -169,7 +186,7 @@ def dataset_folder(data_name):
     try:
         return folder_path(data_name, dataset_settings(data_name))
     except ConfigError as error:
-        raise WorkflowError(str(error)) from None
+        exit_invalid_config(error)
 
 
 def dataset_file(data_name, key):
@@ -178,7 +195,7 @@ def dataset_file(data_name, key):
     try:
         return expand_location(dataset_settings(data_name)[key])
     except ValueError as error:
-        raise WorkflowError(f"datasets.{data_name}.{key}: {error}") from None
+        exit_invalid_config(ConfigError(f"datasets.{data_name}.{key}: {error}"))
 
 
 def dataset_resolution(data_name):
@@ -210,10 +227,18 @@ HASHED_SPECS = {
 }
 
 
+def refuse_requested(message):
+    """Stop the DAG on a requested path that cannot be made: `dynvision: error:` and the message on stderr, exit
+    status 2 (a WorkflowError raised in an input function makes Snakemake print its traceback frames).
+    """
+    print(f"dynvision: error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
 def test_identifiers(experiment):
     """One folder name per parameter combination of an experiment: `{paradigm}{args}` or its hashed name."""
     if experiment not in EXPERIMENT_TESTS:
-        raise WorkflowError(
+        refuse_requested(
             f"experiment {experiment!r} (in a requested path) is not defined; defined experiments: "
             f"{', '.join(sorted(EXPERIMENT_TESTS))}. Add it under `experiments:` in a config file."
         )
@@ -228,10 +253,10 @@ def spec_of(identifier):
     try:
         return HASHED_SPECS[identifier]
     except KeyError:
-        raise WorkflowError(
+        refuse_requested(
             f"test folder {identifier!r} is a hashed name that no configured experiment produces; hashed names of "
             f"the configuration: {', '.join(sorted(HASHED_SPECS)) or '(none)'}."
-        ) from None
+        )
 
 
 # Input functions (called once per job: keep them cheap; per-configuration work is done above) -----------------
@@ -240,7 +265,7 @@ def spec_of(identifier):
 def get_dataset_inputs(wildcards):
     """No inputs; stops the DAG, before any job runs, when a requested path names a dataset that is not defined."""
     if wildcards.data_name not in config["datasets"]:
-        raise WorkflowError(
+        refuse_requested(
             f"dataset {wildcards.data_name!r} (in a requested path) is not defined; defined datasets: "
             f"{', '.join(sorted(config['datasets']))}. Add it under `datasets:` in a config file."
         )
@@ -259,7 +284,7 @@ def checked_model(model_name, model_args):
         model_name, model_args, "requested model", config
     )
     if problems:
-        raise WorkflowError("\n".join(problems))
+        refuse_requested("\n".join(problems))
 
 
 @functools.lru_cache(maxsize=None)
@@ -268,7 +293,7 @@ def checked_test(identifier):
     if not is_hashed(identifier):
         problems = spec_problems(identifier, "requested test")
         if problems:
-            raise WorkflowError("\n".join(problems))
+            refuse_requested("\n".join(problems))
 
 
 def train_group(model_args):
@@ -403,6 +428,21 @@ def get_model_inputs(wildcards):
     inputs = {"ready": paths.fill(paths.RAW_READY, data_name=wildcards.data_name)}
     location, _ = pretrained_source(wildcards)
     if location and paths.is_workflow_file(location):
+        made = location.split("/", 1)[0] in OUTPUT_ROOTS  # a folder the workflow writes
+        if not made and not os.path.exists(location):
+            name = model_config(wildcards.model_args)["init"]["pretrained"]
+            key = (
+                f"init.weights.{name}.location"
+                if name in config["init"]["weights"]
+                else "init.pretrained"
+            )
+            exit_invalid_config(
+                ConfigError(
+                    f"{key}: {location!r} does not exist in the working directory {os.getcwd()} and no rule makes "
+                    "it; give an existing weights file (a path relative to the working directory, absolute, or "
+                    "with ~), or an http(s):// URL with its sha256."
+                )
+            )
         inputs["pretrained"] = location
     return inputs
 
@@ -416,7 +456,7 @@ def get_pretrained_options(wildcards):
     try:
         location = expand_location(location)
     except ValueError as error:
-        raise WorkflowError(f"init.pretrained: {error}") from None
+        exit_invalid_config(ConfigError(f"init.pretrained: {error}"))
     return settings_options(
         InitSettings,
         config,
@@ -527,7 +567,7 @@ def test_options(experiment, identifier, data_name):
     try:  # the experiment's overrides, each swept one at this test's value
         overrides = model_overrides(config, experiment, spec)
     except ArgsError as error:
-        raise WorkflowError(str(error)) from None
+        refuse_requested(str(error))
     return " ".join(
         [
             settings_options(

@@ -1,5 +1,14 @@
 """Data: materialise a dataset as class folders, then write its FFCV files."""
 
+from dynvision_workflow.runtime.data import repair_data_markers
+
+# Data markers cannot lie: before Snakemake plans any job, a dataset marker, class group or FFCV record whose data
+# no longer match it is removed (with a note), so that the data are made again before any job reads them. Only the
+# main process checks: a cluster job reading the workflow again must not touch what the run in progress made.
+if workflow.is_main_process:
+    for _data_note in repair_data_markers():
+        print(f"note: {_data_note}", file=sys.stderr)
+
 
 rule get_data:
     """Materialise a dataset as class folders data/raw/{data_name}/{train,test}/{class}/*.png."""

@@ -72,6 +72,7 @@ rule export_state:
         **resources_of("export_state"),
     params:
         checkpoints=paths.CHECKPOINT_DIR,
+        model=get_model_options,
     shell:
         "dynvision export-state --trained {input.trained:q} --checkpoints {params.checkpoints:q} "
-        "--status {wildcards.status:q} --output {output.state:q} >> {log:q} 2>&1"
+        "--status {wildcards.status:q} {params.model} --output {output.state:q} >> {log:q} 2>&1"
