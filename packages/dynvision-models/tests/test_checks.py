@@ -49,6 +49,8 @@ BAD = [
     ("DyRCNNx2", {"readout": "max"}, "readout: 'max' is not a known readout"),
     ("DyRCNNx2", {"rctype": "fully"}, "recurrence_type: 'fully' is not a known recurrence_type"),
     ("DyRCNNx2", {"solver": "heun"}, "solver: 'heun' is not a known solver"),
+    ("DyRCNNx2", {"leak": "rates"}, "leak: 'rates' is not a known leak (did you mean 'rate'?)"),
+    ("AlexNet", {"leak": None}, "leak: None is not allowed (null)"),
     ("DyRCNNx2", {"integration": "mult"}, "integration: 'mult' is not a known integration"),
     ("DyRCNNx2", {"bias": "pixel"}, "bias: 'pixel' is not a known bias"),
     ("DyRCNNx2", {"skip_mode": "add"}, "skip_mode: 'add' is not a known skip_mode"),
@@ -81,6 +83,8 @@ BAD = [
     ("CordsNet", {"dt": 2, "tau": 1}, "tau: 1 is too small for dt=2 ms"),
     ("CordsNet", {"dt": 0}, "dt: 0 is not allowed"),
     ("CordsNet", {"solver": "rk4"}, "solver: 'rk4' is not taken by CordsNet"),
+    ("CordsNet", {"leak": "rate"}, "leak: 'rate' is not taken by CordsNet: the published update leaks the rate"),
+    ("CorNetRT", {"leak": "state"}, "leak: 'state' is not taken by CorNetRT"),
     ("CorNetRT", {"tau": 5}, "tau: 5 is not taken by CorNetRT"),
     ("CorNetRT", {"n_timesteps": 2.5}, "n_timesteps: 2.5 is not an integer"),
     ("ResNet20", {"shortcut": "C"}, "shortcut: 'C' is not a known shortcut"),
@@ -93,6 +97,8 @@ GOOD = [
     ("DyRCNNx2", {**TINY_X2, "channels": None}),
     ("DyRCNNx2", {**TINY_X2, "solver": "rk4", "dt": 2, "tau": 1}),
     ("DyRCNNx2", {**TINY_X2, "solver": "exponential", "tau": 0.5}),
+    ("DyRCNNx4", {**TINY_X4, "leak": "rate", "solver": "rk4", "checkpoint_steps": 2, "feedback": True}),
+    ("AlexNet", {**SMALL_ALEXNET, "leak": "rate", "rctype": "self", "tau": 4}),
     ("DyRCNNx2", {**TINY_X2, "dt": 4, "tfb": 30}),
     ("DyRCNNx2", {**TINY_X2, "adaptation": [0.9, 0.5], "checkpoint_steps": True, "norm": "layer"}),
     ("DyRCNNx2", {**TINY_X2, "tau": [4, 6.5], "taugrad": True, "supralin": 2, "retina": True}),
@@ -176,6 +182,10 @@ def test_catalogue_entries(catalogue: dict) -> None:
     assert x4["engine"]["areas"] == ["V1", "V2", "V4", "IT"] and x4["engine"]["middle_stage"] == [False] * 4
     assert x4["engine"]["default_channels"] == [36, 64, 121, 256]
     assert x4["engine"]["solver_max_alpha"] == {"euler": 1.0, "exponential": None, "rk4": 2.5}
+    for model in ("DyRCNNx2", "DyRCNNx4", "DyRCNNx8", "AlexNet"):
+        leak = catalogue[model]["parameters"]["leak"]
+        assert (leak["kind"], leak["choices"], leak["default"]) == ("choice", ["state", "rate"], "state"), model
+    assert "leak" in catalogue["CorNetRT"]["rejected"] and "leak" in catalogue["CordsNet"]["rejected"]
     assert alexnet["rejected"]["skip"] == "AlexNet has no skip or feedback connections"
     assert catalogue["CordsNet"]["parameters"]["depth"]["choices"] == [2, 4, 6, 8]
     assert catalogue["CordsNet"]["engine"] is None and catalogue["CordsNet"]["time"] == {"max_alpha": 1.0, "solver": "euler"}

@@ -111,6 +111,10 @@ ENGINE_SPECS: dict[str, dict[str, Any]] = {
     "recurrence_target": {"kind": "choice", "doc": "where the recurrence enters an area"},
     "integration": {"kind": "choice", "doc": "how the recurrence is combined"},
     "solver": {"kind": "choice", "doc": "integration scheme by name"},
+    "leak": {
+        "kind": "choice",
+        "doc": "what each step leaks towards the drive: the state h (default) or the previous rate (upstream's)",
+    },
     "skip": {"kind": "bool", "doc": "use the model's skip connections"},
     "feedback": {"kind": "bool", "doc": "use the model's feedback connections"},
     "skip_mode": {"kind": "choice", "doc": "how skips enter the target's drive"},

@@ -69,3 +69,24 @@ def test_compiled_step_gives_the_eager_gradients(models: tuple[TemporalModel, Te
         model(x).square().mean().backward()
     for (name, p), q in zip(compiled.named_parameters(), eager.parameters(), strict=True):
         torch.testing.assert_close(p.grad, q.grad, msg=name)
+
+
+def test_compiled_step_with_the_rate_leak_equals_eager() -> None:
+    """The leak form is read inside the step: the compiled step must follow ``leak="rate"`` too."""
+    torch.manual_seed(0)
+    kwargs = {"input_shape": (3, 8, 8), "n_timesteps": 5, "channels": (3, 4), "n_classes": 2, "leak": "rate"}
+    eager = create_model("DyRCNNx2", **kwargs)
+    with torch.no_grad():
+        for name, p in eager.named_parameters():
+            if "recurrence" in name:
+                p.mul_(30.0)
+    compiled = create_model("DyRCNNx2", **kwargs, compile_step=True)
+    compiled.load_state_dict(eager.state_dict())
+    state_leak = create_model("DyRCNNx2", **{**kwargs, "leak": "state"})
+    state_leak.load_state_dict(eager.state_dict())
+    x = torch.randn(2, 5, 3, 8, 8)
+    with torch.no_grad():
+        expected = eager(x)
+        torch.testing.assert_close(compiled(x), expected)
+        assert not torch.allclose(state_leak(x), expected)
+    torch._dynamo.reset()

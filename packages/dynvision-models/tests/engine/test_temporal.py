@@ -264,6 +264,126 @@ def test_adaptation_off_for_zero_or_none() -> None:
         assert create_model("DyRCNNx2", **TINY, adaptation=value).adapt is None
 
 
+# ----------------------------------------------------------------------------- leak forms
+def _rk4_weight(a: float) -> float:
+    """Fraction of the way to a constant drive that one RK4 step covers: ``1 - R(-a)``, ``R`` RK4's polynomial."""
+    return 1.0 - (1.0 - a + a**2 / 2 - a**3 / 6 + a**4 / 24)
+
+
+# Per solver: the fraction w(a) of the way from the leaked value to a drive held constant over the step.
+STEP_WEIGHTS = {"euler": lambda a: a, "exponential": lambda a: -math.expm1(-a), "rk4": _rk4_weight}
+
+
+def _recurrent_area(**kwargs: object) -> DyRCNN:
+    """One float64 area, 3 channels at 5x5, full recurrence delayed by 2 steps, strong enough to matter."""
+    torch.manual_seed(0)
+    model = DyRCNN(
+        area_names=("V1",),
+        channels=(3,),
+        input_shape=(2, 5, 5),
+        n_classes=2,
+        dt=2.0,
+        tau=5.0,
+        recurrence_type="full",
+        t_recurrence=4.0,
+        **kwargs,
+    ).double()
+    with torch.no_grad():
+        model.areas["V1"].recurrence.conv.weight.normal_(0.0, 0.3)
+    return model
+
+
+def _upstream_rates(model: DyRCNN, x: torch.Tensor, weight: float) -> torch.Tensor:
+    """Upstream DynVision's update by hand: ``y = r(t-1) + w (u - r(t-1))``, ``r(t) = g(ReLU(y))``, with
+    ``u(t) = W_ff * x(t) + W_rec * r(t - d_rec)`` and ``r(-1) = 0``; rates ``(B, T, C, H, W)``."""
+    area = model.areas["V1"]
+    d_rec = round(model.t_recurrence / model.dt)
+    rates: list[torch.Tensor] = []
+    r = torch.zeros_like(area.ff(x[:, 0]))
+    for t in range(x.shape[1]):
+        u = area.ff(x[:, t])
+        if t >= d_rec:
+            u = u + area.recurrence(rates[t - d_rec])
+        y = r + weight * (u - r)
+        r = torch.relu(y)
+        if model.supra is not None:
+            r = model.supra(r)
+        rates.append(r)
+    return torch.stack(rates, dim=1)
+
+
+@pytest.mark.parametrize(
+    ("solver", "supralinearity"), [("euler", 1.0), ("euler", 1.5), ("exponential", 1.0), ("rk4", 1.0)]
+)
+def test_rate_leak_reproduces_upstreams_update_at_every_step(solver: str, supralinearity: float) -> None:
+    model = _recurrent_area(leak="rate", solver=solver, supralinearity=supralinearity)
+    x = torch.randn(2, 12, 2, 5, 5, dtype=torch.float64)  # inputs of both signs: the ReLU clips often
+    with torch.no_grad():
+        _, responses = model.forward_intermediates(x)
+        expected = _upstream_rates(model, x, STEP_WEIGHTS[solver](model.dt / model.tau))
+    torch.testing.assert_close(responses["V1"], expected, rtol=1e-12, atol=1e-12)
+    assert bool((expected == 0).any()) and bool((expected > 0).any())
+    # The default state leak is a different update on the same weights: the comparison above discriminates.
+    state = _recurrent_area(solver=solver, supralinearity=supralinearity)
+    state.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        _, state_responses = state.forward_intermediates(x)
+    assert (state_responses["V1"] - expected).abs().max() > 1e-2
+
+
+def test_state_leak_remembers_inhibition_and_rate_leak_forgets_it() -> None:
+    # alpha = 1/2; drive -2 for three steps, then +1.
+    x = torch.tensor([-2.0, -2.0, -2.0, 1.0, 1.0, 1.0]).view(1, 6, 1, 1, 1)
+    rates = {}
+    for leak in ("state", "rate"):
+        model = _single_unit(dt=1.0, tau=2.0, recurrence_type="none", leak=leak)
+        _, responses = model.forward_intermediates(x)
+        rates[leak] = responses["V1"].flatten().tolist()
+    # State: h = -1, -1.5, -1.75, then -0.375 (still silent), 0.3125, 0.65625.
+    assert rates["state"] == [0.0, 0.0, 0.0, 0.0, 0.3125, 0.65625]
+    # Rate: r stays at 0 under the negative drive and follows the positive one at once.
+    assert rates["rate"] == [0.0, 0.0, 0.0, 0.5, 0.75, 0.875]
+
+
+def test_leak_forms_agree_while_the_state_stays_non_negative() -> None:
+    x = torch.rand(1, 6, 1, 1, 1) + 0.1  # a positive drive (and positive recurrence) keeps h >= 0
+    rates = []
+    for leak in ("state", "rate"):
+        model = _single_unit(dt=1.0, tau=3.0, recurrence_type="self", leak=leak)
+        with torch.no_grad():
+            model.areas["V1"].recurrence.weight.fill_(0.5)
+            rates.append(model.forward_intermediates(x)[1]["V1"])
+    assert torch.equal(rates[0], rates[1])
+
+
+def test_rate_leak_keeps_checkpointing_windows_and_idle_steps_exact() -> None:
+    """Rate leak with feedback, skips, adaptation, supralinearity, a learnt tau and idle steps: checkpointed
+    segments and windows give the plain outputs and gradients."""
+    x = torch.randn(2, 6, 3, 16, 16)
+    results = []
+    for checkpoint_steps in (0, 2):
+        model = _rich_model(leak="rate", checkpoint_steps=checkpoint_steps, train_tau=True, idle_timesteps=2)
+        logits, rates = model.forward_intermediates(x)
+        logits.square().mean().backward()
+        results.append((logits.detach(), rates, {n: p.grad for n, p in model.named_parameters()}))
+    (logits, rates, grads), (ck_logits, ck_rates, ck_grads) = results
+    torch.testing.assert_close(ck_logits, logits)
+    for area, rate in rates.items():
+        torch.testing.assert_close(ck_rates[area], rate.detach(), msg=area)
+    for name, grad in grads.items():
+        torch.testing.assert_close(ck_grads[name], grad, msg=name)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.cat(list(model.windows(x, 4)), dim=1), model(x), rtol=0, atol=0)
+
+
+def test_leak_is_checked_and_recorded() -> None:
+    assert create_model("DyRCNNx2", **TINY).leak == "state"
+    model = create_model("DyRCNNx2", **TINY, leak="rate")
+    assert model.leak == "rate" and model.model_kwargs["leak"] == "rate"
+    with pytest.raises(ValueError, match=r"leak: 'rates' is not a known leak \(did you mean 'rate'\?\).*'state', 'rate'"):
+        create_model("DyRCNNx2", **TINY, leak="rates")
+
+
 # ----------------------------------------------------------------------------- time constants
 def test_per_area_tau_sets_each_areas_integration_speed() -> None:
     torch.manual_seed(0)

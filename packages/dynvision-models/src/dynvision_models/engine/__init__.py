@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from .cuda_graphs import GraphedForward, GraphedTrainStep, graph_loss
 from .solvers import Drive, EulerSolver, Solver, get_solver, list_solvers, register_solver
-from .temporal import CONNECTION_MODES, READOUTS, TemporalModel, common_kwargs, delay_to_steps
+from .temporal import CONNECTION_MODES, LEAKS, READOUTS, TemporalModel, common_kwargs, delay_to_steps
 from .timeline import FrameTimeline, as_timeline
 
 __all__ = [
     "CONNECTION_MODES",
+    "LEAKS",
     "READOUTS",
     "Drive",
     "EulerSolver",

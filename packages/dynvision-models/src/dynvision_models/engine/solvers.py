@@ -2,7 +2,9 @@
 
 One solver call advances the hidden state ``h`` of one area by one time step of ``dt`` milliseconds. It gets
 
-- ``h``: the state at the previous step, or ``None`` for the zero initial state (saves allocating zeros);
+- ``h``: the state at the previous step, or ``None`` for the zero initial state (saves allocating zeros); the
+  engine passes the value its ``leak`` names, the state or the previous rate
+  (:data:`~dynvision_models.engine.temporal.LEAKS`);
 - ``drive``: a callable ``drive(h) -> u`` returning ``F(h, x)`` for the current step. Euler and the exponential
   solver evaluate it once, at the old state; RK4 evaluates it again at its three intermediate stages, so a
   drive that depends on the state (instantaneous recurrence, adaptation) is integrated to fourth order;

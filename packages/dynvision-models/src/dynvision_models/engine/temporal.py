@@ -9,9 +9,15 @@ Dynamics of area ``l`` at step ``t`` (``t = 0 .. T-1``; all states and rates bef
              (+|x) sum_j C_jl(r_j(t - d_skip))                           skip connections from lower areas j
              (+|x) sum_j C_jl(r_j(t - d_fb))                             feedback from higher areas j
              - b * a_l(t),  a_l(t) = a * a_l(t-1) + (1 - a) * r_l(t-1)   intrinsic adaptation (optional)
-    h_l(t) = solver step of tau_l * dh/dt = -h + u_l(t)                  e.g. Euler: h += (dt/tau_l)(u - h)
+    h_l(t) = solver step of tau_l * dh/dt = -h + u_l(t) from h_l(t-1)     e.g. Euler: h += (dt/tau_l)(u - h)
     r_l(t) = g(ReLU(h_l(t)))                                             rate; g = supralinearity (optional)
     s_{l+1}(t) = norm_l(pool_l(r_l(t)))                                  output to the next area
+
+This is the default ``leak="state"``: the step leaks the pre-rectification state ``h``, which may go negative
+(an inhibited area recovers only as ``h`` climbs back to 0). With ``leak="rate"`` (upstream DynVision's update)
+the step starts from the previous rate instead, ``h_l(t) = solver step ... from r_l(t-1)``, e.g. Euler
+``y = r(t-1) + (dt/tau_l)(u - r(t-1))``, ``r_l(t) = g(ReLU(y))``: nothing below zero is remembered. Both forms
+have the fixed point ``g(ReLU(u))`` for a constant drive and cost the same; see :data:`LEAKS`.
 
 ``F_l`` is the area's feedforward convolution(s) with the recurrence entering at the input, middle or output
 (:class:`~dynvision_models.layers.RecurrentArea`); ``C_jl`` is a :class:`~dynvision_models.layers.Connection`
@@ -63,6 +69,7 @@ from .timeline import FrameTimeline, as_timeline
 
 __all__ = [
     "CONNECTION_MODES",
+    "LEAKS",
     "READOUTS",
     "TemporalModel",
     "TemporalState",
@@ -81,6 +88,15 @@ __all__ = [
 READOUTS = ("avgpool", "flatten")
 #: How skip and feedback connections enter their target's drive (``skip_mode``, ``feedback_mode``).
 CONNECTION_MODES = INTEGRATIONS
+#: What one solver step leaks towards the drive ``u`` (the ``leak`` kwarg), with ``a = dt / tau`` (Euler shown;
+#: every solver integrates the same linear leak over the step from the value named here, then rectifies):
+#:
+#: - ``"state"``: the pre-rectification state, ``h(t) = h(t-1) + a (u - h(t-1))``, ``r(t) = g(ReLU(h(t)))``;
+#:   a leaky-integrator rate model whose state remembers inhibition below zero (the default);
+#: - ``"rate"``: the previous rate, ``y = r(t-1) + a (u - r(t-1))``, ``r(t) = g(ReLU(y))``; upstream
+#:   DynVision's update, i.e. ``tau dr/dt = -r + u`` kept at ``r >= 0`` (with the exponential solver the exact
+#:   solution of that rectified ODE for a drive held over the step).
+LEAKS = ("state", "rate")
 
 def delay_to_steps(name: str, value: float, dt: float) -> int:
     """Convert the delay ``name`` of ``value`` ms into whole steps of ``dt`` ms.
@@ -100,6 +116,7 @@ def engine_choices() -> dict[str, list[str]]:
         "recurrence_target": list(RECURRENCE_TARGETS),
         "integration": list(INTEGRATIONS),
         "solver": list_solvers(),
+        "leak": list(LEAKS),
         "skip_mode": list(CONNECTION_MODES),
         "feedback_mode": list(CONNECTION_MODES),
         "bias": list(BIAS_TYPES),
@@ -210,7 +227,8 @@ def engine_signature(
 
 
 #: The carried state of the time loop: ``(states, rings, out_rings, adapt_states)``; ``states[i]`` and
-#: ``adapt_states[i]`` are area ``i``'s state ``h`` and adaptation ``a`` (``(B, C, H, W)`` or ``None`` = zeros),
+#: ``adapt_states[i]`` are area ``i``'s state ``h`` (its rate ``r`` when ``leak="rate"``) and adaptation ``a``
+#: (``(B, C, H, W)`` or ``None`` = zeros),
 #: ``rings[i][k]`` its rate ``k + 1`` steps back (newest first) and ``out_rings[i][k]`` its output ``k + 1`` steps
 #: back (``None`` = not arrived yet).
 Carry = tuple[tuple, tuple, tuple, tuple]
@@ -310,6 +328,16 @@ class TemporalModel(nn.Module):
         integration: how the recurrence is combined: ``"additive"`` or ``"multiplicative"``
             (``y * (1 + tanh R)``).
         solver: integration scheme by name (see :func:`~dynvision_models.engine.list_solvers`).
+        leak: what each step leaks towards the drive (equations at :data:`LEAKS`): ``"state"``, the
+            pre-rectification state ``h``, or ``"rate"``, the previous rate (upstream DynVision's update). Same
+            cost and same fixed point ``g(ReLU(u))``; they differ after a negative drive, which the state form
+            remembers (``h`` goes below zero and must climb back before the area fires again) and the rate form
+            forgets (the rate stays at zero and follows the next positive drive at once). ``"state"`` is the
+            default: it is the leaky integrator ``tau dh/dt = -h + u`` with a rectified output that the module
+            docstring, the solvers and the docs describe, and it keeps the outputs of every model built or saved
+            before this option bit for bit. Use ``"rate"`` to reproduce upstream DynVision's dynamics (to
+            compare with its results or run its trained weights). Works with every solver, delay, recurrence
+            type and connection; the carried state is then the rate itself.
         skip: use the model's skip connections (lower -> higher area, skipping areas in between).
         feedback: use the model's feedback connections (higher -> lower area).
         skip_mode: ``"additive"`` or ``"multiplicative"``: how skips enter the target's drive.
@@ -367,6 +395,7 @@ class TemporalModel(nn.Module):
         recurrence_target: str = "output",
         integration: str = "additive",
         solver: str = "euler",
+        leak: str = "state",
         skip: bool = False,
         feedback: bool = False,
         skip_mode: str = "additive",
@@ -397,6 +426,9 @@ class TemporalModel(nn.Module):
         dt = float(dt)
         self._solver = get_solver(solver)
         self.solver = solver
+        self.leak = leak
+        # Read by _step on every step: a bool, so that the compiled step guards on a constant.
+        self._leak_rate = leak == "rate"
         self.dt = dt
         taus = (float(tau),) if isinstance(tau, int | float) else tuple(map(float, tau))
         self.tau: float | tuple[float, ...] = taus[0] if isinstance(tau, int | float) else taus
@@ -587,7 +619,8 @@ class TemporalModel(nn.Module):
         self._compiled_step = None  # the plan changed: compile again on next use
         # With checkpointing the rings hold states h and reads rectify them again (an elementwise op): then
         # each checkpointed step keeps one tensor per area alive for backward (h) instead of h and the rate.
-        self._rings_hold_state = bool(self.checkpoint_steps)
+        # When the rate leaks, the carried state is the rate: the rings hold that same tensor, one per area.
+        self._rings_hold_state = bool(self.checkpoint_steps) and not self._leak_rate
 
         # Earliest arrival of a stimulus onset at each area: shortest path over the delays in use
         # (Bellman-Ford; a handful of areas, computed once).
@@ -731,8 +764,8 @@ class TemporalModel(nn.Module):
             f"tau={self.tau} ms, train_tau={self.train_tau}, t_feedforward={self.t_feedforward} ms, "
             f"t_recurrence={self.t_recurrence} ms, t_skip={self.t_skip} ms, t_feedback={self.t_feedback} ms, "
             f"recurrence_type={self.recurrence_type!r}, recurrence_target={self.recurrence_target!r}, "
-            f"integration={self.integration!r}, solver={self.solver!r}, skip={self.skip}, "
-            f"feedback={self.feedback}, idle_timesteps={self.idle_timesteps}, "
+            f"integration={self.integration!r}, solver={self.solver!r}, leak={self.leak!r}, "
+            f"skip={self.skip}, feedback={self.feedback}, idle_timesteps={self.idle_timesteps}, "
             f"tbptt_steps={self.tbptt_steps}, feedforward_only={self.feedforward_only}, "
             f"readout={self.readout!r}, checkpoint_steps={self.checkpoint_steps}, compile_step={self.compile_step}, "
             f"channels_last={self.channels_last}"
@@ -846,6 +879,7 @@ class TemporalModel(nn.Module):
         """
         plan = self._plan
         solver_step = self._solver.step
+        leak_rate = self._leak_rate
         supra = self.supra
         hold_state = self._rings_hold_state
 
@@ -885,11 +919,12 @@ class TemporalModel(nn.Module):
                     u = u.sub_(suppression, alpha=gain)
             # The drive is fixed for the step (every input is delayed by >= 1 step or comes from earlier
             # areas), so the solver gets it as a constant function of the state.
+            # states[i] is h(t-1) (leak "state") or r(t-1) (leak "rate"): the value the step leaks from.
             h = solver_step(states[i], lambda _h, u=u: u, alphas[i])
-            states[i] = h
             rate = torch.relu(h)
             if post is not None:
                 rate = post(rate)
+            states[i] = rate if leak_rate else h
             if length:
                 rings[i] = (h if hold_state else rate, *ring[:-1])
             rates.append(rate)

@@ -59,6 +59,7 @@ COMMON_KWARG_REASONS: dict[str, str] = {
     "recurrence_target": "the published model fixes where the recurrence enters",
     "integration": "the published recurrence is additive",
     "solver": "the published update is fixed",
+    "leak": "the published update is fixed",
     "skip": "the published connectivity is fixed",
     "feedback": "the published model has no feedback connections",
     "skip_mode": "the published connectivity is fixed",

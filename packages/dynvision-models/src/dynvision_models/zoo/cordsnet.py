@@ -87,6 +87,7 @@ _REASONS = {
     "t_feedforward": "inter-area delays are fixed by the published update (one step; the stimulus none)",
     "t_recurrence": "the recurrent delay is fixed by the published Euler update (one step)",
     "solver": "the published update is forward Euler",
+    "leak": "the published update leaks the rate towards the rectified drive, r <- (1 - alpha) r + alpha ReLU(u)",
     "bias": "the published bias is spatial, one per unit",
 }
 
