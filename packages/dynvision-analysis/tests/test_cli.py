@@ -302,3 +302,52 @@ def test_a_full_or_read_only_disk_ends_in_one_line_naming_the_figure(tmp_path, m
     assert result.stderr.startswith(f"dynvision-analysis plot-responses: error: cannot write '{out}': {says}")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert result.stdout.split("--- listing\n", 1)[1] == "", "something was left in the folder"
+
+
+def _duration_sweep(kind: str) -> pd.DataFrame:
+    """Two conditions of a duration sweep (stimulus 1 and 3 steps of 2 ms), two samples each."""
+    frames = []
+    for duration in (1, 3):
+        on = np.zeros(6, dtype=int)
+        on[1 : 1 + duration] = 1
+        for sample in (0, 1):
+            base = {"sample": sample, "step": np.arange(6), "time_ms": np.arange(6) * 2.0, "stimulus": on,
+                    "paradigm": "duration", "intro": 1, "paradigm_stimulus": duration}
+            if kind == "outputs":
+                correct = on.cumsum() > duration - 1
+                frames.append(pd.DataFrame({**base, "label": 0, "guess": np.where(correct, 0, 1),
+                                            "correct": correct.astype(int), "confidence": 0.5}))
+            else:
+                frames.append(pd.DataFrame({**base, "area": "V1", "response": on * 1.0, "response_std": 0.0}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _captured(monkeypatch) -> list:
+    figures: list = []
+    monkeypatch.setattr("dynvision_analysis.cli.save_figure", lambda figure, path, dpi=300: figures.append(figure))
+    return figures
+
+
+def test_plot_accuracy_draws_one_curve_per_condition_in_ms(tmp_path, monkeypatch):
+    path = tmp_path / "outputs.csv"
+    _duration_sweep("outputs").to_csv(path, index=False)
+    figures = _captured(monkeypatch)
+    assert main(["plot-accuracy", str(path), "-o", str(tmp_path / "a.png")]) == 0
+    axes = figures[0].axes[0]
+    labels = [line.get_label() for line in axes.lines]
+    assert labels == ["stimulus 2 ms", "stimulus 6 ms"]  # not pooled, and named in ms, not steps
+    # Each condition's stimulus period is marked (the timings differ, so one bar per condition).
+    assert len([patch for patch in axes.patches if patch.get_gid() == "stimulus"]) == 2
+    assert main(["plot-accuracy", str(path), "-o", str(tmp_path / "b.png"), "--hue", "none", "--no-stimulus"]) == 0
+    assert [line.get_label() for line in figures[1].axes[0].lines] == ["accuracy"]
+
+
+def test_plot_responses_names_timing_conditions_in_ms_and_marks_each_stimulus(tmp_path, monkeypatch):
+    path = tmp_path / "responses.csv"
+    _duration_sweep("responses").to_csv(path, index=False)
+    figures = _captured(monkeypatch)
+    command = ["plot-responses", str(path), "-o", str(tmp_path / "r.png"), "--layout", "small_multiples"]
+    assert main([*command, "--hue", "paradigm_stimulus"]) == 0
+    axes = figures[0].axes[0]
+    assert [line.get_label() for line in axes.lines] == ["stimulus 2 ms", "stimulus 6 ms"]
+    assert len([patch for patch in axes.patches if patch.get_gid() == "stimulus"]) == 2

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import pandas as pd
 
 from .__about__ import __version__
@@ -71,7 +72,12 @@ from .plots import (
     plot_weights,
 )
 from .plots.responses import LAYOUTS
-from .stimulus import stimulus_intervals
+from .stimulus import (
+    condition_columns,
+    condition_label,
+    stimulus_intervals,
+    stimulus_intervals_by,
+)
 from .tables import TableError
 
 __all__ = ["build_parser", "main"]
@@ -117,9 +123,11 @@ class _Rows:
         chunksize: int,
         track_stimulus: bool,
         optional: Sequence[str] = (),
+        stimulus_by: Sequence[str] = (),
     ):
         self.path, self.columns, self.where = path, list(dict.fromkeys(columns)), where
         self.chunksize, self.track_stimulus, self.optional = chunksize, track_stimulus, list(optional)
+        self.stimulus_by = list(stimulus_by)
         self.rows = 0
         self._stimulus: list[pd.DataFrame] = []
 
@@ -132,9 +140,16 @@ class _Rows:
                 continue
             self.rows += len(chunk)
             if self.track_stimulus:
-                on = chunk.groupby("time_ms")["stimulus"].agg(["min", "max"])
+                keys = [*self.stimulus_by, "time_ms"]
+                on = chunk.groupby(keys, observed=True)["stimulus"].agg(["min", "max"]).reset_index()
                 self._stimulus.append(
-                    pd.DataFrame({"time_ms": [*on.index, *on.index], "stimulus": [*on["min"], *on["max"]]})
+                    pd.concat(
+                        [
+                            on[keys].assign(stimulus=on["min"].to_numpy()),
+                            on[keys].assign(stimulus=on["max"].to_numpy()),
+                        ],
+                        ignore_index=True,
+                    )
                 )
             yield chunk
         if self.rows == 0:
@@ -150,6 +165,46 @@ class _Rows:
 
     def stimulus_intervals(self) -> list[tuple[float, float]]:
         return stimulus_intervals(pd.concat(self._stimulus, ignore_index=True))
+
+    def stimulus_table(self) -> pd.DataFrame:
+        """The 0/1 stimulus per ``stimulus_by`` level and time (min and max of each, as two rows)."""
+        return pd.concat(self._stimulus, ignore_index=True)
+
+
+#: Name of the column of readable condition names (e.g. "stimulus 6 ms") that the plot commands draw as hue.
+CONDITION = "condition"
+
+
+def _step_ms(times: pd.Series) -> float | None:
+    values = np.unique(times.to_numpy(dtype="float64"))
+    return float(np.median(np.diff(values))) if len(values) > 1 else None
+
+
+def _label_conditions(measure: pd.DataFrame, columns: Sequence[str], dt_ms: float | None) -> pd.Series:
+    """One readable, ordered name per row for the levels of ``columns`` (timings in ms, not steps)."""
+    keys = measure[list(columns)].drop_duplicates().sort_values(list(columns))
+    names = {
+        tuple(key): ", ".join(condition_label(c, v, dt_ms) for c, v in zip(columns, key, strict=True))
+        for key in keys.itertuples(index=False)
+    }
+    labels = [names[tuple(key)] for key in measure[list(columns)].itertuples(index=False)]
+    return pd.Series(pd.Categorical(labels, categories=list(dict.fromkeys(names.values())), ordered=True),
+                     index=measure.index)
+
+
+def _condition_marks(
+    rows: _Rows, columns: Sequence[str], dt_ms: float | None
+) -> list[tuple[float, float]] | dict[str, list[tuple[float, float]]]:
+    """The stimulus period(s): one shared list when every condition has the same timing, else one per
+    condition (by its readable name)."""
+    table = rows.stimulus_table()
+    try:
+        return stimulus_intervals(table, dt_ms=dt_ms)
+    except TableError:
+        if not columns:
+            raise
+    table = table.assign(**{CONDITION: _label_conditions(table, columns, dt_ms)})
+    return {str(level): spans for level, spans in stimulus_intervals_by(table, CONDITION, dt_ms=dt_ms).items()}
 
 
 def _figure_path(path: str) -> Path:
@@ -249,10 +304,19 @@ def _plot_responses(args: argparse.Namespace) -> None:
     by = [
         column for column in dict.fromkeys([*([args.row] if args.layout != "overlay" else []), hue]) if column
     ]
+    conditions = [column for column in condition_columns(by) if column != args.row]
     columns = [*by, "step", "time_ms", args.value, *([] if args.no_stimulus else ["stimulus"])]
-    rows = _rows(args, columns, stimulus=not args.no_stimulus)
+    rows = _Rows(
+        Path(args.table), columns, _parse_where(args.where), args.chunksize, not args.no_stimulus,
+        stimulus_by=conditions,
+    )
     measure = response_over_time(rows, by=by, value=args.value)
-    intervals = None if args.no_stimulus else rows.stimulus_intervals()
+    dt_ms = _step_ms(measure["time_ms"])
+    intervals = None if args.no_stimulus else _condition_marks(rows, conditions, dt_ms)
+    if conditions and hue in conditions:
+        # Conditions by readable name in ms (not the raw column in steps), in the order of their values.
+        measure = measure.assign(**{CONDITION: _label_conditions(measure, conditions, dt_ms)})
+        hue = CONDITION
     ylabel = "response (a.u.)" if args.value == "response" else f"{args.value} (a.u.)"
     figure = plot_responses(
         measure,
@@ -269,19 +333,35 @@ def _plot_responses(args: argparse.Namespace) -> None:
 def _plot_accuracy(args: argparse.Namespace) -> None:
     out = _figure_path(args.output)
     stimulus = [] if args.no_stimulus else ["stimulus"]
+    path = Path(args.table)
+    if args.hue == "auto":
+        conditions = condition_columns([c for c in table_columns(path) if c not in args.where])
+    else:
+        conditions = [] if args.hue == "none" else [args.hue]
     if args.top_k:
-        rows = _rows(
-            args, ["step", "time_ms", *stimulus], stimulus=not args.no_stimulus, optional=["label_rank"]
+        rows = _Rows(
+            path, ["step", "time_ms", *stimulus], _parse_where(args.where), args.chunksize,
+            not args.no_stimulus, optional=["label_rank"],
         )
         measure = topk_accuracy_over_time(rows, k=args.top_k)
-        hue = "k"
+        hue: str | None = "k"
+        conditions = []
     else:
-        rows = _rows(
-            args, ["step", "time_ms", "correct", "confidence", *stimulus], stimulus=not args.no_stimulus
+        rows = _Rows(
+            path, [*conditions, "step", "time_ms", "correct", "confidence", *stimulus],
+            _parse_where(args.where), args.chunksize, not args.no_stimulus, stimulus_by=conditions,
         )
-        measure = accuracy_over_time(rows)
+        measure = accuracy_over_time(rows, by=conditions)
+        # One curve per condition: the columns that take more than one value (the swept parameters).
+        conditions = [column for column in conditions if measure[column].nunique(dropna=False) > 1]
         hue = None
-    intervals = None if args.no_stimulus else rows.stimulus_intervals()
+        if conditions:
+            dt_ms = _step_ms(measure["time_ms"])
+            measure = measure.assign(**{CONDITION: _label_conditions(measure, conditions, dt_ms)})
+            measure = measure.sort_values([CONDITION, "time_ms"])
+            hue = CONDITION
+    dt_ms = _step_ms(measure["time_ms"])
+    intervals = None if args.no_stimulus else _condition_marks(rows, conditions, dt_ms)
     figure = plot_accuracy(
         measure,
         n_classes=args.n_classes,
@@ -294,25 +374,52 @@ def _plot_accuracy(args: argparse.Namespace) -> None:
 
 
 def _dynamics_panel(
-    path: str, measure: Callable[..., pd.DataFrame], value_column: str, x: str, args: argparse.Namespace, **kw
-) -> pd.DataFrame:
-    """A summary table for one panel: read as is when it is one, else measured per sample and summarized."""
+    path: str,
+    measure: Callable[..., pd.DataFrame],
+    value_column: str,
+    x: str,
+    args: argparse.Namespace,
+    notes: dict[str, str] | None = None,
+    **kw,
+) -> tuple[pd.DataFrame, float | None]:
+    """A summary table for one panel and the table's time step (ms): read as is when it is a summary (step
+    unknown), else measured per sample and summarized. Unresolvable latencies are counted into ``notes``."""
     source = Path(path)
     if {"measure", "mean"} <= set(table_columns(source)):
-        return read_table(source)
+        return read_table(source), None
     by = ["area", "sample"]
     condition = kw["condition"]
     rows = _Rows(source, [*by, condition, "time_ms", "response", "stimulus"], {}, args.chunksize, False)
-    per_sample = measure(rows.frame(), by, **kw)
-    return summarize(per_sample, value_column, ["area", x])
+    frame = rows.frame()
+    per_sample = measure(frame, by, **kw)
+    times = np.unique(frame["time_ms"].to_numpy(dtype="float64"))
+    step = float(np.median(np.diff(times))) if len(times) > 1 else None
+    if notes is not None and "latency_status" in per_sample.columns:
+        notes["latency"] = _latency_note(per_sample["latency_status"], step)
+    return summarize(per_sample, value_column, ["area", x]), step
+
+
+def _latency_note(status: pd.Series, step: float | None) -> str:
+    """Say how many latencies could not be measured and why ('' when all could)."""
+    parts = []
+    for reason, why in (
+        ("below one step", f"crossed half-max within the first step{f' ({step:g} ms)' if step else ''}"),
+        ("no rise", "no rise above baseline"),
+    ):
+        count = int((status == reason).sum())
+        if count:
+            parts.append(f"{count} of {len(status)} curves {why}")
+    return ("not resolvable (left out): " + "; ".join(parts)) if parts else ""
 
 
 def _plot_dynamics(args: argparse.Namespace) -> None:
     out = _figure_path(args.output)
     summaries: dict[str, pd.DataFrame] = {}
     x: dict[str, str] = {}
+    notes: dict[str, str] = {}
+    step: float | None = None
     if args.duration:
-        summaries["summation"] = _dynamics_panel(
+        summaries["summation"], _ = _dynamics_panel(
             args.duration,
             temporal_summation,
             "normalized",
@@ -322,18 +429,19 @@ def _plot_dynamics(args: argparse.Namespace) -> None:
             baseline=args.baseline,
         )
     if args.contrast:
-        summaries["latency"] = _dynamics_panel(
+        summaries["latency"], step = _dynamics_panel(
             args.contrast,
             contrast_response,
             "latency_ms",
             args.contrast_condition,
             args,
+            notes,
             condition=args.contrast_condition,
             baseline=args.baseline,
         )
         x["latency"] = args.contrast_condition
     if args.interval:
-        summaries["recovery"] = _dynamics_panel(
+        summaries["recovery"], _ = _dynamics_panel(
             args.interval,
             peak_ratio,
             "peak_ratio",
@@ -346,7 +454,8 @@ def _plot_dynamics(args: argparse.Namespace) -> None:
         raise ValueError(
             "plot-dynamics needs at least one of --duration, --contrast or --interval (a table)."
         )
-    save_figure(plot_dynamics(**summaries, x=x), out, dpi=args.dpi)
+    figure = plot_dynamics(**summaries, x=x, step_ms=step, notes={k: v for k, v in notes.items() if v})
+    save_figure(figure, out, dpi=args.dpi)
 
 
 def _plot_performance(args: argparse.Namespace) -> None:
@@ -537,6 +646,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-classes", type=int, default=None, help="number of classes; draws chance at 1/N"
     )
     accuracy.add_argument("--confidence", action="store_true", help="also draw the mean confidence")
+    accuracy.add_argument(
+        "--hue",
+        default="auto",
+        help="condition column drawn as one line per value; 'auto' (default): every paradigm parameter "
+        "column that takes several values (one line per condition of a sweep); 'none': pool all rows",
+    )
     accuracy.add_argument(
         "--top-k",
         type=_positive_int,

@@ -7,7 +7,13 @@ import pandas as pd
 
 from .tables import TableError, require_columns
 
-__all__ = ["stimulus_intervals"]
+__all__ = [
+    "TIMING_NAMES",
+    "condition_columns",
+    "condition_label",
+    "stimulus_intervals",
+    "stimulus_intervals_by",
+]
 
 
 def stimulus_intervals(table: pd.DataFrame, *, dt_ms: float | None = None) -> list[tuple[float, float]]:
@@ -61,3 +67,65 @@ def stimulus_intervals(table: pd.DataFrame, *, dt_ms: float | None = None) -> li
     onsets = np.flatnonzero(padded[1:-1] & ~padded[:-2])
     offsets = np.flatnonzero(padded[1:-1] & ~padded[2:])
     return [(float(times[a]), float(times[b] + dt_ms)) for a, b in zip(onsets, offsets, strict=True)]
+
+
+#: Condition columns whose values are times in steps, and the words a figure uses for them: the workflow
+#: writes a swept paradigm parameter under its name (``paradigm_`` + name where it would clash, e.g.
+#: ``paradigm_stimulus`` for the stimulus duration, since ``stimulus`` is the 0/1 column).
+TIMING_NAMES: dict[str, str] = {
+    "paradigm_stimulus": "stimulus",
+    "paradigm_interval": "interval",
+    "interval": "interval",
+    "paradigm_intro": "onset at",
+    "intro": "onset at",
+    "paradigm_outro": "blank after",
+    "outro": "blank after",
+}
+#: Columns of the outputs and responses tables that are not conditions of an experiment.
+_NOT_CONDITIONS = frozenset(
+    {
+        "sample",
+        "step",
+        "time_ms",
+        "label",
+        "guess",
+        "correct",
+        "confidence",
+        "label_rank",
+        "stimulus",
+        "area",
+        "response",
+        "response_std",
+        "test_identifier",
+        "paradigm",
+        "seed",
+    }
+)
+
+
+def condition_columns(columns: list[str] | tuple[str, ...] | pd.Index) -> list[str]:
+    """The columns of a table that can be conditions of an experiment (paradigm parameters), in table order."""
+    return [str(column) for column in columns if str(column) not in _NOT_CONDITIONS]
+
+
+def condition_label(column: str, value: object, dt_ms: float | None = None) -> str:
+    """A readable name of one condition: ``"stimulus 6 ms"`` for a timing column in steps (with ``dt_ms``),
+    ``"contrast 0.5"`` otherwise (``paradigm_`` left off the column name)."""
+    if column in TIMING_NAMES and dt_ms is not None and isinstance(value, int | float | np.number):
+        return f"{TIMING_NAMES[column]} {float(value) * dt_ms:g} ms"
+    name = column.removeprefix("paradigm_")
+    return f"{name} {value}"
+
+
+def stimulus_intervals_by(
+    table: pd.DataFrame, column: str, *, dt_ms: float | None = None
+) -> dict[object, list[tuple[float, float]]]:
+    """:func:`stimulus_intervals` per level of ``column``: the stimulus periods of each condition (ms)."""
+    require_columns(table, [column, "time_ms", "stimulus"], what="stimulus_intervals_by")
+    if dt_ms is None:
+        times = np.unique(table["time_ms"].to_numpy(dtype="float64"))
+        dt_ms = float(np.median(np.diff(times))) if len(times) > 1 else None
+    return {
+        level: stimulus_intervals(rows, dt_ms=dt_ms)
+        for level, rows in table.groupby(column, observed=True, sort=True)
+    }

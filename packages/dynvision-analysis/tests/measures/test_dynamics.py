@@ -78,8 +78,8 @@ def test_peaks_of_averaged_curves_and_accuracy_curves(responses_table):
         (0.5, 15.0),
         # θ = 3, between step 2 (x = 2, 20 ms) and step 3 (x = 4, 30 ms): 25 ms − 20 ms.
         (0.25, 5.0),
-        # θ = 1.8 is already reached at the onset step: latency 0.
-        (0.1, 0.0),
+        # θ = 1.8 is already reached at the onset step: below one step, not resolvable (NaN).
+        (0.1, math.nan),
         # θ = 9 is first reached at the peak, step 6 (x = 9), coming from 8 at step 5: exactly 60 ms − 20 ms.
         (1.0, 40.0),
     ],
@@ -91,8 +91,29 @@ def test_latency_interpolates_the_threshold_crossing(fraction, expected):
     assert result["baseline"] == 1.0
     assert result["peak_height"] == 9.0
     assert result["peak_time_ms"] == 60.0
+    assert result["time_to_peak_ms"] == 40.0  # relative to the onset, like the latency
     assert result["threshold"] == pytest.approx(1.0 + fraction * 8.0)
-    assert result["latency_ms"] == pytest.approx(expected, abs=1e-12)
+    assert result["latency_ms"] == pytest.approx(expected, abs=1e-12, nan_ok=True)
+    assert result["latency_status"] == ("below one step" if math.isnan(expected) else "resolved")
+
+
+def test_latency_is_resolved_below_one_step_between_two_stimulus_steps():
+    # Onset at step 2 (20 ms): 0.2 at the onset step, 2.0 one step later; peak 2, baseline 0, θ = 1.
+    # The crossing lies 0.8/1.8 of the way from 20 ms to 30 ms: 4.44 ms, not a whole step and not 0.
+    table = curves({("V1", 0): [0.0, 0.0, 0.2, 2.0, 2.0, 1.0]}, [0, 0, 1, 1, 1, 0], ("area", "sample"))
+    result = response_latency(table).iloc[0]
+    assert result["latency_ms"] == pytest.approx(10.0 * 0.8 / 1.8)
+    assert result["latency_status"] == "resolved"
+
+
+def test_a_crossing_in_the_first_stimulus_step_is_not_resolvable():
+    # The response jumps to its peak at the onset step: the half-maximum is crossed somewhere in the first
+    # step, and interpolating from the pre-stimulus sample would only give a sub-step artefact.
+    table = curves({("V1", 0): [0.0, 0.0, 5.0, 5.0, 4.0]}, [0, 0, 1, 1, 0], ("area", "sample"))
+    result = response_latency(table).iloc[0]
+    assert math.isnan(result["latency_ms"])
+    assert result["latency_status"] == "below one step"
+    assert result["time_to_peak_ms"] == 0.0
 
 
 def test_latency_of_an_exponential_approaches_tau_ln2_between_steps():
@@ -109,7 +130,9 @@ def test_latency_of_an_exponential_approaches_tau_ln2_between_steps():
 
 def test_latency_is_nan_when_the_response_never_rises():
     table = curves({("V1", 0): [1.0, 1.0, 0.5, 0.2, 0.1]}, [0, 0, 1, 1, 0], ("area", "sample"))
-    assert math.isnan(response_latency(table)["latency_ms"].item())
+    result = response_latency(table)
+    assert math.isnan(result["latency_ms"].item())
+    assert result["latency_status"].item() == "no rise"
 
 
 def test_latency_baseline_options():
@@ -127,7 +150,8 @@ def test_pre_baseline_needs_a_step_before_the_onset():
     table = curves({("V1", 0): [2.0, 3.0, 1.0]}, [1, 1, 0], ("area", "sample"))
     with pytest.raises(TableError, match=r"baseline='pre' needs at least one step before the stimulus onset"):
         response_latency(table)
-    assert response_latency(table, baseline=None)["latency_ms"].item() == 0.0
+    # Without a baseline it works, but the response is at its peak at the first (onset) step: not resolvable.
+    assert math.isnan(response_latency(table, baseline=None)["latency_ms"].item())
 
 
 def test_latency_needs_the_stimulus_column_and_a_presentation():
@@ -153,16 +177,22 @@ def test_contrast_response_and_latency_shift():
         "contrast",
         "response",
         "peak_time_ms",
+        "time_to_peak_ms",
         "latency_ms",
+        "latency_status",
         "latency_shift_ms",
     ]
     assert list(result["contrast"]) == [0.25, 0.5, 1.0]
     np.testing.assert_allclose(result["response"], [0.25, 0.5, 1.0])
-    # θ = 0.75 c: r = 1 crosses at onset (0 ms); r = 2 between 0.5c and c (5 ms); r = 4 exactly at 0.75c (20 ms).
-    np.testing.assert_allclose(result["latency_ms"], [20.0, 5.0, 0.0], atol=1e-12)
-    np.testing.assert_allclose(result["latency_shift_ms"], [20.0, 5.0, 0.0], atol=1e-12)
+    # θ = 0.75 c: r = 1 crosses in the onset step (below one step: NaN); r = 2 between 0.5c and c (5 ms);
+    # r = 4 exactly at 0.75c (20 ms).
+    np.testing.assert_allclose(result["latency_ms"], [20.0, 5.0, np.nan], atol=1e-12)
+    assert list(result["latency_status"]) == ["resolved", "resolved", "below one step"]
+    np.testing.assert_allclose(result["time_to_peak_ms"], [30.0, 10.0, 0.0])
+    # The reference (full contrast) latency is not resolvable, so no shift is either.
+    assert result["latency_shift_ms"].isna().all()
     shifted = contrast_response(table, fraction=0.75, reference=0.5)
-    np.testing.assert_allclose(shifted["latency_shift_ms"], [15.0, 0.0, -5.0], atol=1e-12)
+    np.testing.assert_allclose(shifted["latency_shift_ms"], [15.0, 0.0, np.nan], atol=1e-12)
     with pytest.raises(ValueError, match=r"reference=0.3 is not a level of 'contrast'"):
         contrast_response(table, reference=0.3)
     with pytest.raises(TableError, match="'contrast'"):

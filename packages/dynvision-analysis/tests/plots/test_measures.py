@@ -64,7 +64,7 @@ def test_dynamics_panels_with_guides(panels):
     summation, latency, recovery = figure.axes
     assert [axes.get_title() for axes in figure.axes] == [
         "temporal summation",
-        "contrast-dependent latency",
+        "latency vs contrast",
         "recovery from adaptation",
     ]
     assert [text.get_text() for axes in figure.axes for text in axes.texts if len(text.get_text()) == 1] == [
@@ -78,6 +78,52 @@ def test_dynamics_panels_with_guides(panels):
     (full,) = [line for line in recovery.lines if line.get_gid() == "guide"]
     assert list(full.get_ydata()) == [1.0, 1.0]
     assert latency.get_legend() is None and recovery.get_legend() is not None
+
+
+def test_dynamics_areas_with_equal_values_stay_visible(panels):
+    # V2 has exactly V1's values: it must not be drawn on top of V1 (own marker, style and position).
+    recovery = panels["recovery"]
+    both = pd.concat([recovery, recovery.assign(area="V2")], ignore_index=True)
+    figure = plot_dynamics(recovery=both)
+    axes = figure.axes[0]
+    figure.canvas.draw()
+    v1, v2 = (container.lines[0] for container in axes.containers)
+    assert v1.get_marker() != v2.get_marker()
+    assert v1.get_linestyle() != v2.get_linestyle()
+    on_screen = [line.get_transform().transform(line.get_xydata()) for line in (v1, v2)]
+    assert (np.abs(on_screen[0][:, 0] - on_screen[1][:, 0]) > 2).all()  # pixels apart, side by side
+    np.testing.assert_allclose(on_screen[0][:, 1], on_screen[1][:, 1])  # at the same height
+
+
+def test_dynamics_axes_do_not_exaggerate_a_small_effect(panels):
+    recovery = _summary("peak_ratio", "isi_ms", {"V1": [0.96, 0.98, 0.99]}, [10.0, 50.0, 200.0])
+    latency = _summary("latency_ms", "contrast", {"V1": [0.2, 0.1, 0.0]}, [0.1, 0.3, 1.0])
+    figure = plot_dynamics(summation=panels["summation"], latency=latency, recovery=recovery, step_ms=2.0)
+    summation_axes, latency_axes, recovery_axes = figure.axes
+    # A ratio axis includes 0 and full recovery (1): a 4 % effect does not fill the axis.
+    low, high = recovery_axes.get_ylim()
+    assert low == 0.0 and high >= 1.1
+    # A latency axis starts at onset (0 ms) and spans at least two steps: sub-step values stay small.
+    low, high = latency_axes.get_ylim()
+    assert low <= 0.0 and high >= 4.0
+    assert summation_axes.get_ylim()[0] == 0.0 and summation_axes.get_ylim()[1] >= 1.0
+    # The effect sizes are stated in words and units.
+    notes = {
+        axes.get_title(): [text.get_text() for text in axes.texts if text.get_gid() == "note"]
+        for axes in figure.axes
+    }
+    assert "V1: 4%" in notes["recovery from adaptation"][0]
+    assert "V1: +0.2 ms" in notes["latency vs contrast"][0]
+
+
+def test_dynamics_states_why_latencies_are_missing(panels):
+    latency = panels["latency"].assign(mean=np.nan, low=np.nan, high=np.nan)
+    note = "latency not resolvable (below one step) in 12 of 12 curves"
+    figure = plot_dynamics(latency=latency, notes={"latency": note})
+    (written,) = [text.get_text() for text in figure.axes[0].texts if text.get_gid() == "note"]
+    assert "no value to draw" in written and note in written
+    with pytest.raises(ValueError, match="notes= has unknown panel"):
+        plot_dynamics(latency=latency, notes={"contrast": note})
 
 
 def test_dynamics_with_one_panel_and_another_x(panels):

@@ -16,18 +16,31 @@ from dynvision_analysis import (
 )
 
 
-def test_confusion_rows_sum_to_one_and_missing_pairs_are_zero(tmp_path):
+def test_confusion_rows_sum_to_100_percent_and_missing_pairs_are_zero(tmp_path):
     table = pd.DataFrame({"label": [0, 0, 0, 0, 2, 2], "guess": [0, 0, 0, 2, 2, 0]})
     figure = plot_confusion(confusion_matrix(table), class_names=["cat", "dog", "owl"])
     axes = figure.axes[0]
     matrix = np.ma.getdata(axes.images[0].get_array())
     # Classes that appear as label or guess: 0 and 2 (class 1 never occurs).
-    np.testing.assert_allclose(matrix, [[0.75, 0.25], [0.5, 0.5]])
+    np.testing.assert_allclose(matrix, [[75.0, 25.0], [50.0, 50.0]])
     assert [label.get_text() for label in axes.get_yticklabels()] == ["cat", "owl"]
     assert sorted(text.get_text() for text in axes.texts) == ["25", "50", "50", "75"]
     assert (axes.get_xlabel(), axes.get_ylabel()) == ("guessed class", "true class")
     for suffix in (".png", ".svg", ".pdf"):
         assert save_figure(figure, tmp_path / f"c{suffix}").stat().st_size > 1000
+
+
+def test_confusion_cells_and_colour_bar_share_one_unit():
+    table = pd.DataFrame({"label": [0, 0, 0, 0, 1], "guess": [0, 0, 0, 1, 1]})
+    figure = plot_confusion(confusion_matrix(table))
+    matrix_axes, colour_bar = figure.axes
+    image = matrix_axes.images[0]
+    # Cells are written in percent, so the colour bar runs over 0–100 % too and says so.
+    assert (image.norm.vmin, image.norm.vmax) == (0.0, 100.0)
+    assert "%" in colour_bar.get_ylabel()
+    written = sorted(float(text.get_text()) for text in matrix_axes.texts)  # empty cells are left blank
+    cells = np.ma.getdata(image.get_array()).ravel()
+    np.testing.assert_allclose(written, sorted(cells[cells > 0]))
 
 
 def test_confusion_of_several_groups_is_refused():

@@ -31,7 +31,10 @@ from ..tables import TableError
 from ._curves import Curves, baseline_of, curve_keys, describe_row, make_curves, masked_peak, presentations
 from .aggregate import sort_groups
 
-__all__ = ["contrast_response", "peak_ratio", "response_latency", "response_peaks", "temporal_summation"]
+__all__ = [
+    "LATENCY_STATUSES",
+    "contrast_response", "peak_ratio", "response_latency", "response_peaks", "temporal_summation",
+]
 
 Baseline = str | float | None
 
@@ -79,7 +82,11 @@ def response_peaks(
     For a curve x(t) over the steps t in the window:
 
         peak_height = max_t x(t)                (unit of ``value``)
-        peak_time_ms = the first t with x(t) = peak_height   (ms, on the table's time axis)
+        peak_time_ms = the first t with x(t) = peak_height   (ms, on the trial's time axis ``time_ms``)
+
+    ``peak_time_ms`` is measured from the start of the trial, not from the stimulus onset (this function
+    needs no stimulus column); for the time from onset to peak use ``time_to_peak_ms`` of
+    :func:`response_latency` or :func:`contrast_response`.
 
     Parameters
     ----------
@@ -116,10 +123,17 @@ def response_peaks(
     return _finish(curves.keys.assign(peak_time_ms=peak_time, peak_height=height), keys)
 
 
+#: Values of the ``latency_status`` column: why a latency is (or is not) a number.
+LATENCY_RESOLVED = "resolved"
+LATENCY_BELOW_ONE_STEP = "below one step"
+LATENCY_NO_RISE = "no rise"
+LATENCY_STATUSES = (LATENCY_RESOLVED, LATENCY_BELOW_ONE_STEP, LATENCY_NO_RISE)
+
+
 def _latency(
     curves: Curves, onset: np.ndarray, base: np.ndarray, fraction: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Peak after onset, its time, the threshold and the latency (ms) of each curve (see response_latency)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Peak after onset, its time, the threshold, the latency (ms) and its status per curve (see response_latency)."""
     values, times = curves.values, curves.time_ms
     columns = np.arange(values.shape[1])[None, :]
     after = columns >= onset[:, None]
@@ -128,19 +142,23 @@ def _latency(
     threshold = base + fraction * amplitude
     above = after & (values >= threshold[:, None])
     crossing = np.argmax(above, axis=1)
-    valid = above.any(axis=1) & (amplitude > 0)
+    rises = above.any(axis=1) & (amplitude > 0)
     rows = np.arange(values.shape[0])
     previous = np.maximum(crossing - 1, 0)
     x_before, x_at = values[rows, previous], values[rows, crossing]
     t_before, t_at = times[previous], times[crossing]
     with np.errstate(divide="ignore", invalid="ignore"):
         interpolated = t_before + (threshold - x_before) / (x_at - x_before) * (t_at - t_before)
-    # At the onset step itself there is no earlier "stimulus on" sample to interpolate from: latency 0.
-    at_onset = crossing <= onset
-    crossing_time = np.where(at_onset | np.isnan(x_before), t_at, interpolated)
-    latency = np.where(valid, np.maximum(crossing_time - times[onset], 0.0), np.nan)
+    # Crossed at the onset step itself (or with no sample before it): there is no "stimulus on" sample below
+    # the threshold to interpolate from, so the latency is somewhere under one step and cannot be resolved.
+    below_one_step = rises & ((crossing <= onset) | np.isnan(x_before))
+    resolved = rises & ~below_one_step
+    latency = np.where(resolved, interpolated - times[onset], np.nan)
+    status = np.where(
+        resolved, LATENCY_RESOLVED, np.where(below_one_step, LATENCY_BELOW_ONE_STEP, LATENCY_NO_RISE)
+    )
     peak_time = np.where(peak_index >= 0, times[np.maximum(peak_index, 0)], np.nan)
-    return peak, peak_time, threshold, latency
+    return peak, peak_time, threshold, latency, status
 
 
 def response_latency(
@@ -161,10 +179,21 @@ def response_latency(
         t* = t_{k−1} + (θ − x(t_{k−1})) / (x(t_k) − x(t_{k−1})) · (t_k − t_{k−1})     (linear interpolation)
         latency_ms = t* − t_s
 
+    All times are relative to the stimulus onset t_s (``latency_ms``, ``time_to_peak_ms``), except
+    ``onset_ms`` and ``peak_time_ms``, which are on the trial's time axis (``time_ms``, from the start of the
+    trial): ``time_to_peak_ms = peak_time_ms − onset_ms``.
+
     The crossing is interpolated linearly between the last step below and the first step at or above the
-    threshold, so the latency is not quantised to whole steps. When the response is already above threshold
-    at the onset step (k = s), there is no earlier "on" sample to interpolate from and the latency is 0.
-    The latency is NaN when the response never rises above its baseline (p <= b).
+    threshold, both at or after the onset, so the latency is resolved below one step. It is NaN, with the
+    reason in ``latency_status``, when it cannot be measured:
+
+    * ``"below one step"``: the response is already above threshold at the onset step (k = s). The
+      crossing lies somewhere within the first step; with no stimulus-on sample below the threshold there is
+      nothing to interpolate from, and any number below dt would be an artefact of the step;
+    * ``"no rise"``: the response never rises above its baseline (p <= b);
+    * ``"resolved"``: ``latency_ms`` is a number.
+
+    Use a finer time step (smaller dt) to resolve latencies that are below one step.
 
     Parameters
     ----------
@@ -181,8 +210,10 @@ def response_latency(
     Returns
     -------
     pandas.DataFrame
-        Columns ``*by, [condition], onset_ms, baseline, peak_height, peak_time_ms, threshold, latency_ms``:
-        times in ms, the others in the unit of ``value``; one row per curve.
+        Columns ``*by, [condition], onset_ms, baseline, peak_height, peak_time_ms, time_to_peak_ms,
+        threshold, latency_ms, latency_status``: times in ms (``onset_ms``, ``peak_time_ms`` from the trial
+        start; ``time_to_peak_ms``, ``latency_ms`` from the stimulus onset), ``baseline``, ``peak_height``
+        and ``threshold`` in the unit of ``value``; one row per curve.
     """
     what = "response_latency"
     fraction = _check_fraction(fraction, what)
@@ -190,14 +221,17 @@ def response_latency(
     curves = make_curves(table, keys, value, what=what, stimulus=True)
     onset = _first_onsets(curves, what=what)
     base = baseline_of(curves, onset, baseline, what=what)
-    peak, peak_time, threshold, latency = _latency(curves, onset, base, fraction)
+    peak, peak_time, threshold, latency, status = _latency(curves, onset, base, fraction)
+    onset_ms = curves.time_ms[onset]
     frame = curves.keys.assign(
-        onset_ms=curves.time_ms[onset],
+        onset_ms=onset_ms,
         baseline=base,
         peak_height=peak,
         peak_time_ms=peak_time,
+        time_to_peak_ms=peak_time - onset_ms,
         threshold=threshold,
         latency_ms=latency,
+        latency_status=status,
     )
     return _finish(frame, keys)
 
@@ -220,6 +254,10 @@ def contrast_response(
         response = p − b                                   (evoked peak amplitude, unit of ``value``)
         latency_shift_ms = L(condition) − L(reference)     (ms, within the same group of ``by``)
 
+    ``latency_ms`` (time to half-maximum by default) and ``time_to_peak_ms`` are relative to the stimulus
+    onset; ``peak_time_ms`` is the peak's time on the trial's axis. A latency that cannot be resolved is NaN
+    with the reason in ``latency_status`` (see :func:`response_latency`).
+
     so a positive shift means the response comes later than at the reference (by default the highest
     ``condition`` value, i.e. full contrast). Lower contrast is expected to give a smaller response and a
     positive shift.
@@ -238,8 +276,9 @@ def contrast_response(
     Returns
     -------
     pandas.DataFrame
-        Columns ``*by, condition, response, peak_time_ms, latency_ms, latency_shift_ms``; the shift is NaN in
-        a group that lacks the reference level.
+        Columns ``*by, condition, response, peak_time_ms, time_to_peak_ms, latency_ms, latency_status,
+        latency_shift_ms``; the shift is NaN in a group that lacks the reference level or where either
+        latency is NaN.
     """
     what = "contrast_response"
     if condition in by:
@@ -264,7 +303,9 @@ def contrast_response(
     frame = latencies[[*by, condition]].assign(
         response=latencies["peak_height"] - latencies["baseline"],
         peak_time_ms=latencies["peak_time_ms"],
+        time_to_peak_ms=latencies["time_to_peak_ms"],
         latency_ms=latencies["latency_ms"],
+        latency_status=latencies["latency_status"],
         latency_shift_ms=latencies["latency_ms"] - shift_from,
     )
     return _finish(frame, [*by, condition])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,7 @@ __all__ = [
     "check_one_row_per_time",
     "error_bounds",
     "level_colors",
+    "mark_stimuli",
     "new_axes",
     "new_figure",
     "panel_label",
@@ -66,6 +67,42 @@ def shade_stimulus(ax: Axes, intervals: Iterable[tuple[float, float]] | None) ->
     return count
 
 
+#: Height of one condition's stimulus bar, as a fraction of the axes height.
+_BAR_HEIGHT = 0.025
+
+
+def mark_stimuli(
+    ax: Axes,
+    intervals: Iterable[tuple[float, float]] | Mapping[str, Iterable[tuple[float, float]]] | None,
+    colors: Mapping[str, str] | None = None,
+) -> int:
+    """Mark the stimulus period(s): shade one shared timing, or, for a mapping level -> intervals (conditions
+    with different timings), draw a thin bar per condition in its line colour in a strip above the axes (never over
+    the data), the first condition lowest.
+
+    Returns the number of periods marked.
+    """
+    if intervals is None or not isinstance(intervals, Mapping):
+        return shade_stimulus(ax, intervals)
+    count = 0
+    for row, (level, spans) in enumerate(intervals.items()):
+        color = (colors or {}).get(str(level), STIMULUS_COLOR)
+        bottom = 1.02 + row * 1.6 * _BAR_HEIGHT
+        for onset, offset in spans:
+            bar = ax.axvspan(
+                onset, offset, ymin=bottom, ymax=bottom + _BAR_HEIGHT, color=color, linewidth=0, alpha=0.9,
+                clip_on=False,
+            )
+            bar.set_gid(STIMULUS_GID)
+            count += 1
+    if count:
+        ax.text(
+            1.0, 1.02 + len(intervals) * 1.6 * _BAR_HEIGHT, "stimulus", transform=ax.transAxes,
+            ha="right", va="bottom", fontsize=5.5, color="0.35",
+        )
+    return count
+
+
 def check_one_row_per_time(
     measure: pd.DataFrame, keys: Sequence[str], *, what: str, known: Sequence[str]
 ) -> None:
@@ -85,10 +122,13 @@ def check_one_row_per_time(
         )
 
 
-def x_limits(times: np.ndarray, intervals: list[tuple[float, float]]) -> tuple[float, float]:
+def x_limits(
+    times: np.ndarray, intervals: list[tuple[float, float]] | Mapping[str, list[tuple[float, float]]]
+) -> tuple[float, float]:
     """Time range (ms) covering the data and every stimulus interval (a shaded span is never cut off)."""
     low, high = float(times.min()), float(times.max())
-    for onset, offset in intervals:
+    spans = [span for group in intervals.values() for span in group] if isinstance(intervals, Mapping) else intervals
+    for onset, offset in spans:
         low, high = min(low, onset), max(high, offset)
     return (low, high) if high > low else (low - 0.5, high + 0.5)
 

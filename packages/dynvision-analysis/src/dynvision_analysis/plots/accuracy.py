@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
 from matplotlib.axes import Axes
@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from ..style import CHANCE_COLOR, PALETTE, axis_label, category_colors, figure_style
 from ..tables import require_columns
-from ._common import check_one_row_per_time, new_axes, shade_stimulus, x_limits
+from ._common import check_one_row_per_time, mark_stimuli, new_axes, x_limits
 
 __all__ = ["plot_accuracy"]
 
@@ -23,7 +23,7 @@ def plot_accuracy(
     measure: pd.DataFrame,
     *,
     n_classes: int | None = None,
-    stimulus_intervals: Iterable[tuple[float, float]] | None = None,
+    stimulus_intervals: Iterable[tuple[float, float]] | Mapping[str, Iterable[tuple[float, float]]] | None = None,
     hue: str | None = None,
     confidence: bool = False,
     title: str | None = None,
@@ -40,9 +40,12 @@ def plot_accuracy(
     n_classes:
         Number of classes; draws a dashed chance line at 1/n_classes. ``None`` draws none.
     stimulus_intervals:
-        ``(onset_ms, offset_ms)`` pairs to shade, e.g. from :func:`dynvision_analysis.stimulus_intervals`.
+        ``(onset_ms, offset_ms)`` pairs to shade, e.g. from :func:`dynvision_analysis.stimulus_intervals`;
+        or, when the ``hue`` levels are conditions with different stimulus timing, a mapping from level (as a
+        string) to its pairs, drawn as a thin bar per condition in its line colour.
     hue:
-        Column whose levels are drawn as separate lines (e.g. ``"seed"``); ``None`` draws one line.
+        Column whose levels are drawn as separate lines (e.g. one per condition of a sweep, or ``"seed"``),
+        in order of appearance; ``None`` draws one line.
     confidence:
         Also draw the mean confidence (softmax probability of the guess) as a dashed line per level.
     title, ax, size:
@@ -64,7 +67,11 @@ def plot_accuracy(
         raise ValueError(
             f"n_classes must be an integer of at least 2 (chance = 1/n_classes), got {n_classes!r}."
         )
-    intervals = list(stimulus_intervals or ())
+    intervals = (
+        {str(level): list(spans) for level, spans in stimulus_intervals.items()}
+        if isinstance(stimulus_intervals, Mapping)
+        else list(stimulus_intervals or ())
+    )
     with figure_style():
         figure, axes = new_axes(ax, size)
         if hue is None:
@@ -101,7 +108,7 @@ def plot_accuracy(
                 label=f"chance (1/{n_classes})",
             )
             chance.set_gid(CHANCE_GID)
-        shade_stimulus(axes, intervals)
+        mark_stimuli(axes, intervals, colors)
         axes.set_xlim(*x_limits(measure["time_ms"].to_numpy(dtype="float64"), intervals))
         axes.set_ylim(-0.02, 1.02)
         axes.set_xlabel(axis_label("time_ms"))

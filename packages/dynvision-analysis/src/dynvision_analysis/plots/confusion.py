@@ -17,6 +17,8 @@ __all__ = ["plot_confusion"]
 
 #: Cells are annotated with their percentage up to this many classes (beyond, the text would not fit).
 _ANNOTATE_UP_TO = 12
+#: Label of the colour bar; the cell annotations are in the same unit.
+PERCENT_LABEL = "% of true class"
 
 
 def plot_confusion(
@@ -28,7 +30,7 @@ def plot_confusion(
     ax: Axes | None = None,
     size: str | tuple[float, float] = (3.5, 3.2),
 ) -> Figure:
-    """Draw a confusion matrix: true class down, guessed class across, colour = fraction of the true class.
+    """Draw a confusion matrix: true class down, guessed class across, colour = percent of the true class.
 
     Parameters
     ----------
@@ -38,14 +40,16 @@ def plot_confusion(
     class_names:
         Names of the classes by index (a sequence, or a mapping from index to name); indices by default.
     annotate:
-        Write each cell's percentage; by default when there are at most 12 classes.
+        Write each cell's percentage (the unit of the colour bar); by default when there are at most 12
+        classes.
     title, ax, size:
         As in the other plots; ``size`` defaults to a square-ish single column.
 
     Returns
     -------
     matplotlib.figure.Figure
-        Rows (true classes) sum to 1; the colour scale runs from 0 to 1 (cividis, colour-blind safe).
+        Rows (true classes) sum to 100 %; cells and colour bar are both in percent of the true class, the
+        colour scale running from 0 to 100 % (cividis, colour-blind safe).
     """
     what = "plot_confusion"
     require_columns(confusion, ["label", "guess", "count"], what=what)
@@ -63,7 +67,7 @@ def plot_confusion(
     np.add.at(counts, (rows, columns), confusion["count"].to_numpy(dtype="float64"))
     totals = counts.sum(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
-        fraction = np.where(totals > 0, counts / totals, np.nan)
+        percent = np.where(totals > 0, 100.0 * counts / totals, np.nan)
     if class_names is None:
         names = [str(value) for value in classes]
     elif isinstance(class_names, Mapping):
@@ -75,8 +79,9 @@ def plot_confusion(
         ]
     with figure_style():
         figure, axes = new_axes(ax, size)
-        image = axes.imshow(fraction, cmap=SEQUENTIAL_CMAP, vmin=0.0, vmax=1.0, interpolation="nearest")
-        figure.colorbar(image, ax=axes, label="fraction of true class", shrink=0.8)
+        # One unit for cells and colour bar: percent of the true class.
+        image = axes.imshow(percent, cmap=SEQUENTIAL_CMAP, vmin=0.0, vmax=100.0, interpolation="nearest")
+        figure.colorbar(image, ax=axes, label=PERCENT_LABEL, shrink=0.8)
         ticks = np.arange(len(classes))
         if len(classes) <= 40:
             axes.set_xticks(ticks, names, rotation=90 if max(map(len, names)) > 2 else 0)
@@ -88,16 +93,16 @@ def plot_confusion(
         if annotate is None:
             annotate = len(classes) <= _ANNOTATE_UP_TO
         if annotate:
-            for (row, column), value in np.ndenumerate(fraction):
+            for (row, column), value in np.ndenumerate(percent):
                 if np.isfinite(value) and counts[row, column] > 0:
                     axes.text(
                         column,
                         row,
-                        f"{100 * value:.0f}",
+                        f"{value:.0f}",
                         ha="center",
                         va="center",
                         fontsize=5.5,
-                        color="black" if value > 0.6 else "white",
+                        color="black" if value > 60 else "white",
                     )
         if title:
             axes.set_title(title)

@@ -7,12 +7,13 @@ parameter column with error bars, one line per level of ``hue``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.transforms import ScaledTranslation
 
 from ..style import CHANCE_COLOR, REFERENCE_COLOR, axis_label, figure_style
 from ..tables import TableError, require_columns
@@ -25,11 +26,20 @@ from ._common import (
     panel_label,
 )
 
-__all__ = ["plot_dynamics", "plot_measure", "plot_performance"]
+__all__ = ["honest_limits", "plot_dynamics", "plot_measure", "plot_performance"]
 
 _SUMMARY_COLUMNS = ("measure", "mean", "sem", "n", "low", "high", "error_bars")
 #: ``gid`` of a reference line (chance, linear prediction, full recovery).
 GUIDE_GID = "guide"
+#: ``gid`` of the text that states an effect size or why values are missing.
+NOTE_GID = "note"
+#: Marker and line style per hue level (in level order), so that lines stay apart in grey print and where
+#: colours are hard to tell apart; the reference level keeps its dashed grey line.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+LINESTYLES = ("-", (0, (4, 1.5)), (0, (1, 1)), (0, (4, 1.5, 1, 1.5)))
+#: Horizontal offset between the hue levels' markers, in points: levels with equal values (e.g. V1 and V2)
+#: are drawn side by side instead of one hiding the other. An offset in points moves nothing in data units.
+DODGE_POINTS = 4.0
 
 
 def _select_measure(summary: pd.DataFrame, measure: str | None, *, what: str) -> pd.DataFrame:
@@ -68,6 +78,7 @@ def plot_measure(
     title: str | None = None,
     ax: Axes | None = None,
     size: str | tuple[float, float] = "single",
+    dodge: float = DODGE_POINTS,
 ) -> Figure:
     """Plot a summarized measure (mean with error bars) against the parameter column ``x``.
 
@@ -94,6 +105,11 @@ def plot_measure(
         Logarithmic horizontal axis (e.g. for contrast).
     title, ax, size:
         As in :func:`dynvision_analysis.plots.plot_responses`.
+    dodge:
+        Horizontal offset between successive hue levels in points (not data units): levels with equal values
+        are drawn side by side instead of on top of each other. 0 draws them at the same x.
+
+    Each hue level has its own colour, marker and line style, so no level hides another.
 
     Returns
     -------
@@ -117,7 +133,9 @@ def plot_measure(
             levels = frame[hue].astype("object").map(str)
             colors = level_colors(hue, levels)
             groups = [(level, frame[levels == level]) for level in colors]
-        for level, rows in groups:
+        centre = (len(groups) - 1) / 2
+        for position, (level, rows) in enumerate(groups):
+            shift = ScaledTranslation((position - centre) * dodge / 72.0, 0.0, figure.dpi_scale_trans)
             rows = rows.sort_values(x)
             xs = rows[x].to_numpy(dtype="float64")
             mean = rows["mean"].to_numpy(dtype="float64")
@@ -130,13 +148,20 @@ def plot_measure(
                 mean,
                 yerr=None if yerr is None else np.nan_to_num(yerr),
                 color=color,
-                marker="o",
+                marker=MARKERS[position % len(MARKERS)],
                 markersize=3.5,
-                linestyle="--" if is_reference else "-",
+                linestyle="--" if is_reference else LINESTYLES[position % len(LINESTYLES)],
+                linewidth=1.2,
                 capsize=1.5,
                 elinewidth=0.8,
                 label=f"{level} (reference)" if is_reference else level,
+                transform=axes.transData + shift,
             )
+            # Artists with an offset transform do not extend the data limits: add the points themselves.
+            ys = [mean] if bounds is None else [mean, bounds[0], bounds[1]]
+            points = np.column_stack([np.tile(xs, len(ys)), np.concatenate(ys)])
+            axes.update_datalim(points[np.isfinite(points).all(axis=1)])
+            axes.autoscale_view()
         if chance is not None:
             guide = axes.axhline(chance, color=CHANCE_COLOR, linestyle=":", linewidth=1.0, label="chance")
             guide.set_gid(GUIDE_GID)
@@ -153,10 +178,70 @@ def plot_measure(
 
 #: The panels of :func:`plot_dynamics`: (argument, measure, default x, y label, title).
 _DYNAMICS_PANELS = (
-    ("summation", "normalized", "duration_ms", "normalised summed response", "temporal summation"),
-    ("latency", "latency_ms", "contrast", "latency (ms)", "contrast-dependent latency"),
+    ("summation", "normalized", "duration_ms", "summed response (norm. to max)", "temporal summation"),
+    ("latency", "latency_ms", "contrast", "time to half-max (ms from onset)", "latency vs contrast"),
     ("recovery", "peak_ratio", "isi_ms", "peak ratio (2nd / 1st)", "recovery from adaptation"),
 )
+
+
+def honest_limits(
+    low: float, high: float, *, include: Sequence[float] = (), min_span: float = 0.0, pad: float = 0.05
+) -> tuple[float, float]:
+    """Axis limits for data in [low, high] that do not exaggerate a small effect.
+
+    The limits cover the data, every value in ``include`` (a reference such as 0 or a ratio of 1) and at
+    least ``min_span`` (in data units, grown upwards), plus ``pad`` of the span on each side except at an
+    included value that bounds the data (a ratio axis starts at exactly 0).
+    """
+    values = [value for value in (low, high, *include) if np.isfinite(value)]
+    if not values:
+        return (0.0, 1.0)
+    bottom, top = min(values), max(values)
+    if top - bottom < min_span:
+        top = bottom + min_span
+    if not top > bottom:
+        top = bottom + 1.0
+    margin = pad * (top - bottom if top > bottom else 1.0)
+    return (bottom if bottom in include else bottom - margin, top if top in include else top + margin)
+
+
+def _data_range(summary: pd.DataFrame) -> tuple[float, float]:
+    """Smallest and largest value drawn: the means and their error bounds (NaN ignored)."""
+    bounds = error_bounds(summary)
+    columns = [summary["mean"].to_numpy(dtype="float64"), *(bounds or ())]
+    values = np.concatenate(columns)
+    values = values[np.isfinite(values)]
+    return (float(values.min()), float(values.max())) if values.size else (np.nan, np.nan)
+
+
+def _by_level(frame: pd.DataFrame, hue: str | None, x: str) -> dict[str, pd.DataFrame]:
+    if hue is None:
+        return {"": frame.sort_values(x)}
+    levels = frame[hue].astype("object").map(str)
+    return {level: frame[levels == level].sort_values(x) for level in level_colors(hue, levels)}
+
+
+def _effect_lines(name: str, frame: pd.DataFrame, hue: str | None, x: str) -> list[str]:
+    """One line per hue level stating the panel's effect size in its unit (empty where it has none)."""
+    lines = []
+    for level, rows in _by_level(frame, hue, x).items():
+        rows = rows[np.isfinite(rows["mean"].to_numpy(dtype="float64"))]
+        if rows.empty:
+            continue
+        prefix = f"{level}: " if level else ""
+        mean = rows["mean"].to_numpy(dtype="float64")
+        if name == "latency" and len(rows) > 1:
+            # Lowest minus highest x (contrast): positive when the response comes later at low contrast.
+            lines.append(f"{prefix}{mean[0] - mean[-1]:+.2g} ms")
+        elif name == "recovery":
+            lines.append(f"{prefix}{100 * (1 - mean.min()):.0f}%")
+    return lines
+
+
+_EFFECT_TITLES = {
+    "latency": "Δ latency, lowest − highest contrast",
+    "recovery": "max. suppression, 1 − min ratio",
+}
 
 
 def plot_dynamics(
@@ -167,22 +252,32 @@ def plot_dynamics(
     hue: str | None = "area",
     x: Mapping[str, str] | None = None,
     size: str | tuple[float, float] | None = None,
+    step_ms: float | None = None,
+    notes: Mapping[str, str] | None = None,
 ) -> Figure:
     """The dynamics panel figure: one panel per experiment, each a summary measure against its parameter.
 
     * **A, summation** (duration experiment): normalised summed response (``measure == "normalized"`` from
       :func:`dynvision_analysis.temporal_summation`) against stimulus duration (``duration_ms``), with the
       linear-summation prediction (duration / longest duration) dashed: points above it show sub-additive
-      temporal summation.
-    * **B, latency** (contrast experiment): response latency (``latency_ms`` from
-      :func:`dynvision_analysis.contrast_response`) against ``contrast`` (log axis): contrast-dependent timing.
+      temporal summation. Both axes start at 0; the vertical one ends at 1 (the normalisation).
+    * **B, latency** (contrast experiment): time from stimulus onset to half-maximum (``latency_ms`` from
+      :func:`dynvision_analysis.contrast_response`) against ``contrast`` (log axis when it spans a decade).
+      The axis starts at 0 ms and spans at least two time steps (``step_ms``), so a sub-step difference is
+      not blown up to fill it; the text states the latency difference between lowest and highest contrast.
     * **C, recovery** (interval experiment): paired-pulse ratio (``peak_ratio`` from
       :func:`dynvision_analysis.peak_ratio`) against the inter-stimulus interval ``isi_ms``, with full
-      recovery (ratio 1) dotted: adaptation and its recovery.
+      recovery (ratio 1) dotted. The axis runs from 0 to at least 1.1, and the text states the largest
+      suppression (1 − smallest ratio) in percent.
+
+    Each hue level (area) has its own colour, marker and line style, and the levels are drawn side by side
+    (a small offset in points), so an area with the same values as another is not hidden under it.
 
     Each argument is a summary from :func:`dynvision_analysis.summarize` grouped by ``hue`` and the panel's
     x column; leave out the experiments you do not have (at least one is needed). ``x`` overrides the x
-    column per panel, e.g. ``x={"latency": "paradigm_contrast"}``.
+    column per panel, e.g. ``x={"latency": "paradigm_contrast"}``. ``step_ms`` is the model's time step in
+    ms (the latency resolution); ``notes`` maps a panel name to a sentence written in it, e.g. how many
+    latencies were not resolvable and why.
 
     Returns
     -------
@@ -198,7 +293,12 @@ def plot_dynamics(
     unknown = sorted(set(columns) - set(given))
     if unknown:
         raise ValueError(f"{what}: x= has unknown panel(s) {unknown}; panels are {list(given)}.")
-    figure = new_figure(None, size or (2.5 * len(panels) + 0.9, 2.3), what=what)
+    unknown = sorted(set(notes or {}) - set(given))
+    if unknown:
+        raise ValueError(f"{what}: notes= has unknown panel(s) {unknown}; panels are {list(given)}.")
+    if step_ms is not None and not step_ms > 0:
+        raise ValueError(f"{what}: step_ms must be a positive time step in ms, got {step_ms!r}.")
+    figure = new_figure(None, size or (2.6 * len(panels) + 0.9, 2.6), what=what)
     with figure_style():
         grid = figure.subplots(1, len(panels), squeeze=False)[0]
         for index, (axes, (name, measure, default_x, ylabel, title)) in enumerate(
@@ -211,8 +311,10 @@ def plot_dynamics(
             legend = axes.get_legend()
             if legend is not None and index < len(panels) - 1:
                 legend.remove()  # one legend, at the last panel
+            frame = _select_measure(summary, measure, what=what)
+            low, high = _data_range(frame)
             if name == "summation":
-                longest = float(_select_measure(summary, measure, what=what)[column].max())
+                longest = float(frame[column].max())
                 guide = axes.plot(
                     [0.0, longest],
                     [0.0, 1.0],
@@ -233,16 +335,56 @@ def plot_dynamics(
                     color=REFERENCE_COLOR,
                 )
                 axes.set_xlim(left=0.0)
-                axes.set_ylim(bottom=0.0)
+                axes.set_ylim(*honest_limits(low, high, include=(0.0, 1.0)))
             elif name == "latency":
-                values = _select_measure(summary, measure, what=what)[column]
+                values = frame[column]
                 if (values > 0).all() and values.max() / values.min() >= 10:
                     axes.set_xscale("log")
+                span = 2.0 * step_ms if step_ms is not None else 0.0
+                axes.set_ylim(*honest_limits(low, high, include=(0.0,), min_span=span))
+                if step_ms is not None:
+                    axes.axhline(step_ms, color=CHANCE_COLOR, linestyle=":", linewidth=0.8, zorder=0.5)
+                    axes.text(
+                        0.97, step_ms, "1 step", transform=axes.get_yaxis_transform(), ha="right",
+                        va="bottom", fontsize=6, color=CHANCE_COLOR,
+                    )
             elif name == "recovery":
                 guide = axes.axhline(1.0, color=CHANCE_COLOR, linestyle=":", linewidth=1.0)
                 guide.set_gid(GUIDE_GID)
+                axes.set_ylim(*honest_limits(low, high, include=(0.0, 1.0), min_span=1.1))
+            _write_notes(axes, name, frame, hue, column, (notes or {}).get(name))
             panel_label(axes, "ABC"[index])
     return figure
+
+
+def _write_notes(
+    axes: Axes, name: str, frame: pd.DataFrame, hue: str | None, column: str, note: str | None
+) -> None:
+    """State the panel's effect size per level, and a note (e.g. why values are missing), inside the axes."""
+    lines = _effect_lines(name, frame, hue, column)
+    text = []
+    if lines:
+        text.append(_EFFECT_TITLES[name] + ":")
+        text.append(", ".join(lines))
+    if not np.isfinite(frame["mean"].to_numpy(dtype="float64")).any():
+        text.append("no value to draw")
+    if note:
+        text.append(note)
+    if text:
+        # Below the x axis label, so that it never covers data; constrained layout makes room for it.
+        written = axes.annotate(
+            "\n".join(text),
+            xy=(0.0, 0.0),
+            xycoords=(axes.transAxes, axes.xaxis.label),
+            xytext=(0.0, -3.0),
+            textcoords="offset points",
+            ha="left",
+            va="top",
+            fontsize=6,
+            color="0.25",
+            annotation_clip=False,
+        )
+        written.set_gid(NOTE_GID)
 
 
 def plot_performance(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 
 from ..style import axis_label, category_colors, figure_style
 from ..tables import order_areas, require_columns
-from ._common import check_one_row_per_time, level_colors, new_axes, new_figure, shade_stimulus, x_limits
+from ._common import check_one_row_per_time, level_colors, mark_stimuli, new_axes, new_figure, x_limits
 
 __all__ = ["LAYOUTS", "plot_responses"]
 
@@ -73,7 +73,7 @@ def _draw_lines(
 def plot_responses(
     measure: pd.DataFrame,
     *,
-    stimulus_intervals: Iterable[tuple[float, float]] | None = None,
+    stimulus_intervals: Iterable[tuple[float, float]] | Mapping[str, Iterable[tuple[float, float]]] | None = None,
     hue: str | None = "area",
     layout: str = "overlay",
     row: str = "area",
@@ -90,7 +90,10 @@ def plot_responses(
         Output of :func:`dynvision_analysis.measures.response_over_time`: columns ``time_ms`` (ms), ``mean``,
         ``sem`` and the ``hue`` (and ``row``) columns, one row per (row level, hue level, time).
     stimulus_intervals:
-        ``(onset_ms, offset_ms)`` pairs to shade, e.g. from :func:`dynvision_analysis.stimulus_intervals`.
+        ``(onset_ms, offset_ms)`` pairs to shade, e.g. from :func:`dynvision_analysis.stimulus_intervals`;
+        or, when the ``hue`` levels are conditions with different stimulus timing (a duration or interval
+        sweep), a mapping from level (as a string) to its pairs, drawn as a thin bar per condition in its
+        line colour.
     hue:
         Column whose levels are drawn as separate lines. For ``"area"`` the order is V1, V2, V4, IT, then
         others, with fixed colours; other columns use the palette in order of appearance. ``None`` draws one
@@ -124,7 +127,11 @@ def plot_responses(
     else:
         keys = list(dict.fromkeys([row, *([hue] if hue is not None else []), "time_ms"]))
     check_one_row_per_time(measure, keys, what=what, known=_MEASURE_COLUMNS)
-    intervals = list(stimulus_intervals or ())
+    intervals = (
+        {str(level): list(spans) for level, spans in stimulus_intervals.items()}
+        if isinstance(stimulus_intervals, Mapping)
+        else list(stimulus_intervals or ())
+    )
     if layout == "overlay":
         return _overlay(measure, intervals, hue, ylabel, title, ax, size or "single")
     rows = _levels(measure, row)
@@ -150,7 +157,7 @@ def plot_responses(
 
 def _overlay(
     measure: pd.DataFrame,
-    intervals: list[tuple[float, float]],
+    intervals: list[tuple[float, float]] | dict[str, list[tuple[float, float]]],
     hue: str | None,
     ylabel: str,
     title: str | None,
@@ -164,7 +171,7 @@ def _overlay(
         else:
             colors = level_colors(hue, measure[hue].astype("object").map(str))
         _draw_lines(axes, measure, hue, colors, "response")
-        shade_stimulus(axes, intervals)
+        mark_stimuli(axes, intervals, colors)
         axes.set_xlim(*x_limits(measure["time_ms"].to_numpy(dtype="float64"), intervals))
         axes.set_xlabel(axis_label("time_ms"))
         axes.set_ylabel(ylabel)
@@ -182,7 +189,7 @@ def _select(measure: pd.DataFrame, column: str, level: str) -> pd.DataFrame:
 def _small_multiples(
     figure: Figure,
     measure: pd.DataFrame,
-    intervals: list[tuple[float, float]],
+    intervals: list[tuple[float, float]] | dict[str, list[tuple[float, float]]],
     row: str,
     rows: list[str],
     hue: str | None,
@@ -193,7 +200,7 @@ def _small_multiples(
     limits = x_limits(measure["time_ms"].to_numpy(dtype="float64"), intervals)
     for axes, level in zip(grid, rows, strict=True):
         _draw_lines(axes, _select(measure, row, level), hue, colors, level if hue is None else "response")
-        shade_stimulus(axes, intervals)
+        mark_stimuli(axes, intervals, colors)
         axes.set_xlim(*limits)
         axes.set_ylabel(level, rotation=0, ha="right", va="center")
     grid[-1].set_xlabel(axis_label("time_ms"))
@@ -211,7 +218,7 @@ def _nice(value: float) -> float:
 def _ridge(
     figure: Figure,
     measure: pd.DataFrame,
-    intervals: list[tuple[float, float]],
+    intervals: list[tuple[float, float]] | dict[str, list[tuple[float, float]]],
     row: str,
     rows: list[str],
     hue: str | None,
@@ -239,7 +246,7 @@ def _ridge(
             offset=offset,
             fill_to_offset=True,
         )
-    shade_stimulus(axes, intervals)
+    mark_stimuli(axes, intervals, colors)
     left, right = x_limits(measure["time_ms"].to_numpy(dtype="float64"), intervals)
     axes.set_xlim(left, right)
     axes.set_yticks([zeros[level] for level in rows], rows)

@@ -56,10 +56,6 @@ def get_performance_options(wildcards):
     return options(x=column, hue="connections", reference=reference)
 
 
-#: Paradigm parameters that move the stimulus in time: sweeping one mixes stimulus timings in one table.
-TIMING_PARAMETERS = frozenset({"intro", "stimulus", "interval", "outro"})
-
-
 def get_swept_column(experiment):
     """The table column of an experiment's swept parameter (None for an experiment without one): a paradigm
     parameter's or a swept model override's (`parameter: idle`)."""
@@ -67,21 +63,18 @@ def get_swept_column(experiment):
 
 
 def get_responses_options(wildcards):
-    """A swept experiment: one line per parameter value, one panel per area; no shading when timings differ."""
+    """A swept experiment: one line per parameter value (named in ms for a timing), one panel per area; each
+    condition's stimulus is marked where the timings differ."""
     column = get_swept_column(wildcards.experiment)
     if column is None:
         return ""
-    parameter = config["experiments"][wildcards.experiment]["parameter"]
-    words = ["--layout", "small_multiples", "--hue", column]
-    return shlex.join(
-        words + (["--no-stimulus"] if parameter in TIMING_PARAMETERS else [])
-    )
+    return shlex.join(["--layout", "small_multiples", "--hue", column])
 
 
 def get_accuracy_options(wildcards):
-    """No stimulus shading when the experiment sweeps the stimulus timing (the conditions disagree on it)."""
-    parameter = config["experiments"][wildcards.experiment].get("parameter")
-    return "--no-stimulus" if parameter in TIMING_PARAMETERS else ""
+    """A swept experiment: one accuracy curve per parameter value, each condition's stimulus marked."""
+    column = get_swept_column(wildcards.experiment)
+    return "" if column is None else shlex.join(["--hue", column])
 
 
 def get_dynamics_tables(wildcards):
