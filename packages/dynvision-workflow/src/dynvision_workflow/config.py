@@ -15,7 +15,7 @@ import difflib
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
@@ -249,6 +249,14 @@ def _load_plain(text: str, name: str, *, refuse_templates: bool = False) -> Any:
         loader.dispose()
 
 
+@lru_cache(maxsize=64)
+def _parse_config_text(text: str, name: str) -> Any:
+    """:func:`_load_plain` of a config file's text, remembered: one workflow start reads the packaged layers and
+    each config file two or three times (resolving, recording sources, reading them again as data), and the pure
+    Python YAML loader costs ~10 ms a file. Errors are not remembered (they end the run)."""
+    return _load_plain(text, name, refuse_templates=True)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a configuration file as plain data: a YAML mapping of keys to strings, numbers, booleans, null, lists
     and mappings.
@@ -273,7 +281,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         reason = getattr(error, "strerror", None) or str(error)
         raise ConfigError(f"config file {name!r} cannot be read ({reason}); give a readable YAML file.") from None
     try:
-        data = _load_plain(text, name, refuse_templates=True)
+        data = copy.deepcopy(_parse_config_text(text, name))
     except _NotPlainData as error:
         raise ConfigError(f"config file {name!r}, {error}") from None
     except yaml.YAMLError as error:

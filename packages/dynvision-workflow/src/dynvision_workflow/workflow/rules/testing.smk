@@ -19,10 +19,9 @@ rule test_model:
     resources:
         **resources_of("test_model"),
     params:
-        model=get_model_options,
         options=get_test_options,
     shell:
-        "dynvision test {input.state:q} {params.model} --dataset {input.images:q} --outputs {output.outputs:q} "
+        "dynvision test {input.state:q} --dataset {input.images:q} --outputs {output.outputs:q} "
         "--responses {output.responses:q} {params.options} >> {log:q} 2>&1"
 
 
