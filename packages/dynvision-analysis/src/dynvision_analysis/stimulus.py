@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .tables import TableError, require_columns
+from .tables import OUTPUTS, RESPONSES, TableError, require_columns
 
 __all__ = [
     "TIMING_NAMES",
@@ -81,25 +81,11 @@ TIMING_NAMES: dict[str, str] = {
     "paradigm_outro": "blank after",
     "outro": "blank after",
 }
-#: Columns of the outputs and responses tables that are not conditions of an experiment.
+#: Columns of the outputs and responses tables that are not conditions of an experiment: the tables' own columns
+#: (their contracts) and the workflow's identifiers of a test.
 _NOT_CONDITIONS = frozenset(
-    {
-        "sample",
-        "step",
-        "time_ms",
-        "label",
-        "guess",
-        "correct",
-        "confidence",
-        "label_rank",
-        "stimulus",
-        "area",
-        "response",
-        "response_std",
-        "test_identifier",
-        "paradigm",
-        "seed",
-    }
+    {*OUTPUTS.names, *OUTPUTS.optional_names, *RESPONSES.names, *RESPONSES.optional_names}
+    | {"test_identifier", "paradigm", "seed"}
 )
 
 
