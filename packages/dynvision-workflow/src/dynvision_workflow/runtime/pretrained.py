@@ -25,7 +25,7 @@ from torch import nn
 
 from ..config import expand_location, plain
 from ..paths import PRETRAINED_CACHE, fill
-from .states import FORMAT, StateError, UnreadableFile, load_state, read_torch_file
+from .states import FORMAT, StateError, UnreadableFile, read_torch_file, state_from_payload
 
 __all__ = ["PRETRAINED_FIX", "load_pretrained", "resolve_pretrained"]
 
@@ -94,15 +94,15 @@ def load_pretrained(
         raise StateError(f"init.pretrained: {error}; {PRETRAINED_FIX}") from None
     record: dict[str, Any] = {"source": location, "sha256": digest, "file": str(path)}
     if isinstance(payload, Mapping) and payload.get("format") == FORMAT:
-        _load_own_state(model, path)
+        _load_own_state(model, path, payload)
         return {**record, "format": FORMAT, "classifier": "loaded"}
     return {**record, **_load_official(model, payload, location)}
 
 
 
 
-def _load_own_state(model: nn.Module, path: Path) -> None:
-    state = load_state(path)
+def _load_own_state(model: nn.Module, path: Path, payload: Mapping[str, Any]) -> None:
+    state = state_from_payload(payload, path)
     name, kwargs = getattr(model, "model_name", None), plain(getattr(model, "model_kwargs", {}))
     theirs = plain(state.model_kwargs)
     if state.model_name != name or theirs != kwargs:

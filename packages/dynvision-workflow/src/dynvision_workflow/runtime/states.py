@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..config import plain
 from .provenance import atomic_path
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "read_torch_file",
     "rerun_command",
     "save_state",
+    "state_from_payload",
     "unreadable_reason",
 ]
 
@@ -135,6 +137,15 @@ def load_state(path: str | os.PathLike[str], *, target: str | os.PathLike[str] |
         payload = read_torch_file(path)
     except StateError as error:
         raise StateError(f"model state {error}; delete it and rerun: {rerun_command(path, target)}") from None
+    return state_from_payload(payload, path, target=target)
+
+
+def state_from_payload(
+    payload: Any, path: str | os.PathLike[str], *, target: str | os.PathLike[str] | None = None
+) -> ModelState:
+    """The :class:`ModelState` of a state file's content already read from ``path`` (:func:`read_torch_file`);
+    content that is not a DynVision state of this format version raises :class:`StateError` as
+    :func:`load_state` does."""
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise StateError(
             f"{str(path)!r} is not a DynVision model state (no {FORMAT!r} format marker); delete it and rerun: "
@@ -188,18 +199,9 @@ class ModelIdentity:
         from ..options import split_identity
 
         try:
-            return _plain(expand_aliases(split_identity(parse_args(self.model_args))[0]))
+            return plain(expand_aliases(split_identity(parse_args(self.model_args))[0]))
         except ArgsError as error:
             raise StateError(f"model arguments {self.model_args!r}: {error}") from None
-
-
-def _plain(value: Any) -> Any:
-    """``value`` with tuples as lists and mappings as dicts (as a state records its keyword arguments)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _describe(name: str | None, kwargs: Mapping[str, Any] | None, seed: Any, classes: Any, shape: Any) -> str:
@@ -240,7 +242,7 @@ def check_identity(
     differences: list[str] = []
     if expected.model_name is not None and state.model_name != expected.model_name:
         differences.append(f"model {state.model_name} in the state, {expected.model_name} in the path")
-    kwargs = _plain(state.model_kwargs)
+    kwargs = plain(state.model_kwargs)
     wanted = expected.expected_kwargs()
     if wanted is not None:
         for key in sorted(set(wanted) | (set(kwargs) - set(_DATA_KWARGS))):
