@@ -11,6 +11,9 @@
     dynvision-analysis plot-confusion TABLE -o FIG
     dynvision-analysis plot-weights TABLE -o FIG [--log]
     dynvision-analysis plot-training metrics.csv -o FIG
+    dynvision-analysis study-table --table VARIANT:SEED:PHENOMENON=TABLE ... -o study.csv --effects effects.csv
+    dynvision-analysis plot-study study.csv -o FIG [--area AREA|all] [--reference groen2022|none]
+    dynvision-analysis plot-study-effects effects.csv -o FIG
 
 Figures are written as PNG, SVG or PDF (from the suffix), tables as CSV or Parquet. Tables are read with only
 the needed columns; the over-time measures and ``summarize`` reduce them in chunks, so memory stays bounded for
@@ -58,6 +61,7 @@ from .measures import (
     response_latency,
     response_over_time,
     response_peaks,
+    study_table,
     summarize,
     temporal_summation,
     topk_accuracy_over_time,
@@ -68,17 +72,20 @@ from .plots import (
     plot_dynamics,
     plot_performance,
     plot_responses,
+    plot_study,
+    plot_study_effects,
     plot_training,
     plot_weights,
 )
 from .plots.responses import LAYOUTS
+from .plots.study import STUDY_FIGURE_COLUMNS
 from .stimulus import (
     condition_columns,
     condition_label,
     stimulus_intervals,
     stimulus_intervals_by,
 )
-from .tables import TableError
+from .tables import TableError, order_areas
 
 __all__ = ["build_parser", "main"]
 
@@ -517,6 +524,58 @@ def _plot_training(args: argparse.Namespace) -> None:
     save_figure(figure, out, dpi=args.dpi)
 
 
+def _study_source(text: str) -> tuple[str, str, str, str]:
+    """``VARIANT:SEED:PHENOMENON=PATH`` -> (variant, seed, phenomenon, path); the path may hold ':' and '='."""
+    spec, separator, path = text.partition("=")
+    parts = spec.split(":")
+    if not separator or not path or len(parts) != 3 or not all(parts):
+        raise argparse.ArgumentTypeError(
+            f"expected VARIANT:SEED:PHENOMENON=PATH (e.g. full-strong:1:repetition=test_responses.csv), got {text!r}"
+        )
+    variant, seed, phenomenon = parts
+    return variant, seed, phenomenon, path
+
+
+def _study_table(args: argparse.Namespace) -> None:
+    out, effects_out = _table_path(args.output), _table_path(args.effects)
+    if out.resolve() == effects_out.resolve():
+        raise ValueError(f"-o and --effects name the same file {args.output!r}; give the two tables different names.")
+    _remove_stale_temporaries(effects_out, args.command)
+    table, effects = study_table(args.table, n_boot=args.n_boot, level=args.level, seed=args.seed)
+    write_table(table, out)
+    write_table(effects, effects_out)
+
+
+def _area_figure(out: Path, area: str) -> Path:
+    """The figure of one area for ``--area all``: the area's name before the suffix (study.png -> study_V1.png)."""
+    return out.with_name(f"{out.stem}_{area}{out.suffix}")
+
+
+def _plot_study(args: argparse.Namespace) -> None:
+    out = _figure_path(args.output)
+    table = read_table(args.table, list(STUDY_FIGURE_COLUMNS), optional=["ci"])
+    areas = order_areas(table["area"])
+    if args.area == "all":
+        targets = {area: _area_figure(out, area) for area in areas}
+    else:
+        # Default: the last area of the hierarchy, where the preprint reports the phenomena.
+        targets = {args.area or areas[-1]: out}
+    reference = None
+    if args.reference != "none":
+        from .reference import human_reference  # imported here: only this command needs the packaged data
+
+        reference = human_reference(args.reference)
+    for area, path in targets.items():
+        if path != out:
+            _remove_stale_temporaries(path, args.command)
+        save_figure(plot_study(table, area=area, reference=reference), path, dpi=args.dpi)
+
+
+def _plot_study_effects(args: argparse.Namespace) -> None:
+    out = _figure_path(args.output)
+    save_figure(plot_study_effects(read_table(args.effects)), out, dpi=args.dpi)
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -720,6 +779,55 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--panels", nargs="+", default=None, help="metric families, e.g. loss acc")
     training.add_argument("--no-steps", action="store_true", help="leave out the per-step values")
     training.set_defaults(handler=_plot_training)
+
+    study = commands.add_parser(
+        "study-table",
+        help="the temporal-dynamics study: measures and effects per variant, area and phenomenon, with bootstrap CIs",
+    )
+    study.add_argument(
+        "--table",
+        type=_study_source,
+        action="append",
+        required=True,
+        metavar="VARIANT:SEED:PHENOMENON=TABLE",
+        help="a responses table of one variant, seed and phenomenon (repetition, duration or contrast); repeat for "
+        "every table of the study",
+    )
+    study.add_argument("-o", "--output", required=True, help="study table (.csv or .parquet)")
+    study.add_argument("--effects", required=True, help="effects table (.csv or .parquet)")
+    study.add_argument("--n-boot", type=_positive_int, default=1000, help="bootstrap resamples (default 1000)")
+    study.add_argument("--level", type=float, default=0.95, help="CI coverage (default 0.95)")
+    study.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0)")
+    study.set_defaults(handler=_study_table)
+
+    study_plot = commands.add_parser(
+        "plot-study", help="the study figure (variants beside human data) and the effects figure, from study-table"
+    )
+    study_plot.add_argument("table", help="study table written by study-table")
+    study_plot.add_argument("-o", "--output", required=True, help="figure file; format from the suffix")
+    study_plot.add_argument(
+        "--area",
+        default=None,
+        help="model area to draw (default: the last in hierarchy order); 'all': one figure per area, named "
+        "OUTPUT_AREA (study.png -> study_V1.png, ...)",
+    )
+    study_plot.add_argument(
+        "--reference", default="groen2022", help="human reference drawn beside the models, or 'none' (default groen2022)"
+    )
+    study_plot.add_argument(
+        "--dpi", type=_positive_int, default=300, help="resolution of PNG output (default: 300)"
+    )
+    study_plot.set_defaults(handler=_plot_study)
+
+    effects_plot = commands.add_parser(
+        "plot-study-effects", help="the study's effect sizes with their CIs per variant and area, from study-table"
+    )
+    effects_plot.add_argument("effects", help="effects table written by study-table (--effects)")
+    effects_plot.add_argument("-o", "--output", required=True, help="figure file; format from the suffix")
+    effects_plot.add_argument(
+        "--dpi", type=_positive_int, default=300, help="resolution of PNG output (default: 300)"
+    )
+    effects_plot.set_defaults(handler=_plot_study_effects)
     return parser
 
 

@@ -6,6 +6,8 @@
   :func:`contrast_response`, :func:`peak_ratio`, :func:`temporal_summation`;
 * classification: :func:`class_accuracy`, :func:`confusion_matrix`;
 * aggregation across samples, seeds and categories: :func:`summarize` (SEM or bootstrap CI);
+* the temporal-dynamics study, per variant, area and phenomenon with hierarchical bootstrap CIs:
+  :func:`study_table`;
 * model and training: :func:`weight_summary`, :func:`training_curves`.
 """
 
@@ -15,6 +17,7 @@ from .accuracy import accuracy_over_time
 from .classification import class_accuracy, confusion_matrix, topk_accuracy_over_time
 from .dynamics import contrast_response, peak_ratio, response_latency, response_peaks, temporal_summation
 from .responses import response_over_time
+from .study import study_table
 from .summary import summarize
 from .training import training_curves
 from .weights import weight_summary
@@ -28,6 +31,7 @@ __all__ = [
     "response_latency",
     "response_over_time",
     "response_peaks",
+    "study_table",
     "summarize",
     "temporal_summation",
     "topk_accuracy_over_time",

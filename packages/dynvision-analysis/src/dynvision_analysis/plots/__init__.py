@@ -6,6 +6,7 @@ from .accuracy import plot_accuracy
 from .confusion import plot_confusion
 from .measures import plot_dynamics, plot_measure, plot_performance
 from .responses import plot_responses
+from .study import plot_study, plot_study_effects
 from .training import plot_training
 from .weights import plot_weights
 
@@ -16,6 +17,8 @@ __all__ = [
     "plot_measure",
     "plot_performance",
     "plot_responses",
+    "plot_study",
+    "plot_study_effects",
     "plot_training",
     "plot_weights",
 ]
