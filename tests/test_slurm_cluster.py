@@ -58,15 +58,15 @@ test:
   limit_images: 64
 """
 
-# Three SLURM jobs instead of nine, for time only (the cluster needs no grouping): data, init and training in one
-# job, testing and its tables in a second; the profile's own `plots` group makes the third.
+# Three SLURM jobs, for time only (the cluster needs no grouping): data, init and training in one job, the
+# experiment's one-pass test in a second; the profile's own `plots` group makes the third.
 GROUPS = [
     "--groups",
     *(
         f"{rule}=prepare_and_train"
         for rule in ("get_data", "link_group", "build_betons", "init_model", "train_model")
     ),
-    *(f"{rule}=test" for rule in ("test_model", "process_test", "aggregate_experiment")),
+    "test_experiment=test",
 ]
 
 

@@ -15,8 +15,8 @@ def test_demo_dry_run_plans_every_stage_and_writes_nothing(tmp_path, dynvision):
     result = dynvision("demo", "--workdir", str(tmp_path / "demo"), "--dry-run", cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     text = result.stdout + result.stderr
-    for rule in ("get_data", "build_betons", "init_model", "train_model", "test_model", "process_test",
-                 "aggregate_experiment", "plot_responses", "plot_accuracy"):
+    for rule in ("get_data", "build_betons", "init_model", "train_model", "test_experiment", "plot_responses",
+                 "plot_accuracy"):
         assert rule in text
     # The demo's directory is set up as a working directory (its two files); the dry run itself writes nothing.
     produced = [p.relative_to(tmp_path / "demo").as_posix() for p in (tmp_path / "demo").rglob("*")
@@ -34,8 +34,9 @@ def test_demo_dry_run_plans_every_stage_and_writes_nothing(tmp_path, dynvision):
         ("model_name=DyRCNNx5", "model_name: 'DyRCNNx5' is not a registered model. Did you mean"),
         ("model_args={rctyp: full}", "model_args.rctyp: DyRCNNx2 takes no argument 'rctyp' (did you mean 'rctype'?)"),
         ("category=[rctyp]", "category: 'rctyp' is not defined. Did you mean 'rctype'? Defined in `categories`:"),
-        ("data_name=cifar", "Defined in `datasets`: digits, mnist5k"),
-        ("experiment=[durations]", "Did you mean 'duration'? Defined in `experiments`: adaption, contrast, duration,"),
+        ("data_name=cifar", "Defined in `datasets`: cifar10, digits, mnist5k"),
+        ("experiment=[durations]",
+         "Did you mean 'duration'? Defined in `experiments`: adaption, adaptionquick, contrast, contrastquick,"),
     ],
 )
 def test_bad_config_stops_before_any_job_with_a_message(tmp_path, override, message, dynvision):
@@ -79,9 +80,9 @@ def test_requesting_a_malformed_path_fails_clearly(tmp_path, target, message, dy
     ("target", "message"),
     [
         ("reports/nope/DyRCNNx2_0001/mnist5k:all_trained/test_outputs.csv",
-         "experiment 'nope' (in a requested path) is not defined; defined experiments: adaption, contrast"),
+         "experiment 'nope' (in a requested path) is not defined; defined experiments: adaption, adaptionquick"),
         ("models/DyRCNNx2/DyRCNNx2_0001/cifar/init.pt",
-         "dataset 'cifar' (in a requested path) is not defined; defined datasets: digits, mnist5k"),
+         "dataset 'cifar' (in a requested path) is not defined; defined datasets: cifar10, digits, mnist5k"),
     ],
 )
 def test_requesting_an_unknown_name_in_a_path_names_the_defined_ones(tmp_path, target, message, dynvision):
@@ -121,12 +122,13 @@ def test_every_packaged_experiment_plans_its_tests(tmp_path, dynvision):
     for name in experiments:
         assert f"reports/{name}/DyRCNNx2:dt=4_0001/mnist5k:all_trained/test_outputs.csv" in text, name
     assert "DyRCNNx2:ffonly=true_0001" in text
-    assert "--model-overrides '{\"ffonly\":true}'" in text
-    assert "/idleresponse/DyRCNNx2:tau=3_0001/mnist5k:all_trained/duration:intro=2+outro=8+stimulus=10@idle=40/" in text
-    assert "--model-overrides '{\"idle\":40}'" in text
-    assert "--paradigm duration:intro=2+outro=8+stimulus=10 " in text
+    # each experiment is tested in one job, its tests listed as JSON (--tests): folder, spec, paradigm, overrides
+    assert '"overrides":{"ffonly":true}' in text
+    assert "/idleresponse/DyRCNNx2:tau=3_0001/mnist5k:all_trained/duration:intro=2+outro=8+stimulus=10@idle=40\"" in text
+    assert '"overrides":{"idle":40}' in text
+    assert '"paradigm":"duration:intro=2+outro=8+stimulus=10"' in text
     assert "--x idle" in text  # the performance figure of idleresponse: against its swept override
-    assert "--paradigm noise:intro=2+noisetype=phasescrambled+outro=8+ssnr=0.1+stimulus=10+tempmode=dynamic" in text
+    assert '"paradigm":"noise:intro=2+noisetype=phasescrambled+outro=8+ssnr=0.1+stimulus=10+tempmode=dynamic"' in text
     assert "/phasescramblednoise/DyRCNNx2:tau=9_0001/mnist5k:all_trained/noise-" in text
     assert "--spec-index reports/test_specs.json" in text
     assert not (tmp_path / "reports").exists()  # a dry run writes no index
@@ -137,8 +139,8 @@ def test_a_hashed_test_with_swept_overrides_records_its_full_spec(tmp_path, dynv
                        "test.max_identifier_length=30", cwd=tmp_path, timeout=120)
     text = result.stdout + result.stderr
     assert result.returncode == 0, text
-    assert "--spec duration:intro=2+outro=8+stimulus=10@idle=5 " in text
-    assert "--paradigm duration:intro=2+outro=8+stimulus=10 " in text and "--model-overrides '{\"idle\":5}'" in text
+    assert '"spec":"duration:intro=2+outro=8+stimulus=10@idle=5"' in text and "--spec-index" in text
+    assert '"paradigm":"duration:intro=2+outro=8+stimulus=10"' in text and '"overrides":{"idle":5}' in text
 
 
 def test_workflow_files_are_snakefmt_formatted():

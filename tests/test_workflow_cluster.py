@@ -33,7 +33,7 @@ def test_mode_overlay_sits_below_user_values():
     user = resolve_config({"data": {"num_workers": 1}}, environ={"SLURM_JOB_ID": "42"})
     assert user["data"]["num_workers"] == 1 and user["test"]["batch_size"] == 512
     forced = resolve_config({"execution": {"mode": "local"}}, environ={"SLURM_JOB_ID": "42"})
-    assert forced["execution"]["active_mode"] == "local" and forced["test"]["batch_size"] == 256
+    assert forced["execution"]["active_mode"] == "local" and forced["test"]["batch_size"] == 32
 
 
 def test_profile_names_resolve_to_packaged_profiles_and_other_values_pass_through(tmp_path, monkeypatch):
@@ -67,11 +67,11 @@ def test_configured_resources_reach_the_slurm_jobs_and_command_line_resources_ad
     )
     # --cores caps every job's threads (Snakemake's _cores), also of the jobs it submits: give the largest.
     result = dynvision("run", "--workdir", str(tmp_path), "--profile", "slurm", "-n", "-p", "--configfile", str(config),
-                       "--set-resources", "test_model:runtime=99", "--cores", "16", cwd=tmp_path, timeout=120)
+                       "--set-resources", "test_experiment:runtime=99", "--cores", "16", cwd=tmp_path, timeout=120)
     text = result.stdout + result.stderr
     assert result.returncode == 0, text
     jobs = {block.split(":", 1)[0]: block for block in text.split("\nrule ")[1:]}
-    train, test = jobs["train_model"], jobs["test_model"]
+    train, test = jobs["train_model"], jobs["test_experiment"]
     assert "slurm_partition=gpu" in train and "mem_mb=16000" in train and "gpu=1" in train
     assert "threads: 8" in train and "--num-workers 4" in train
     assert "slurm_account=lab" in test and "slurm_partition=cpu" in test and "runtime=99" in test and "gpu=" not in test

@@ -146,7 +146,8 @@ def test_a_failed_job_ends_the_run_with_its_error_and_log(finished_workdir, tiny
     before = snapshot(finished_workdir)
     result = dynvision("run", "--workdir", str(finished_workdir), "--configfile", str(tiny_config), "--cores", "2",
                        cwd=finished_workdir, timeout=300)
-    text = refused(result, "a job failed: dynvision test: error:", "trained.pt", f"(log: logs/{REPORT}", fix="rm ",
+    experiment_log = f"(log: logs/{REPORT.rsplit('/', 1)[0]}/test_outputs.log"  # the experiment's one-pass job
+    text = refused(result, "a job failed: dynvision test-experiment: error:", "trained.pt", experiment_log, fix="rm ",
                    workdir=finished_workdir, before=before)
     assert text.count("a job failed") == 1
 

@@ -65,7 +65,7 @@ def test_plot_experiments_on_models_asks_for_every_analysis_rule(tmp_path):
     assert counts["plot_dynamics"] == counts["plot_training"] == 1
     assert counts["write_weights_table"] == counts["plot_weights"] == 1
     # The noise and duration experiments are compared with their feedforward-only variants.
-    assert counts["aggregate_experiment"] == 5 + 2
+    assert counts["test_experiment"] == 5 + 2
 
 
 def test_all_experiments_includes_the_new_figures_of_each_category_model(tmp_path):

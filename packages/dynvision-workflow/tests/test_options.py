@@ -169,7 +169,7 @@ def test_training_arguments_of_a_model_identity_set_their_options_for_that_model
         ({"lossrt": -1}, "model_args.lossrt: train.paradigm: paradigm 'duration'"),
         ({"pattern": "10x1"}, "pattern must be a non-empty string or list of 0/1"),
         ({"dloader": "dali"}, "model_args.dloader: 'dali' is not allowed"),
-        ({"activitylos": 1}, "training arguments: activityloss, dloader, dsteps, lossrt, pattern"),
+        ({"activitylos": 1}, "training arguments: activityloss, dloader, dsteps, epochs, lossrt, pattern"),
     ],
 )
 def test_training_arguments_are_checked_when_the_configuration_is_read(model_args, message):

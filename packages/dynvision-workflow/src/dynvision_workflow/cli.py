@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shlex
 import socket
@@ -644,6 +645,53 @@ def cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def cmd_test_experiment(args: argparse.Namespace, extra: list[str]) -> int:
+    from dataclasses import replace
+
+    from .options import TestSettings
+    from .paths import TEST_OUTPUTS, TEST_RESPONSES, TEST_RESPONSES_TABLE
+    from .runtime.tables import OUTPUT_COLUMNS, RESPONSE_COLUMNS, write_aggregates
+    from .runtime.test import TestCondition, test_conditions
+    from .specs import is_hashed, record_specs
+
+    try:
+        tests = json.loads(args.tests)
+        folders = [Path(test["folder"]) for test in tests]
+        specs = {folder.name: test["spec"] for folder, test in zip(folders, tests, strict=True)}
+    except (json.JSONDecodeError, TypeError, KeyError) as error:
+        raise CommandError(
+            f"--tests must be a JSON list of {{folder, spec, paradigm, overrides}} objects, one per test ({error})."
+        ) from None
+    hashed = {name: spec for name, spec in specs.items() if is_hashed(name)}
+    if hashed:
+        if args.spec_index is None:
+            raise CommandError("hashed test folders need --spec-index (the index that records their specs).")
+        record_specs(args.spec_index, hashed)
+    settings = TestSettings.from_namespace(args)
+    given = _given_options(sys.argv)
+    names = [Path(pattern).name for pattern in (TEST_OUTPUTS, TEST_RESPONSES, TEST_RESPONSES_TABLE)]
+    conditions = [
+        TestCondition(
+            replace(settings, paradigm=test["paradigm"], model_overrides=test.get("overrides") or {}),
+            *(folder / name for name in names),
+            given=frozenset(given | {"paradigm"} | ({"model_overrides"} if test.get("overrides") else set())),
+        )
+        for folder, test in zip(folders, tests, strict=True)
+    ]
+    test_conditions(
+        args.state, dataset=args.dataset, conditions=conditions, data_name=args.data_name, reuse=True,
+        **_checked_identity(args),
+    )
+    write_aggregates(
+        [
+            ([c.outputs for c in conditions], args.outputs_table, OUTPUT_COLUMNS),
+            ([c.table for c in conditions], args.responses_table, RESPONSE_COLUMNS),
+        ],
+        spec_index=args.spec_index,
+    )
+    return 0
+
+
 def cmd_process_test(args: argparse.Namespace, extra: list[str]) -> int:
     from .runtime.tables import responses_table, write_csv
 
@@ -652,13 +700,13 @@ def cmd_process_test(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_aggregate(args: argparse.Namespace, extra: list[str]) -> int:
-    from .runtime.tables import OUTPUT_COLUMNS, RESPONSE_COLUMNS, aggregate_tables, write_csv
+    from .runtime.tables import OUTPUT_COLUMNS, RESPONSE_COLUMNS, write_aggregates
 
-    # Both tables are read and checked before either is written: a damaged input leaves no new output.
-    outputs = aggregate_tables(args.outputs, columns=OUTPUT_COLUMNS, spec_index=args.spec_index)
-    responses = aggregate_tables(args.responses, columns=RESPONSE_COLUMNS, spec_index=args.spec_index)
-    write_csv(outputs, args.outputs_table)
-    write_csv(responses, args.responses_table)
+    # One test's table in memory at a time; a damaged one leaves neither table new.
+    write_aggregates(
+        [(args.outputs, args.outputs_table, OUTPUT_COLUMNS), (args.responses, args.responses_table, RESPONSE_COLUMNS)],
+        spec_index=args.spec_index,
+    )
     return 0
 
 
@@ -867,6 +915,29 @@ def build_parser() -> argparse.ArgumentParser:
         "(paradigm@overrides); default: --paradigm",
     )
     test.add_argument("--spec-index", type=Path, help="JSON index of hashed test folder names (merged, locked)")
+
+    experiment = add(
+        "test-experiment",
+        cmd_test_experiment,
+        "Test a model state under every condition of an experiment in one pass over the images: each test's "
+        "files as `dynvision test` and `process-test` write them (kept where already made with the same "
+        "parameters), then the experiment's two tables as `dynvision aggregate` writes them.",
+        outputs=["outputs_table", "responses_table"],
+    )
+    experiment.add_argument("state", type=Path)
+    experiment.add_argument("--dataset", type=Path, required=True, help="test class folders")
+    experiment.add_argument(
+        "--tests",
+        required=True,
+        help="JSON list, one object per test: folder (its results folder), spec (its folder's spec), paradigm "
+        "(the paradigm spec) and overrides (model arguments changed for it)",
+    )
+    experiment.add_argument("--outputs-table", type=Path, required=True)
+    experiment.add_argument("--responses-table", type=Path, required=True)
+    experiment.add_argument("--spec-index", type=Path, help="JSON index of hashed test folder names (merged, locked)")
+    experiment.add_argument("--data-name", help=DATA_NAME_HELP)
+    _add_model_identity(experiment, checked=True)
+    add_settings_arguments(experiment, TestSettings)
 
     process = add(
         "process-test",

@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 #: Packaged configuration layers, lowest priority first.
-LAYERS = ("config_data.yaml", "config_experiments.yaml", "config_workflow.yaml")
+LAYERS = ("config_data.yaml", "config_experiments.yaml", "config_study.yaml", "config_workflow.yaml")
 
 #: Keys that hold one name or a list of names and are normalised to lists.
 _LIST_KEYS = ("model_name", "status", "experiment", "category")
@@ -402,6 +402,14 @@ def schema() -> dict[str, Any]:
         for part in rest[:-1]:
             node = node["properties"][part]
         node.setdefault("properties", {})[rest[-1]] = fragment
+    # An experiment may change the test step's options for its own tests (`test: {limit_images: 256}`): their
+    # fragments without the defaults (an unset key keeps the run's value); not the naming of test folders.
+    test_options = {key.split(".", 1)[1] for key in schema_properties() if key.startswith("test.")}
+    full["$defs"]["experiment"]["properties"]["test"]["properties"] = {
+        key: {k: v for k, v in fragment.items() if k != "default"}
+        for key, fragment in full["properties"]["test"]["properties"].items()
+        if key in test_options
+    }
     return full
 
 
@@ -754,7 +762,18 @@ def _cross_check(config: Mapping[str, Any]) -> list[str]:
     if config["data_name"] in config["datasets"]:
         problems += _train_group_problems(config, "train.data_group")
     problems += _parameter_problems(config)
-    return list(dict.fromkeys(problems + _model_problems(config) + _paradigm_problems(config)))
+    return list(dict.fromkeys(problems + _model_problems(config) + _paradigm_problems(config) + _study_problems(config)))
+
+
+def _study_problems(config: Mapping[str, Any]) -> list[str]:
+    """What the study of the configured scale would fail on (:func:`dynvision_workflow.study.study_problems`), with
+    each variant's model checked like every other model identity."""
+    from .study import study_problems
+
+    problems, models = study_problems(config)
+    for where, model_name, kwargs in models:
+        problems += model_problems(model_name, _as_job_values(kwargs), where)
+    return problems
 
 
 def dataset_problems(name: str, settings: Mapping[str, Any]) -> list[str]:

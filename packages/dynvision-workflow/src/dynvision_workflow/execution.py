@@ -152,7 +152,7 @@ RULE_RESOURCES: dict[str, dict[str, int]] = {
     "train_model": {"threads": 2, "mem_mb": 4000, "runtime": 240},
     "test_model": {"threads": 2, "mem_mb": 4000, "runtime": 60},
     "process_test": {"mem_mb": 4000, "runtime": 30},
-    "aggregate_experiment": {"mem_mb": 4000, "runtime": 30},
+    "test_experiment": {"threads": 2, "mem_mb": 4000, "runtime": 120},
     "plot_dynamics": {"mem_mb": 4000, "runtime": 20},
     "write_weights_table": {"mem_mb": 4000},
 }

@@ -26,6 +26,7 @@ __all__ = [
     "canonical_target",
     "category_figures",
     "category_sweeps",
+    "experiment_config",
     "experiment_statuses",
     "experiment_tests",
     "model_overrides",
@@ -108,6 +109,13 @@ def category_sweeps(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [
         {**config["model_args"], category: list(config["categories"][category])} for category in config["category"]
     ]
+
+
+def experiment_config(config: Mapping[str, Any], experiment: str) -> Mapping[str, Any]:
+    """The configuration an experiment's tests run with: the run's, with the experiment's own ``test`` options
+    (``experiments.<name>.test``, e.g. ``{limit_images: 256}``) over the run's ``test`` section."""
+    own = config["experiments"][experiment].get("test") or {}
+    return {**config, "test": {**config["test"], **own}} if own else config
 
 
 def experiment_statuses(config: Mapping[str, Any], experiment: str) -> list[str]:

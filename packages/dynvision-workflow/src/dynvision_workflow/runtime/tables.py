@@ -283,6 +283,55 @@ def _test_parameters(table_path: Path, index: Mapping[str, str]) -> dict[str, An
     return parameters
 
 
+def _with_parameters(
+    path: Path, columns: Sequence[str], index: Mapping[str, str]
+) -> pd.DataFrame:
+    """One test's table, checked (:func:`read_test_table`), with its test's parameters as columns."""
+    table = read_test_table(path, columns)
+    parameters = _test_parameters(path, index)
+    recorded = sorted(set(table["paradigm"].astype("object").map(str))) if "paradigm" in table.columns else []
+    if recorded and recorded != [parameters["paradigm"]]:
+        raise TableError(
+            f"test table {str(path)!r} records paradigm {recorded} but its folder "
+            f"{parameters['test_identifier']!r} names {parameters['paradigm']!r}; {rerun_remedy(path)}"
+        )
+    for column, value in parameters.items():
+        if column not in table.columns:  # else recorded by the test itself: one column per parameter
+            table[column] = value
+    return table
+
+
+def write_aggregates(
+    tables: Sequence[tuple[Sequence[str | os.PathLike[str]], str | os.PathLike[str], Sequence[str]]],
+    *,
+    spec_index: str | os.PathLike[str] | None = None,
+) -> None:
+    """Write each ``(paths, output, columns)`` as one CSV: the tables of one experiment's tests joined, with the
+    content of ``aggregate_tables(paths, columns=columns)`` written by :func:`write_csv`, but one test's table in
+    memory at a time whatever the number of tests. All outputs are renamed onto their final names only when every
+    one is written: a damaged table leaves none of them new."""
+    import contextlib
+
+    from ..specs import read_index
+
+    index = read_index(spec_index) if spec_index is not None else {}
+    with contextlib.ExitStack() as stack:
+        for paths, output, columns in tables:
+            if not paths:
+                raise TableError("no test tables to aggregate; the experiment has no tests.")
+            handle = stack.enter_context(stack.enter_context(atomic_path(output)).open("w"))
+            header: dict[str, None] = {}
+            for path in paths:  # the union of the columns, in order of appearance (as pd.concat aligns them)
+                try:
+                    header.update(dict.fromkeys(pd.read_csv(path, nrows=0).columns))
+                except (OSError, ValueError, UnicodeDecodeError):
+                    read_test_table(path, columns)  # raises, naming what is wrong with it
+                header.update(dict.fromkeys(_test_parameters(Path(path), index)))
+            for number, path in enumerate(paths):
+                table = _with_parameters(Path(path), columns, index)
+                table.reindex(columns=list(header)).to_csv(handle, header=number == 0, index=False)
+
+
 def aggregate_tables(
     paths: Sequence[str | os.PathLike[str]],
     *,
@@ -304,19 +353,4 @@ def aggregate_tables(
     from ..specs import read_index
 
     index = read_index(spec_index) if spec_index is not None else {}
-    frames = []
-    for path in paths:
-        path = Path(path)
-        table = read_test_table(path, columns)
-        parameters = _test_parameters(path, index)
-        recorded = sorted(set(table["paradigm"].astype("object").map(str))) if "paradigm" in table.columns else []
-        if recorded and recorded != [parameters["paradigm"]]:
-            raise TableError(
-                f"test table {str(path)!r} records paradigm {recorded} but its folder "
-                f"{parameters['test_identifier']!r} names {parameters['paradigm']!r}; {rerun_remedy(path)}"
-            )
-        for column, value in parameters.items():
-            if column not in table.columns:  # else recorded by the test itself: one column per parameter
-                table[column] = value
-        frames.append(table)
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat([_with_parameters(Path(path), columns, index) for path in paths], ignore_index=True)

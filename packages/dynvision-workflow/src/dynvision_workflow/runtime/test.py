@@ -24,11 +24,13 @@ Outputs (both written atomically):
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import logging
 import os
-from collections.abc import Mapping
-from dataclasses import asdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from ..options import TestSettings
@@ -37,9 +39,38 @@ from .responses import SafetensorsStream
 from .states import ModelState, build_model, check_identity, load_state
 from .train import image_resolution_for, make_paradigm, resolution_sources
 
-__all__ = ["TestSettings", "apply_model_overrides", "check_paradigm_fits", "make_paradigm", "test_model"]
+__all__ = [
+    "TestCondition",
+    "TestSettings",
+    "apply_model_overrides",
+    "check_paradigm_fits",
+    "make_paradigm",
+    "test_conditions",
+    "test_model",
+    "test_parameters",
+]
 
 log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class TestCondition:
+    """One condition of a test: its settings (paradigm and model overrides included) and the files of its results.
+
+    Attributes:
+        settings: the test options of this condition (:class:`TestSettings`).
+        outputs: the outputs table (``test_outputs.csv``).
+        responses: the responses file (``test_responses.safetensors``).
+        table: the tidy responses table (``test_responses.csv``, what ``dynvision process-test`` writes), written
+            beside the responses when given.
+        given: option names given for this condition (their sources are recorded as given, not defaults).
+    """
+
+    settings: TestSettings
+    outputs: Path
+    responses: Path
+    table: Path | None = None
+    given: frozenset[str] = frozenset()
 
 
 def test_model(
@@ -62,137 +93,321 @@ def test_model(
     of ``dataset`` must be among the state's, and its images must have the state's input shape); a mismatch raises
     :class:`~.states.StateError` naming both identities.
     """
-    import numpy as np
-    import pandas as pd
+    condition = TestCondition(settings, Path(outputs), Path(responses), given=frozenset(given or ()))
+    return test_conditions(
+        state_path,
+        dataset=dataset,
+        conditions=[condition],
+        data_name=data_name,
+        model_name=model_name,
+        model_args=model_args,
+        seed=seed,
+    )[0]
+
+
+def test_conditions(
+    state_path: str | os.PathLike[str],
+    *,
+    dataset: str | os.PathLike[str],
+    conditions: Sequence[TestCondition],
+    data_name: str | None = None,
+    model_name: str | None = None,
+    model_args: str | None = None,
+    seed: str | None = None,
+    reuse: bool = False,
+) -> list[dict[str, Any] | None]:
+    """Test the model in ``state_path`` under several conditions in one pass over the test images: the state is
+    loaded and checked once, each image batch is decoded once and shown under every condition in turn, and every
+    condition writes the files it would write alone, bit for bit (:func:`test_model` is this with one condition).
+
+    The conditions share the loader's options (``batch_size``, ``limit_images``, ``image_resolution``,
+    ``threads``: those of the first condition; each condition's must agree) and differ in their paradigm and model
+    overrides. Return one summary per condition.
+
+    With ``reuse``, a condition whose files are all there, newer than the state, and whose provenance records the
+    same parameters, inputs and package versions as this test would (:func:`reusable`) is not tested again (its
+    summary is ``None``): a condition added to a finished experiment costs that condition alone.
+    """
     import torch
 
     from dynvision_data import Stats, make_eval_loader
 
     from .init import used_as
     from .progress import CountProgress, quiet_library_noise
-    from .tables import OUTPUT_COLUMNS, paradigm_columns
 
+    if not conditions:
+        raise ValueError("test_conditions needs at least one condition.")
+    first = conditions[0].settings
+    _check_shared_loader(conditions)
     quiet_library_noise()
-    torch.set_num_threads(settings.threads)
-    state = load_state(state_path, target=outputs)
-    resolution = image_resolution_for(settings.image_resolution, state, step="test")
+    torch.set_num_threads(first.threads)
+    target = conditions[0].outputs
+    state = load_state(state_path, target=target)
+    resolution = image_resolution_for(first.image_resolution, state, step="test")
     expected = used_as(
         model_name, model_args, seed, dataset=dataset, state=state, resolution=resolution,
-        given_resolution=settings.image_resolution,
+        given_resolution=first.image_resolution,
     )
-    check_identity(state, state_path, expected, target=outputs)
-    state = apply_model_overrides(state, settings.model_overrides)
-    model = build_model(state).eval()
-    paradigm = make_paradigm(settings.paradigm)
-    # Before any output is opened: a paradigm the model cannot run leaves nothing behind.
-    check_paradigm_fits(paradigm, model, spec=settings.paradigm, model_name=state.model_name)
-    constants = paradigm_columns(paradigm)
+    check_identity(state, state_path, expected, target=target)
+    models: dict[str, Any] = {}
+    runs = []
+    for condition in conditions:
+        settings = condition.settings
+        changed = apply_model_overrides(state, settings.model_overrides)
+        key = json.dumps(changed.model_kwargs, sort_keys=True, default=str)
+        if key not in models:  # one model per distinct set of overrides
+            models[key] = (changed, build_model(changed).eval())
+        condition_state, model = models[key]
+        if reuse and reusable(condition, test_parameters(condition_state, settings, resolution), state_path, dataset):
+            continue
+        paradigm = make_paradigm(settings.paradigm)
+        # Before any output is opened: a paradigm the model cannot run leaves nothing behind.
+        check_paradigm_fits(paradigm, model, spec=settings.paradigm, model_name=condition_state.model_name)
+        runs.append(_ConditionRun(condition, condition_state, model, paradigm))
+    if reuse:
+        log.info("%d of %d conditions already tested with these parameters (kept)", len(conditions) - len(runs), len(conditions))
+        if not runs:
+            return [None] * len(conditions)
     loader = make_eval_loader(
         dataset,
         classes=state.data["classes"],
         stats=Stats(tuple(state.data["mean"]), tuple(state.data["std"]), int(state.data.get("count", 0))),
-        batch_size=settings.batch_size,
-        limit=settings.limit_images,
+        batch_size=first.batch_size,
+        limit=first.limit_images,
         resolution=resolution,
     )
-    if settings.limit_images is not None:
-        log.warning("testing only the first %d images of %s (limit_images)", settings.limit_images, dataset)
-    dt = _step_duration_ms(model)
+    if first.limit_images is not None:
+        log.warning("testing only the first %d images of %s (limit_images)", first.limit_images, dataset)
     n_total = loader.n_samples
-    metadata = {
-        "resolution": settings.response_resolution,
-        "dt": dt,
-        "paradigm": settings.paradigm,
-        "model_name": state.model_name,
-        "n_samples": n_total,
-    }
-    n_seen, correct_per_step = 0, None
     progress = CountProgress(n_total, label="test")  # a line in the log at each 10% of the images
-    stimulus = time_ms = None
-    stream: SafetensorsStream | None = None
-    with (
-        atomic_path(outputs) as table_file,
-        table_file.open("w") as handle,
-        atomic_path(responses) as responses_file,
-        torch.inference_mode(),
-    ):
-        try:
-            for images, labels in loader:
-                frames, _, on = paradigm(images, labels, lazy=True)  # a timeline where there are blanks
-                logits, activity = model.forward_intermediates(frames)
-                batch, steps = logits.shape[:2]
-                probabilities = logits.float().softmax(dim=-1)
-                confidence, guess = probabilities.max(dim=-1)
-                if stream is None:
-                    stimulus = on.to(torch.uint8).cpu().numpy()
-                    time_ms = (np.arange(steps, dtype=np.float32) * dt).astype(np.float32)
-                    correct_per_step = np.zeros(steps, dtype=np.int64)
-                    metadata["areas"] = list(activity)
-                    stream = _open_stream(responses_file, activity, n_total, steps, settings.response_resolution, metadata)
-                    stream.write("time_ms", 0, time_ms)
-                    stream.write("stimulus", 0, stimulus)
-                truth = labels.view(-1, 1).expand(batch, steps)
-                # Rank of the true class by classifier output (0 = the guess is right; ties favour the label), so
-                # top-k accuracy is label_rank < k without storing every logit.
-                label_rank = (logits > logits.gather(-1, truth.unsqueeze(-1))).sum(dim=-1)
-                correct = (guess == truth).cpu().numpy()
-                correct_per_step += correct.sum(axis=0)
-                table = pd.DataFrame(
-                    {
-                        "sample": np.repeat(np.arange(n_seen, n_seen + batch), steps),
-                        "step": np.tile(np.arange(steps), batch),
-                        "time_ms": np.tile(time_ms, batch),
-                        "label": truth.reshape(-1).cpu().numpy(),
-                        "guess": guess.reshape(-1).cpu().numpy(),
-                        "correct": correct.reshape(-1).astype(np.int8),
-                        "confidence": confidence.reshape(-1).cpu().numpy(),
-                        "label_rank": label_rank.reshape(-1).to(torch.int32).cpu().numpy(),
-                        "stimulus": np.tile(stimulus, batch),
-                    },
-                    columns=OUTPUT_COLUMNS,
-                )
-                for column, value in constants.items():
-                    table[column] = value
-                table.to_csv(handle, header=n_seen == 0, index=False, float_format="%.6g")
-                stream.write("sample", n_seen, np.arange(n_seen, n_seen + batch, dtype=np.int64))
-                for area, rates in activity.items():
-                    if settings.response_resolution == "unit":
-                        stream.write(area, n_seen, rates.to(torch.float16).cpu().numpy())
-                    else:
-                        flat = rates.float().flatten(start_dim=2)
-                        stream.write(f"{area}.mean", n_seen, flat.mean(dim=2).cpu().numpy())
-                        stream.write(f"{area}.std", n_seen, flat.std(dim=2, correction=0).cpu().numpy())
-                n_seen += batch
-                progress.update(n_seen)
-        except BaseException:
-            if stream is not None:
-                stream.abort()
-            raise
-        if stream is None:
+    n_seen = 0
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(torch.inference_mode())
+        for run in runs:
+            run.open(stack, n_total)
+        for images, labels in loader:
+            for run in runs:
+                run.feed(images, labels, n_seen)
+            n_seen += len(labels)
+            progress.update(n_seen)
+        if n_seen == 0:
             raise ValueError(f"the test set {str(dataset)!r} has no images; nothing was tested.")
-        stream.close()
-    accuracy = (correct_per_step / n_seen).tolist()
-    on_steps = [step for step, value in enumerate(stimulus) if value]
-    summary = {
-        "n_samples": n_seen,
-        "accuracy_per_step": accuracy,
-        "accuracy_end_of_stimulus": accuracy[on_steps[-1]] if on_steps else None,
+        for run in runs:
+            run.close()
+    summaries: dict[int, dict[str, Any]] = {}
+    for run in runs:
+        summaries[id(run.condition)] = run.summary(n_seen)
+        if run.condition.table is not None:
+            from .tables import responses_table, write_csv
+
+            write_csv(responses_table(run.condition.responses), run.condition.table)
+        # The provenance last: a condition whose record is there has all its files (see reusable).
+        run.record(state_path, dataset, resolution, data_name)
+    return [summaries.get(id(condition)) for condition in conditions]
+
+
+#: Parameters that do not change a test's results (left out when a pass compares provenance before reusing).
+_RESULT_NEUTRAL = ("threads",)
+
+
+def reusable(
+    condition: TestCondition,
+    parameters: Mapping[str, Any],
+    state_path: str | os.PathLike[str],
+    dataset: str | os.PathLike[str],
+) -> bool:
+    """Whether a condition's results can be kept: its outputs, responses (and tidy table, when asked for) and its
+    provenance exist, none is older than the state, the provenance records these ``parameters`` (but for
+    :data:`_RESULT_NEUTRAL`), inputs and package versions, and the files are whole (tables not cut short, the
+    responses file readable): a damaged file is tested again, not reused."""
+    from dynvision_analysis.io import csv_problem
+
+    from ..config import ConfigError, load_yaml, plain
+    from ..paths import RESOLVED_CONFIG_SUFFIX
+    from .provenance import package_versions
+
+    record_path = condition.outputs.with_name(condition.outputs.name + RESOLVED_CONFIG_SUFFIX)
+    files = [condition.outputs, condition.responses, record_path]
+    files += [condition.table] if condition.table is not None else []
+    try:
+        oldest = min(path.stat().st_mtime for path in files)
+        if oldest < Path(state_path).stat().st_mtime:
+            return False
+        record = load_yaml(record_path)
+    except (OSError, ConfigError):
+        return False
+
+    def results(values: Mapping[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in plain(dict(values)).items() if key not in _RESULT_NEUTRAL}
+
+    if not (
+        results(record.get("parameters") or {}) == results(parameters)
+        and record.get("inputs") == {"state": str(state_path), "dataset": str(dataset)}
+        and record.get("versions") == package_versions()
+    ):
+        return False
+    tables = [condition.outputs] + ([condition.table] if condition.table is not None else [])
+    if any(csv_problem(table, final_newline=True) is not None for table in tables):
+        return False
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(condition.responses), framework="numpy") as handle:
+            handle.keys()
+    except (SafetensorError, OSError, ValueError):
+        return False
+    return True
+
+
+def _check_shared_loader(conditions: Sequence[TestCondition]) -> None:
+    first = conditions[0].settings
+    for condition in conditions[1:]:
+        for name in _LOADER_OPTIONS:
+            if getattr(condition.settings, name) != getattr(first, name):
+                raise ValueError(
+                    f"the conditions of one test pass share the test images: {name} is "
+                    f"{getattr(first, name)!r} for {first.paradigm!r} but {getattr(condition.settings, name)!r} "
+                    f"for {condition.settings.paradigm!r}; test them separately (dynvision test)."
+                )
+
+
+#: Test options that decide which images are shown and how they are read (shared by the conditions of one pass).
+_LOADER_OPTIONS = ("batch_size", "limit_images", "image_resolution", "threads")
+
+
+class _ConditionRun:
+    """The results of one condition as the images stream through: its outputs table and responses file."""
+
+    def __init__(self, condition: TestCondition, state: ModelState, model: Any, paradigm: Any) -> None:
+        from .tables import paradigm_columns
+
+        self.condition, self.state, self.model, self.paradigm = condition, state, model, paradigm
+        self.constants = paradigm_columns(paradigm)
+        self.dt = _step_duration_ms(model)
+        self.stream: SafetensorsStream | None = None
+        self.stimulus = self.time_ms = self.correct_per_step = None
+
+    def open(self, stack: contextlib.ExitStack, n_total: int) -> None:
+        """Open the condition's two outputs (temporaries renamed onto their final names when the pass ends)."""
+        self.n_total = n_total
+        self.table_file = stack.enter_context(atomic_path(self.condition.outputs))
+        self.handle = stack.enter_context(self.table_file.open("w"))
+        self.responses_file = stack.enter_context(atomic_path(self.condition.responses))
+        stack.callback(self._abort_unclosed)
+
+    def _abort_unclosed(self) -> None:
+        if self.stream is not None and not getattr(self, "_closed", False):
+            self.stream.abort()
+
+    def feed(self, images: Any, labels: Any, n_seen: int) -> None:
+        """Show one batch under the condition's paradigm and write its rows."""
+        import numpy as np
+        import pandas as pd
+        import torch
+
+        from .tables import OUTPUT_COLUMNS
+
+        settings = self.condition.settings
+        frames, _, on = self.paradigm(images, labels, lazy=True)  # a timeline where there are blanks
+        logits, activity = self.model.forward_intermediates(frames)
+        batch, steps = logits.shape[:2]
+        probabilities = logits.float().softmax(dim=-1)
+        confidence, guess = probabilities.max(dim=-1)
+        if self.stream is None:
+            self.stimulus = on.to(torch.uint8).cpu().numpy()
+            self.time_ms = (np.arange(steps, dtype=np.float32) * self.dt).astype(np.float32)
+            self.correct_per_step = np.zeros(steps, dtype=np.int64)
+            metadata = {
+                "resolution": settings.response_resolution,
+                "dt": self.dt,
+                "paradigm": settings.paradigm,
+                "model_name": self.state.model_name,
+                "n_samples": self.n_total,
+                "areas": list(activity),
+            }
+            self.stream = _open_stream(
+                self.responses_file, activity, self.n_total, steps, settings.response_resolution, metadata
+            )
+            self.stream.write("time_ms", 0, self.time_ms)
+            self.stream.write("stimulus", 0, self.stimulus)
+        truth = labels.view(-1, 1).expand(batch, steps)
+        # Rank of the true class by classifier output (0 = the guess is right; ties favour the label), so
+        # top-k accuracy is label_rank < k without storing every logit.
+        label_rank = (logits > logits.gather(-1, truth.unsqueeze(-1))).sum(dim=-1)
+        correct = (guess == truth).cpu().numpy()
+        self.correct_per_step += correct.sum(axis=0)
+        table = pd.DataFrame(
+            {
+                "sample": np.repeat(np.arange(n_seen, n_seen + batch), steps),
+                "step": np.tile(np.arange(steps), batch),
+                "time_ms": np.tile(self.time_ms, batch),
+                "label": truth.reshape(-1).cpu().numpy(),
+                "guess": guess.reshape(-1).cpu().numpy(),
+                "correct": correct.reshape(-1).astype(np.int8),
+                "confidence": confidence.reshape(-1).cpu().numpy(),
+                "label_rank": label_rank.reshape(-1).to(torch.int32).cpu().numpy(),
+                "stimulus": np.tile(self.stimulus, batch),
+            },
+            columns=OUTPUT_COLUMNS,
+        )
+        for column, value in self.constants.items():
+            table[column] = value
+        table.to_csv(self.handle, header=n_seen == 0, index=False, float_format="%.6g")
+        self.stream.write("sample", n_seen, np.arange(n_seen, n_seen + batch, dtype=np.int64))
+        for area, rates in activity.items():
+            if settings.response_resolution == "unit":
+                self.stream.write(area, n_seen, rates.to(torch.float16).cpu().numpy())
+            else:
+                flat = rates.float().flatten(start_dim=2)
+                self.stream.write(f"{area}.mean", n_seen, flat.mean(dim=2).cpu().numpy())
+                self.stream.write(f"{area}.std", n_seen, flat.std(dim=2, correction=0).cpu().numpy())
+
+    def close(self) -> None:
+        assert self.stream is not None
+        self.stream.close()
+        self._closed = True
+
+    def summary(self, n_seen: int) -> dict[str, Any]:
+        assert self.correct_per_step is not None and self.stimulus is not None
+        accuracy = (self.correct_per_step / n_seen).tolist()
+        on_steps = [step for step, value in enumerate(self.stimulus) if value]
+        summary = {
+            "n_samples": n_seen,
+            "accuracy_per_step": accuracy,
+            "accuracy_end_of_stimulus": accuracy[on_steps[-1]] if on_steps else None,
+        }
+        log.info(
+            "%s: tested %d images; accuracy at the end of the stimulus: %s",
+            self.condition.settings.paradigm, n_seen, summary["accuracy_end_of_stimulus"],
+        )
+        return summary
+
+    def record(
+        self, state_path: str | os.PathLike[str], dataset: str | os.PathLike[str], resolution: int | None,
+        data_name: str | None,
+    ) -> None:
+        """Write the condition's provenance beside its outputs table (``test_outputs.csv.config.yaml``)."""
+        settings = self.condition.settings
+        write_resolved_config(
+            self.condition.outputs,
+            command="dynvision test",
+            parameters=test_parameters(self.state, settings, resolution),
+            sources=resolution_sources(
+                settings.sources(self.condition.given, data_name=data_name), settings.image_resolution, resolution
+            ),
+            seed=self.state.meta.get("seed"),
+            inputs={"state": str(state_path), "dataset": str(dataset)},
+        )
+
+
+def test_parameters(state: ModelState, settings: TestSettings, resolution: int | None) -> dict[str, Any]:
+    """The parameters a test's provenance records (and a later pass compares before reusing its results)."""
+    return {
+        "model_name": state.model_name,
+        "model_kwargs": state.model_kwargs,
+        **dataclasses.asdict(settings),
+        "image_resolution": resolution,
     }
-    log.info("tested %d images; accuracy at the end of the stimulus: %s", n_seen, summary["accuracy_end_of_stimulus"])
-    write_resolved_config(
-        outputs,
-        command="dynvision test",
-        parameters={
-            "model_name": state.model_name,
-            "model_kwargs": state.model_kwargs,
-            **asdict(settings),
-            "image_resolution": resolution,
-        },
-        sources=resolution_sources(settings.sources(given or set(), data_name=data_name), settings.image_resolution, resolution),
-        seed=state.meta.get("seed"),
-        inputs={"state": str(state_path), "dataset": str(dataset)},
-    )
-    return summary
 
 
 def check_paradigm_fits(paradigm: Any, model: Any, *, spec: str, model_name: str = "") -> None:

@@ -100,3 +100,47 @@ def get_dynamics_options(wildcards, input):
         if option in input.keys():
             words += [f"--{option}", input[option]]
     return shlex.join(words)
+
+
+# The temporal-dynamics study (rules/study.smk; dynvision_workflow.study) ------------------------------------------
+
+
+def study_areas():
+    """The areas of the study's model (from the torch-free model catalogue), one figure each."""
+    from dynvision_workflow.config import model_catalogue
+
+    model_name = studies.study_scale(config)["model_name"]
+    engine = model_catalogue()[model_name].get("engine") or {}
+    if not engine.get("areas"):
+        refuse_requested(
+            f"the study's model {model_name!r} is not an engine model with named areas; set "
+            f"study.scales.{config['study']['scale']}.model_name to one (e.g. DyRCNNx2, DyRCNNx4)."
+        )
+    return list(engine["areas"])
+
+
+def get_study_targets(wildcards):
+    """The study's tables and figures at the configured scale."""
+    return studies.study_targets(config, study_areas())
+
+
+def get_study_tables(wildcards):
+    """The aggregated responses table of every variant x seed x phenomenon of the scale in the path."""
+    return list(study_tables(wildcards.scale).values())
+
+
+def get_study_table_options(wildcards):
+    """`--table variant:seed:phenomenon=TABLE` per table of the scale."""
+    words = []
+    for label, table in study_tables(wildcards.scale).items():
+        words += ["--table", f"{label}={table}"]
+    return shlex.join(words)
+
+
+def study_tables(scale):
+    if scale not in config["study"]["scales"]:
+        refuse_requested(
+            f"studies/{scale}: {scale!r} is not a scale of the study; scales: "
+            f"{', '.join(sorted(config['study']['scales']))} (study.scales)."
+        )
+    return studies.study_tables(config, scale)

@@ -9,6 +9,7 @@ import sys
 from snakemake.utils import min_version
 
 from dynvision_workflow import paths
+from dynvision_workflow import study as studies
 from dynvision_workflow.cli import put_scripts_on_path
 from dynvision_workflow.execution import (
     cap_workers,
@@ -63,6 +64,7 @@ from dynvision_workflow.specs import (
 from dynvision_workflow.targets import (
     all_figures,
     category_figures,
+    experiment_config,
     experiment_tests,
     model_overrides,
 )
@@ -155,6 +157,8 @@ wildcard_constraints:
     experiment=r"[a-z0-9]+",
     test_identifier=rf"{SPEC_PATTERN}|{HASHED_PATTERN}",
     figure=r"[a-z]+",
+    scale=r"[a-z0-9]+",
+    area=r"[A-Za-z0-9]+",
 
 
 # Rule files run in Snakemake's own module namespace: helper names must not shadow its globals (a helper named
@@ -552,6 +556,70 @@ def train_options(data_name, model_args):
     )
 
 
+def get_defined_experiment(wildcards):
+    """No inputs; stops the DAG, before any job runs, when a requested path names an experiment that is not
+    defined (a parameter function could only fail with a traceback)."""
+    test_identifiers(wildcards.experiment)
+    return []
+
+
+def get_experiment_test_options(wildcards):
+    """Options of an experiment's one-pass test job: the model identity, the options its tests share, and the
+    tests (`--tests`: each test's folder, spec, paradigm and model overrides, as JSON).
+    """
+    fields = dict(wildcards.items())
+    shared, tests = experiment_test_options(wildcards.experiment, wildcards.data_name)
+    listed = [
+        {
+            "folder": paths.fill(paths.TEST_DIR, test_identifier=identifier, **fields),
+            **test,
+        }
+        for identifier, test in tests
+    ]
+    return " ".join(
+        [
+            get_model_options(wildcards),
+            shared,
+            shlex.join(["--tests", json.dumps(listed, separators=(",", ":"))]),
+        ]
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def experiment_test_options(experiment, data_name):
+    """The options an experiment's tests share, and (identifier, {spec, paradigm, overrides}) per test."""
+    settings = experiment_config(config, experiment)
+    test_identifiers(experiment)  # refuses an experiment that is not defined
+    tests = []
+    for identifier, spec in EXPERIMENT_TESTS[experiment]:
+        try:  # the experiment's overrides, each swept one at this test's value
+            overrides = model_overrides(config, experiment, spec)
+        except ArgsError as error:
+            refuse_requested(str(error))
+        tests.append(
+            (
+                identifier,
+                {"spec": spec, "paradigm": split_spec(spec)[0], "overrides": overrides},
+            )
+        )
+    hashed = any(is_hashed(identifier) for identifier, _ in tests)
+    shared = " ".join(
+        [
+            settings_options(
+                TestSettings,
+                settings,
+                data_name=data_name,
+                threads=min(settings["test"]["threads"], threads_of("test_experiment")),
+            ),
+            options(
+                data_name=data_name,
+                spec_index=paths.TEST_SPEC_INDEX if hashed else None,
+            ),
+        ]
+    )
+    return shared, tuple(tests)
+
+
 def get_test_options(wildcards):
     """Options of a test job: the model identity its state is checked against, then the options that depend only on
     the experiment, the test and the dataset (one computation per test spec and dataset). One parameter function,
@@ -575,15 +643,16 @@ def test_options(experiment, identifier, data_name):
         overrides = model_overrides(config, experiment, spec)
     except ArgsError as error:
         refuse_requested(str(error))
+    settings = experiment_config(config, experiment)
     return " ".join(
         [
             settings_options(
                 TestSettings,
-                config,
+                settings,
                 data_name=data_name,
                 paradigm=paradigm,
                 model_overrides=overrides or None,
-                threads=min(config["test"]["threads"], threads_of("test_model")),
+                threads=min(settings["test"]["threads"], threads_of("test_model")),
             ),
             options(
                 data_name=data_name,

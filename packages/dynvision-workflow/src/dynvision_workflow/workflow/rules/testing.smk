@@ -1,4 +1,7 @@
-"""Testing: show the test images under an experiment's paradigm, record outputs and responses, tabulate them."""
+"""Testing: show the test images under an experiment's paradigm, record outputs and responses, tabulate them.
+
+An experiment is tested in one job (test_experiment); test_model and process_test make one test's files when
+they alone are asked for."""
 
 
 rule test_model:
@@ -44,10 +47,15 @@ rule process_test:
         "dynvision process-test {input.responses:q} --output {output.table:q} >> {log:q} 2>&1"
 
 
-rule aggregate_experiment:
-    """Join every test of one experiment into two tidy tables, with the paradigm's parameters as columns."""
+rule test_experiment:
+    """Test a model state under every condition of an experiment in one pass over the test images (model loaded
+    and images decoded once; conditions already tested with the same parameters are kept), writing each test's
+    files and the experiment's two tidy tables, with the paradigm's parameters as columns.
+    """
     input:
-        unpack(get_experiment_tests),
+        get_defined_experiment,
+        state=paths.MODEL_STATE,
+        images=pattern_with(paths.GROUP_SPLIT, split="test"),
     output:
         outputs=paths.AGGREGATED_OUTPUTS,
         responses=paths.AGGREGATED_RESPONSES,
@@ -57,12 +65,12 @@ rule aggregate_experiment:
         paths.benchmark_for(paths.AGGREGATED_OUTPUTS)
     conda:
         "../envs/dynvision.yaml"
-    threads: threads_of("aggregate_experiment")
+    threads: threads_of("test_experiment")
     resources:
-        **resources_of("aggregate_experiment"),
+        **resources_of("test_experiment"),
     params:
-        spec_index=paths.TEST_SPEC_INDEX,
+        options=get_experiment_test_options,
     shell:
-        "dynvision aggregate --outputs {input.outputs:q} --responses {input.responses:q} "
-        "--outputs-table {output.outputs:q} --responses-table {output.responses:q} "
-        "--spec-index {params.spec_index:q} >> {log:q} 2>&1"
+        "dynvision test-experiment {input.state:q} --dataset {input.images:q} "
+        "--outputs-table {output.outputs:q} --responses-table {output.responses:q} {params.options} "
+        ">> {log:q} 2>&1"
