@@ -603,12 +603,20 @@ def _common_arguments(parser: argparse.ArgumentParser, output_help: str, table: 
     )
 
 
-def _plot_arguments(parser: argparse.ArgumentParser, table: bool = True) -> None:
-    _common_arguments(parser, "figure file; format from the suffix: .png, .svg or .pdf", table=table)
-    parser.add_argument("--title", default=None, help="figure title")
+#: Help of a figure command's output.
+FIGURE_OUTPUT = "figure file; format from the suffix: .png, .svg or .pdf"
+
+
+def _dpi_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dpi", type=_positive_int, default=300, help="resolution of PNG output (default: 300)"
     )
+
+
+def _plot_arguments(parser: argparse.ArgumentParser, table: bool = True) -> None:
+    _common_arguments(parser, FIGURE_OUTPUT, table=table)
+    parser.add_argument("--title", default=None, help="figure title")
+    _dpi_argument(parser)
 
 
 def _dynamics_arguments(parser: argparse.ArgumentParser) -> None:
@@ -804,7 +812,7 @@ def build_parser() -> argparse.ArgumentParser:
         "plot-study", help="the study figure (variants beside human data) and the effects figure, from study-table"
     )
     study_plot.add_argument("table", help="study table written by study-table")
-    study_plot.add_argument("-o", "--output", required=True, help="figure file; format from the suffix")
+    study_plot.add_argument("-o", "--output", required=True, help=FIGURE_OUTPUT)
     study_plot.add_argument(
         "--area",
         default=None,
@@ -814,19 +822,15 @@ def build_parser() -> argparse.ArgumentParser:
     study_plot.add_argument(
         "--reference", default="groen2022", help="human reference drawn beside the models, or 'none' (default groen2022)"
     )
-    study_plot.add_argument(
-        "--dpi", type=_positive_int, default=300, help="resolution of PNG output (default: 300)"
-    )
+    _dpi_argument(study_plot)
     study_plot.set_defaults(handler=_plot_study)
 
     effects_plot = commands.add_parser(
         "plot-study-effects", help="the study's effect sizes with their CIs per variant and area, from study-table"
     )
     effects_plot.add_argument("effects", help="effects table written by study-table (--effects)")
-    effects_plot.add_argument("-o", "--output", required=True, help="figure file; format from the suffix")
-    effects_plot.add_argument(
-        "--dpi", type=_positive_int, default=300, help="resolution of PNG output (default: 300)"
-    )
+    effects_plot.add_argument("-o", "--output", required=True, help=FIGURE_OUTPUT)
+    _dpi_argument(effects_plot)
     effects_plot.set_defaults(handler=_plot_study_effects)
     return parser
 

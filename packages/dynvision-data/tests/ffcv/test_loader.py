@@ -225,3 +225,19 @@ def test_jpeg_betons_match_the_torch_backend_within_jpeg_error(which: str, reque
         # Colour images lose most to JPEG's chroma subsampling; a wrong channel order would differ by ~100.
         assert difference.mean() < 4.0 and difference.max() < 48.0
         assert torch.corrcoef(torch.stack([x.flatten(), y.flatten()]))[0, 1] > 0.99
+
+
+def test_reading_a_beton_keeps_the_torch_threads_the_process_set(betons) -> None:
+    """FFCV sets torch's intra-op threads to its decoding workers (on import, in its Loader and at every epoch),
+    which made training run on one core whatever train.threads said; the loader puts the caller's setting back."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        loader = make_loader(betons.train, backend="ffcv", seed=SEED, batch_size=BATCH, num_workers=1)
+        assert torch.get_num_threads() == 2
+        for epoch in (0, 1):
+            loader.set_epoch(epoch)
+            for _ in loader:
+                assert torch.get_num_threads() == 2  # where the model runs on each batch
+    finally:
+        torch.set_num_threads(before)

@@ -8,11 +8,8 @@ import os
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from dynvision_workflow.cli import main
-from dynvision_workflow.runtime.data import prepare_data
-from dynvision_workflow.runtime.init import init_model
 from dynvision_workflow.runtime.tables import OUTPUT_COLUMNS, RESPONSE_COLUMNS, aggregate_tables
 
 #: Conditions of different lengths (so one pass cannot simply stack them) and a swept model override.
@@ -23,15 +20,6 @@ TESTS = [
     ("contrast:contrast=0.3+intro=1+outro=1+stimulus=2", {"ffonly": True}),
 ]
 COMMON = ["--batch-size", "16", "--limit-images", "40", "--threads", "1"]
-
-
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("data")
-    folder = prepare_data("digits", root=root)
-    state = init_model("DyRCNNx2", {"channels": [3, 4], "tau": 4}, seed="0001", dataset=folder / "train",
-                       output=tmp_path_factory.mktemp("model") / "init.pt")
-    return folder / "test", state
 
 
 def _tests(root: Path, tests=TESTS) -> list[dict]:

@@ -10,21 +10,10 @@ import pytest
 from safetensors import safe_open
 
 from dynvision_workflow.runtime import test as runtime
-from dynvision_workflow.runtime.data import prepare_data
-from dynvision_workflow.runtime.init import init_model
 from dynvision_workflow.runtime.tables import responses_table
 from dynvision_workflow.runtime.test import TestSettings
 
 PARADIGM = "duration:intro=1+outro=2+stimulus=3"
-
-
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("data")
-    folder = prepare_data("digits", root=root)
-    state = init_model("DyRCNNx2", {"channels": [3, 4], "tau": 4}, seed="0001", dataset=folder / "train",
-                       output=tmp_path_factory.mktemp("model") / "init.pt")
-    return folder / "test", state
 
 
 def _run(setup, folder: Path, **settings) -> dict:

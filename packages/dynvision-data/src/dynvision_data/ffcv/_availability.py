@@ -20,12 +20,18 @@ def _import_ffcv() -> ModuleType | str:
     # find_spec avoids the ~4 s import when the package is plainly absent.
     if importlib.util.find_spec("ffcv") is None:
         return "the ffcv package is not installed"
+    import torch
+
+    # Importing FFCV's pipeline compiler sets torch's intra-op threads to 1; keep the process's setting.
+    threads = torch.get_num_threads()
     try:
         module = importlib.import_module("ffcv")
         importlib.import_module("ffcv.loader")
         importlib.import_module("ffcv.writer")
     except Exception as error:  # missing OpenCV/libjpeg-turbo shows up as OSError or ImportError here
         return f"importing ffcv failed ({type(error).__name__}: {error})"
+    finally:
+        torch.set_num_threads(threads)
     return module
 
 

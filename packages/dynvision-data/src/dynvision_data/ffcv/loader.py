@@ -44,7 +44,10 @@ class FFCVBatchLoader(BatchLoader):
         metadata: BetonMetadata | None = None,
         indices: np.ndarray | None = None,
     ) -> None:
-        require_ffcv()
+        require_ffcv()  # its import keeps torch's threads (see _availability)
+        # FFCV sets torch's intra-op threads to its decoding workers in Loader and at every epoch; the caller's
+        # setting (train.threads) is put back after each, so training uses the CPUs it was given.
+        self._torch_threads = torch.get_num_threads()
         from ffcv.fields.decoders import IntDecoder, NDArrayDecoder, SimpleRGBImageDecoder
         from ffcv.loader import Loader
         from ffcv.transforms import ToTensor
@@ -77,11 +80,13 @@ class FFCVBatchLoader(BatchLoader):
             indices=self.indices,
             pipelines={"image": [decoder, ToTensor()], "label": [IntDecoder(), ToTensor()]},
         )
+        torch.set_num_threads(self._torch_threads)
 
     def _raw_batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         # FFCV derives the order from its own epoch counter; set it so that set_epoch() is honoured.
         self._loader.next_epoch = epoch
         iterator = iter(self._loader)
+        torch.set_num_threads(self._torch_threads)
         channels = self.metadata.image_shape[0]
         try:
             if not self._jpeg:
