@@ -124,12 +124,12 @@ def test_every_packaged_experiment_plans_its_tests(tmp_path, dynvision):
     assert "DyRCNNx2:ffonly=true_0001" in text
     # each experiment is tested in one job, its tests listed as JSON (--tests): folder, spec, paradigm, overrides
     assert '"overrides":{"ffonly":true}' in text
-    assert "/idleresponse/DyRCNNx2:tau=3_0001/mnist5k:all_trained/duration:intro=2+outro=8+stimulus=10@idle=40\"" in text
+    assert '"identifier":"duration:intro=2+outro=8+stimulus=10@idle=40"' in text
     assert '"overrides":{"idle":40}' in text
     assert '"paradigm":"duration:intro=2+outro=8+stimulus=10"' in text
     assert "--x idle" in text  # the performance figure of idleresponse: against its swept override
     assert '"paradigm":"noise:intro=2+noisetype=phasescrambled+outro=8+ssnr=0.1+stimulus=10+tempmode=dynamic"' in text
-    assert "/phasescramblednoise/DyRCNNx2:tau=9_0001/mnist5k:all_trained/noise-" in text
+    assert '"identifier":"noise-' in text
     assert "--spec-index reports/test_specs.json" in text
     assert not (tmp_path / "reports").exists()  # a dry run writes no index
 

@@ -65,6 +65,12 @@ def test_study_tables_name_each_variant_seed_and_phenomenon_with_the_scales_expe
     ]
 
 
+def test_a_subset_of_variants_is_one_option_away():
+    config = resolve_config({"study": {"select": ["full-strong", "none-0"]}})
+    assert {m.variant for m in study_models(config)} == {"full-strong", "none-0"}
+    assert len(study_tables(config)) == 2 * 2 * len(PHENOMENA)
+
+
 def test_the_full_scale_is_one_switch_away():
     config = resolve_config({"study": {"scale": "full"}})
     models = study_models(config)
@@ -89,6 +95,7 @@ def test_the_full_scale_is_one_switch_away():
         ({"study": {"variants": {"full-two": {"tau": [3, 5]}}}}, ["study.variants.full-two", "tau", "one model"]),
         ({"study": {"scales": {"laptop": {"data_name": "nosuch"}}}}, ["study.scales.laptop.data_name", "'nosuch'"]),
         ({"study": {"variants": {"Full_0": {"rctype": "full"}}}}, ["study.variants.Full_0", "Rename it"]),
+        ({"study": {"select": ["full-0", "nonee"]}}, ["study.select", "'nonee'", "none-0", "--config 'study.select="]),
     ],
 )
 def test_a_study_that_cannot_run_is_refused_before_any_job_naming_the_key(overrides, mentions):

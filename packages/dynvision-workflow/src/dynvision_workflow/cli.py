@@ -656,11 +656,13 @@ def cmd_test_experiment(args: argparse.Namespace, extra: list[str]) -> int:
 
     try:
         tests = json.loads(args.tests)
-        folders = [Path(test["folder"]) for test in tests]
+        # Each test's folder is in the experiment's, beside its tables (paths.TEST_DIR).
+        folders = [args.outputs_table.parent / test["identifier"] for test in tests]
         specs = {folder.name: test["spec"] for folder, test in zip(folders, tests, strict=True)}
     except (json.JSONDecodeError, TypeError, KeyError) as error:
         raise CommandError(
-            f"--tests must be a JSON list of {{folder, spec, paradigm, overrides}} objects, one per test ({error})."
+            f"--tests must be a JSON list of {{identifier, spec, paradigm, overrides}} objects, one per test "
+            f"({type(error).__name__}: {error})."
         ) from None
     hashed = {name: spec for name, spec in specs.items() if is_hashed(name)}
     if hashed:
@@ -929,8 +931,9 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument(
         "--tests",
         required=True,
-        help="JSON list, one object per test: folder (its results folder), spec (its folder's spec), paradigm "
-        "(the paradigm spec) and overrides (model arguments changed for it)",
+        help="JSON list, one object per test: identifier (its folder's name, in the folder of --outputs-table), "
+        "spec (the full spec that name stands for), paradigm (the paradigm spec) and overrides (model arguments "
+        "changed for it)",
     )
     experiment.add_argument("--outputs-table", type=Path, required=True)
     experiment.add_argument("--responses-table", type=Path, required=True)

@@ -92,9 +92,9 @@ CHECKPOINT_EPOCH = "epoch={epoch}.ckpt"
 PRETRAINED_CACHE = "models/.pretrained/{sha256}{suffix}"
 
 # Tests --------------------------------------------------------------------------------------------------------------
-TEST_DIR = (
-    "reports/{experiment}/{model_name}{model_args}_{seed}/{data_name}:{data_group}_{status}/{test_identifier}"
-)
+#: One experiment's folder for one model state: its two tables (below) and one folder per test.
+_EXPERIMENT_DIR = "reports/{experiment}/{model_name}{model_args}_{seed}/{data_name}:{data_group}_{status}"
+TEST_DIR = _EXPERIMENT_DIR + "/{test_identifier}"
 #: Tidy classification table, one row per (sample, time step).
 TEST_OUTPUTS = TEST_DIR + "/test_outputs.csv"
 #: Responses per area and step (safetensors) with a metadata record.
@@ -106,7 +106,6 @@ TEST_RESPONSES_TABLE = TEST_DIR + "/test_responses.csv"
 TEST_SPEC_INDEX = "reports/test_specs.json"
 
 # Experiments (all test specs of one experiment for one model, tidy tables with the paradigm parameters as columns) --
-_EXPERIMENT_DIR = "reports/{experiment}/{model_name}{model_args}_{seed}/{data_name}:{data_group}_{status}"
 AGGREGATED_OUTPUTS = _EXPERIMENT_DIR + "/test_outputs.csv"
 AGGREGATED_RESPONSES = _EXPERIMENT_DIR + "/test_responses.csv"
 

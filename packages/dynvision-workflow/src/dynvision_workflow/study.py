@@ -33,6 +33,7 @@ __all__ = [
     "STUDY_FIGURE",
     "STUDY_TABLE",
     "StudyModel",
+    "selected_variants",
     "study_figures",
     "study_models",
     "study_problems",
@@ -84,9 +85,15 @@ def study_models(config: Mapping[str, Any], scale: str | None = None) -> list[St
     seeds = settings["seed"] if isinstance(settings["seed"], list) else [settings["seed"]]
     return [
         StudyModel(variant, settings["model_name"], _identity(settings, arguments), format_seed(seed))
-        for variant, arguments in config["study"]["variants"].items()
+        for variant, arguments in selected_variants(config).items()
         for seed in seeds
     ]
+
+
+def selected_variants(config: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The variants the study runs: those named in ``study.select``, or every one of ``study.variants``."""
+    variants, select = config["study"]["variants"], config["study"]["select"]
+    return {name: variants[name] for name in select} if select else dict(variants)
 
 
 def study_tables(config: Mapping[str, Any], scale: str | None = None) -> dict[str, str]:
@@ -159,8 +166,15 @@ def study_problems(config: Mapping[str, Any]) -> tuple[list[str], list[tuple[str
             )
     if not study["variants"]:
         problems.append("study.variants: the study has no variants; add at least one (see config_study.yaml).")
+    unknown = [name for name in study["select"] if name not in study["variants"]]
+    if unknown:
+        problems.append(
+            f"study.select: {', '.join(map(repr, unknown))} is not a variant of study.variants; variants: "
+            f"{', '.join(study['variants'])} (e.g. --config 'study.select=[{next(iter(study['variants']), '')}]')."
+        )
+        return problems, []
     models = []
-    for variant, arguments in study["variants"].items():
+    for variant, arguments in selected_variants(config).items():
         merged = {**settings.get("model_args", {}), **arguments}
         swept = sorted(key for key, value in merged.items() if isinstance(value, list))
         if swept:

@@ -22,16 +22,17 @@ TESTS = [
 COMMON = ["--batch-size", "16", "--limit-images", "40", "--threads", "1"]
 
 
-def _tests(root: Path, tests=TESTS) -> list[dict]:
+def _tests(tests=TESTS) -> list[dict]:
+    """The --tests list: each test's folder is named by its spec, in the folder of the experiment's tables."""
     return [
-        {"folder": str(root / spec), "spec": spec, "paradigm": spec.split("@")[0], "overrides": overrides}
+        {"identifier": spec, "spec": spec, "paradigm": spec.split("@")[0], "overrides": overrides}
         for spec, overrides in tests
     ]
 
 
 def _experiment(setup, root: Path, tests=TESTS) -> int:
     dataset, state = setup
-    return main(["test-experiment", str(state), "--dataset", str(dataset), "--tests", json.dumps(_tests(root, tests)),
+    return main(["test-experiment", str(state), "--dataset", str(dataset), "--tests", json.dumps(_tests(tests)),
                  "--outputs-table", str(root / "test_outputs.csv"), "--responses-table",
                  str(root / "test_responses.csv"), *COMMON])
 
@@ -97,7 +98,7 @@ def test_results_are_tested_again_when_what_made_them_changed(setup, tmp_path, c
     # other parameters (fewer images)
     dataset, state = setup
     assert main(["test-experiment", str(state), "--dataset", str(dataset), "--tests",
-                 json.dumps(_tests(tmp_path, TESTS[:1])), "--outputs-table", str(tmp_path / "o.csv"),
+                 json.dumps(_tests(TESTS[:1])), "--outputs-table", str(tmp_path / "o.csv"),
                  "--responses-table", str(tmp_path / "r.csv"), "--batch-size", "16", "--limit-images", "20"]) == 0
     assert sum(1 for _ in outputs.open()) == 1 + 20 * 4
     # a missing file of a condition

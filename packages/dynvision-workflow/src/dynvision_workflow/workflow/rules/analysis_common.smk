@@ -65,7 +65,12 @@ def get_swept_column(experiment):
 def get_responses_options(wildcards):
     """A swept experiment: one line per parameter value (named in ms for a timing), one panel per area; each
     condition's stimulus is marked where the timings differ."""
-    column = get_swept_column(wildcards.experiment)
+    return responses_options(wildcards.experiment)
+
+
+@functools.lru_cache(maxsize=None)
+def responses_options(experiment):
+    column = get_swept_column(experiment)
     if column is None:
         return ""
     return shlex.join(["--layout", "small_multiples", "--hue", column])
@@ -73,7 +78,12 @@ def get_responses_options(wildcards):
 
 def get_accuracy_options(wildcards):
     """A swept experiment: one accuracy curve per parameter value, each condition's stimulus marked."""
-    column = get_swept_column(wildcards.experiment)
+    return accuracy_options(wildcards.experiment)
+
+
+@functools.lru_cache(maxsize=None)
+def accuracy_options(experiment):
+    column = get_swept_column(experiment)
     return "" if column is None else shlex.join(["--hue", column])
 
 

@@ -556,40 +556,24 @@ def train_options(data_name, model_args):
     )
 
 
-def get_defined_experiment(wildcards):
-    """No inputs; stops the DAG, before any job runs, when a requested path names an experiment that is not
-    defined (a parameter function could only fail with a traceback)."""
-    test_identifiers(wildcards.experiment)
-    return []
-
-
 def get_experiment_test_options(wildcards):
     """Options of an experiment's one-pass test job: the model identity, the options its tests share, and the
-    tests (`--tests`: each test's folder, spec, paradigm and model overrides, as JSON).
-    """
-    fields = dict(wildcards.items())
-    shared, tests = experiment_test_options(wildcards.experiment, wildcards.data_name)
-    listed = [
-        {
-            "folder": paths.fill(paths.TEST_DIR, test_identifier=identifier, **fields),
-            **test,
-        }
-        for identifier, test in tests
-    ]
-    return " ".join(
-        [
-            get_model_options(wildcards),
-            shared,
-            shlex.join(["--tests", json.dumps(listed, separators=(",", ":"))]),
-        ]
+    tests (`--tests`: each test's folder name, spec, paradigm and model overrides, as JSON; the same for every
+    model, so computed once per experiment)."""
+    return (
+        get_model_options(wildcards)
+        + " "
+        + experiment_test_options(wildcards.experiment, wildcards.data_name)
     )
 
 
 @functools.lru_cache(maxsize=None)
 def experiment_test_options(experiment, data_name):
-    """The options an experiment's tests share, and (identifier, {spec, paradigm, overrides}) per test."""
+    """The options an experiment's tests share and its tests (`--tests`)."""
+    test_identifiers(
+        experiment
+    )  # refuses an experiment that is not defined (a requested path may name one)
     settings = experiment_config(config, experiment)
-    test_identifiers(experiment)  # refuses an experiment that is not defined
     tests = []
     for identifier, spec in EXPERIMENT_TESTS[experiment]:
         try:  # the experiment's overrides, each swept one at this test's value
@@ -597,13 +581,15 @@ def experiment_test_options(experiment, data_name):
         except ArgsError as error:
             refuse_requested(str(error))
         tests.append(
-            (
-                identifier,
-                {"spec": spec, "paradigm": split_spec(spec)[0], "overrides": overrides},
-            )
+            {
+                "identifier": identifier,
+                "spec": spec,
+                "paradigm": split_spec(spec)[0],
+                "overrides": overrides,
+            }
         )
-    hashed = any(is_hashed(identifier) for identifier, _ in tests)
-    shared = " ".join(
+    hashed = any(is_hashed(test["identifier"]) for test in tests)
+    return " ".join(
         [
             settings_options(
                 TestSettings,
@@ -615,9 +601,9 @@ def experiment_test_options(experiment, data_name):
                 data_name=data_name,
                 spec_index=paths.TEST_SPEC_INDEX if hashed else None,
             ),
+            shlex.join(["--tests", json.dumps(tests, separators=(",", ":"))]),
         ]
     )
-    return shared, tuple(tests)
 
 
 def get_test_options(wildcards):

@@ -53,7 +53,6 @@ rule test_experiment:
     files and the experiment's two tidy tables, with the paradigm's parameters as columns.
     """
     input:
-        get_defined_experiment,
         state=paths.MODEL_STATE,
         images=pattern_with(paths.GROUP_SPLIT, split="test"),
     output:
