@@ -607,6 +607,15 @@ def _common_arguments(parser: argparse.ArgumentParser, output_help: str, table: 
 FIGURE_OUTPUT = "figure file; format from the suffix: .png, .svg or .pdf"
 
 
+def _bootstrap_arguments(parser: argparse.ArgumentParser, *, n_boot: int) -> None:
+    """``--level``, ``--n-boot`` and ``--seed`` of a percentile bootstrap (``n_boot``: the command's default)."""
+    parser.add_argument("--level", type=float, default=0.95, help="bootstrap CI coverage (default 0.95)")
+    parser.add_argument(
+        "--n-boot", type=_positive_int, default=n_boot, help=f"bootstrap resamples (default {n_boot})"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0)")
+
+
 def _dpi_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dpi", type=_positive_int, default=300, help="resolution of PNG output (default: 300)"
@@ -686,9 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--values", nargs="+", required=True, metavar="COLUMN", help="columns to average")
     summary.add_argument("--by", nargs="*", default=[], metavar="COLUMN", help="grouping columns")
     summary.add_argument("--ci", choices=["sem", "bootstrap"], default="sem", help="error (default: sem)")
-    summary.add_argument("--level", type=float, default=0.95, help="bootstrap CI coverage (default 0.95)")
-    summary.add_argument("--n-boot", type=_positive_int, default=2000, help="bootstrap resamples (2000)")
-    summary.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0)")
+    _bootstrap_arguments(summary, n_boot=2000)
     summary.set_defaults(handler=_summarize)
 
     responses = commands.add_parser(
@@ -803,9 +810,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     study.add_argument("-o", "--output", required=True, help="study table (.csv or .parquet)")
     study.add_argument("--effects", required=True, help="effects table (.csv or .parquet)")
-    study.add_argument("--n-boot", type=_positive_int, default=1000, help="bootstrap resamples (default 1000)")
-    study.add_argument("--level", type=float, default=0.95, help="CI coverage (default 0.95)")
-    study.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0)")
+    _bootstrap_arguments(study, n_boot=1000)
     study.set_defaults(handler=_study_table)
 
     study_plot = commands.add_parser(
