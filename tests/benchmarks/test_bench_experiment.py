@@ -19,7 +19,8 @@ from the fastest rounds measured in this session. The figures quoted in packages
 The goal (issue 17) is 1.3x; measured: 1.62x on a quiet machine, 2.02x in a clean-clone CI run. What is left is
 recording, not running: computing each area's mean and standard deviation over its units for every sample and
 step (2.6 s of 10.3 s in a profile), stacking the per-step rates into one tensor inside ``forward_intermediates``
-(1.3 s) and formatting the outputs table as CSV (1.1 s). ``FLOOR_RATIO`` guards against regressions until those are moved into the model's step loop.
+(1.3 s) and formatting the outputs table as CSV (1.1 s). ``FLOOR_RATIO`` guards against regressions until those
+are moved into the model's step loop.
 """
 
 from __future__ import annotations
