@@ -570,24 +570,18 @@ def get_experiment_test_options(wildcards):
 @functools.lru_cache(maxsize=None)
 def experiment_test_options(experiment, data_name):
     """The options an experiment's tests share and its tests (`--tests`)."""
-    test_identifiers(
-        experiment
-    )  # refuses an experiment that is not defined (a requested path may name one)
+    # A requested path may name an experiment that is not defined: refused here.
+    test_identifiers(experiment)
     settings = experiment_config(config, experiment)
-    tests = []
-    for identifier, spec in EXPERIMENT_TESTS[experiment]:
-        try:  # the experiment's overrides, each swept one at this test's value
-            overrides = model_overrides(config, experiment, spec)
-        except ArgsError as error:
-            refuse_requested(str(error))
-        tests.append(
-            {
-                "identifier": identifier,
-                "spec": spec,
-                "paradigm": split_spec(spec)[0],
-                "overrides": overrides,
-            }
-        )
+    tests = [
+        {
+            "identifier": identifier,
+            "spec": spec,
+            "paradigm": split_spec(spec)[0],
+            "overrides": test_overrides(experiment, spec),
+        }
+        for identifier, spec in EXPERIMENT_TESTS[experiment]
+    ]
     hashed = any(is_hashed(test["identifier"]) for test in tests)
     return " ".join(
         [
@@ -604,6 +598,14 @@ def experiment_test_options(experiment, data_name):
             shlex.join(["--tests", json.dumps(tests, separators=(",", ":"))]),
         ]
     )
+
+
+def test_overrides(experiment, spec):
+    """The experiment's model overrides for one test, each swept one at the test's value (refused when bad)."""
+    try:
+        return model_overrides(config, experiment, spec)
+    except ArgsError as error:
+        refuse_requested(str(error))
 
 
 def get_test_options(wildcards):
@@ -625,10 +627,7 @@ def test_options(experiment, identifier, data_name):
     hashed = is_hashed(identifier)
     spec = spec_of(identifier)
     paradigm = split_spec(spec)[0]
-    try:  # the experiment's overrides, each swept one at this test's value
-        overrides = model_overrides(config, experiment, spec)
-    except ArgsError as error:
-        refuse_requested(str(error))
+    overrides = test_overrides(experiment, spec)
     settings = experiment_config(config, experiment)
     return " ".join(
         [
