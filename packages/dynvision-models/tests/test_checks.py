@@ -48,6 +48,13 @@ BAD = [
     ("DyRCNNx2", {"channels": [4.5, 8]}, "not positive integers"),
     ("DyRCNNx2", {"readout": "max"}, "readout: 'max' is not a known readout"),
     ("DyRCNNx2", {"rctype": "fully"}, "recurrence_type: 'fully' is not a known recurrence_type"),
+    ("DyRCNNx2", {"rctype": "lstn"}, "recurrence_type: 'lstn' is not a known recurrence_type (did you mean 'lstm'?)"),
+    ("DyRCNNx2", {"rctype": "gru", "rctarget": "input"}, "recurrence_target: 'input' cannot be combined with "
+     "recurrence_type='gru'"),
+    ("DyRCNNx8", {"rctype": "lstm", "recurrence_target": "middle"}, "recurrence_target: 'middle' cannot be "
+     "combined with recurrence_type='lstm'"),
+    ("DyRCNNx2", {"rctype": "ugrnn", "integration": "multiplicative"}, "integration: 'multiplicative' cannot be "
+     "combined with recurrence_type='ugrnn'"),
     ("DyRCNNx2", {"solver": "heun"}, "solver: 'heun' is not a known solver"),
     ("DyRCNNx2", {"leak": "rates"}, "leak: 'rates' is not a known leak (did you mean 'rate'?)"),
     ("AlexNet", {"leak": None}, "leak: None is not allowed (null)"),
@@ -105,6 +112,8 @@ GOOD = [
     ("DyRCNNx4", {**TINY_X4, "dt": 1, "tau": [5, 5, 5, 5], "trc": 3, "feedback": True, "tfb": 2}),
     ("DyRCNNx4", {**TINY_X4, "skip": True, "tsk": 4, "skip_mode": "multiplicative", "idle": 2, "tbptt": 1}),
     ("DyRCNNx8", {**TINY_X8, "recurrence_target": "middle"}),
+    ("DyRCNNx4", {**TINY_X4, "rctype": "reciprocalgated", "feedback": True, "checkpoint_steps": 2}),
+    ("DyRCNNx2", {**TINY_X2, "rctype": "timedecay", "rctarget": "input", "integration": "multiplicative"}),
     ("AlexNet", {**SMALL_ALEXNET, "fixed_self_weight": 0.5, "dropout": 0}),
     ("AlexNet", {**SMALL_ALEXNET, "rctype": "self", "tau": 2, "recurrence_kernel_size": 1}),
     ("CordsNet", {**SMALL_CORDSNET, "dt": 2, "tau": 4}),
@@ -178,6 +187,7 @@ def test_catalogue_entries(catalogue: dict) -> None:
     assert x4["parameters"]["recurrence_target"]["choices"] == ["input", "output"]
     assert x8["parameters"]["recurrence_target"]["choices"] == ["input", "middle", "output"]
     assert set(dynvision_models.list_recurrence_types()) == set(x4["parameters"]["recurrence_type"]["choices"])
+    assert x4["engine"]["gated_recurrence_types"] == ["gru", "intersection", "lstm", "reciprocalgated", "ugrnn"]
     assert x4["parameters"]["norm"]["choices"] == [None, "layer", "batch"]
     assert x4["engine"]["areas"] == ["V1", "V2", "V4", "IT"] and x4["engine"]["middle_stage"] == [False] * 4
     assert x4["engine"]["default_channels"] == [36, 64, 121, 256]

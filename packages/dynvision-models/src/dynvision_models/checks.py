@@ -41,6 +41,7 @@ __all__ = [
     "engine_problems",
     "expand_aliases",
     "format_problems",
+    "gated_cell_problems",
     "kwarg_problems",
     "per_area_problems",
     "raise_problems",
@@ -137,6 +138,11 @@ ENGINE_SPECS: dict[str, dict[str, Any]] = {
         "example": [0.96, 0.7],
     },
     "readout": {"kind": "choice", "doc": "readout of the last area's output"},
+    "temporal_readout": {
+        "kind": "choice",
+        "doc": "how each step's logits read the per-step logits so far: that step's, their sum, or a learnt "
+        "weighted average",
+    },
     "checkpoint_steps": {
         "kind": "bool_or_int",
         "minimum": 0,
@@ -497,25 +503,67 @@ def delay_problems(key: str, value: object, dt: float, *, min_steps: int = 0, wh
     return []
 
 
+def gated_cell_problems(
+    recurrence_type: object, recurrence_target: object, integration: object, gated_types: Sequence[str]
+) -> list[str]:
+    """A gated recurrence type (one of ``gated_types``) takes ``recurrence_target="output"`` and
+    ``integration="additive"`` only: the cell combines the feedforward drive and its past rate itself, and its
+    output is the area's drive (see :mod:`dynvision_models.layers.gated`)."""
+    if recurrence_type not in gated_types:
+        return []
+    listed = ", ".join(repr(t) for t in gated_types)
+    why = (
+        f"cannot be combined with recurrence_type={recurrence_type!r}: a gated cell combines the feedforward "
+        "drive and its own past rate itself, and its output is the area's drive"
+    )
+    todo = "or a recurrence_type that is not gated, e.g. 'full'"
+    problems = []
+    if recurrence_target is not None and recurrence_target != "output":
+        problems.append(
+            _problem(
+                "recurrence_target",
+                recurrence_target,
+                why,
+                f"'output' with the gated recurrence types ({listed})",
+                f"Give recurrence_target: output, {todo}",
+            )
+        )
+    if integration is not None and integration != "additive":
+        problems.append(
+            _problem(
+                "integration",
+                integration,
+                f"{why} (its gates are the multiplicative interaction)",
+                f"'additive' (the default, unused by gated cells) with the gated recurrence types ({listed})",
+                f"Give integration: additive, {todo}",
+            )
+        )
+    return problems
+
+
 def engine_problems(
     values: Mapping[str, Any],
     *,
     choices: Mapping[str, Sequence[Any]],
     solver_max_alpha: Mapping[str, float | None],
     specs: Mapping[str, Mapping[str, Any]] = ENGINE_SPECS,
+    gated_recurrence_types: Sequence[str] = (),
 ) -> list[str]:
     """Every problem :class:`~dynvision_models.engine.TemporalModel` rejects in its kwargs ``values``.
 
     Checks each kwarg by its spec (``specs``, with the ``choices`` of the live registries), then the rules
-    between kwargs: ``tau`` against ``dt`` and the solver's limit, the delays against ``dt`` (``t_skip`` only
-    when ``skip``, ``t_feedback`` only when ``feedback``) and ``adaptation``. The per-area lengths and the
-    recurrence target's need for two-stage areas are :func:`structure_problems`.
+    between kwargs: a gated recurrence type's target and integration (:func:`gated_cell_problems`), ``tau``
+    against ``dt`` and the solver's limit, the delays against ``dt`` (``t_skip`` only when ``skip``,
+    ``t_feedback`` only when ``feedback``) and ``adaptation``. The per-area lengths and the recurrence
+    target's need for two-stage areas are :func:`structure_problems`.
 
     Args:
         values: the engine's kwargs (the ones not given are not checked).
         choices: kwarg -> allowed values of the ``"choice"`` kwargs (recurrence types, solvers, ...).
         solver_max_alpha: solver name -> largest ``dt / tau`` it allows (``None`` = no limit).
         specs: the specs of the engine's kwargs (default :data:`ENGINE_SPECS`).
+        gated_recurrence_types: the gated recurrence types (from the live registry,
+            :func:`~dynvision_models.layers.recurrence.list_gated_recurrence_types`).
     """
     problems: list[str] = []
     for key, value in values.items():
@@ -525,6 +573,14 @@ def engine_problems(
         if key in choices:
             spec = {**spec, "kind": "choice", "choices": list(choices[key])}
         problems += value_problems(key, value, spec)
+    wrong = {p.split(":", 1)[0] for p in problems}
+    if not wrong & {"recurrence_type", "recurrence_target", "integration"}:
+        problems += gated_cell_problems(
+            values.get("recurrence_type"),
+            values.get("recurrence_target"),
+            values.get("integration"),
+            gated_recurrence_types,
+        )
     dt = values.get("dt")
     if not (_is_number(dt) and math.isfinite(dt) and dt > 0):
         return problems  # the relations to dt cannot be checked
@@ -632,7 +688,10 @@ def kwarg_problems(entry: Mapping[str, Any], kwargs: Mapping[str, Any]) -> list[
         area_names = engine["areas"]
         engine_values = {k: v for k, v in values.items() if k in engine["kwargs"]}
         problems += engine_problems(
-            engine_values, choices=engine["choices"], solver_max_alpha=engine["solver_max_alpha"]
+            engine_values,
+            choices=engine["choices"],
+            solver_max_alpha=engine["solver_max_alpha"],
+            gated_recurrence_types=engine.get("gated_recurrence_types", ()),
         )
         # Engine kwargs without a spec (added later): checked by the kind of their default.
         for key in engine["kwargs"]:

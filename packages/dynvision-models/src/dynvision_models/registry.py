@@ -206,7 +206,8 @@ def describe_models() -> dict[str, dict[str, Any]]:
     - ``aliases``: the short aliases that stand for one of its kwargs;
     - ``engine`` (models on the temporal engine, else ``None``): ``kwargs`` (the engine's, as taken),
       ``areas``, ``middle_stage`` (per area: has two convolution stages), ``choices`` (of every engine choice
-      kwarg) and ``solver_max_alpha`` (solver -> the largest ``dt / tau`` it allows; ``None``: no limit), plus
+      kwarg), ``solver_max_alpha`` (solver -> the largest ``dt / tau`` it allows; ``None``: no limit) and
+      ``gated_recurrence_types`` (the recurrence types that take ``recurrence_target="output"`` only), plus
       model-specific facts such as ``default_channels``;
     - ``time`` (models with their own fixed integration, e.g. CordsNet): ``{"max_alpha": ...}``.
 
@@ -215,6 +216,7 @@ def describe_models() -> dict[str, dict[str, Any]]:
     """
     _ensure_zoo()
     from .engine.temporal import engine_choices, engine_parameters, solver_limits
+    from .layers.recurrence import list_gated_recurrence_types
 
     engine_names = tuple(engine_parameters())
     choices = engine_choices()
@@ -234,6 +236,7 @@ def describe_models() -> dict[str, dict[str, Any]]:
                 "middle_stage": middle,
                 "choices": {k: list(v) for k, v in choices.items()},
                 "solver_max_alpha": dict(limits),
+                "gated_recurrence_types": list_gated_recurrence_types(),
             }
         parameters: dict[str, Any] = {}
         for key, default in defaults.items():

@@ -25,8 +25,25 @@ from dynvision_models.layers import (
 )
 from dynvision_models.layers.topographic import default_sheet_kernel_size
 
-ALL_TYPES = ["depthpointwise", "full", "local", "localdepthwise", "none", "pointdepthwise", "self"]
-MODULE_TYPES = [t for t in ALL_TYPES if t != "none"]
+ALL_TYPES = [
+    "depthpointwise",
+    "full",
+    "gru",
+    "intersection",
+    "local",
+    "localdepthwise",
+    "lstm",
+    "none",
+    "pointdepthwise",
+    "reciprocalgated",
+    "self",
+    "simplernn",
+    "timedecay",
+    "ugrnn",
+]
+# The gated cells take (x, r, memory) and are tested in test_gated.py; these map a past rate to a drive term.
+GATED_TYPES = ["gru", "intersection", "lstm", "reciprocalgated", "ugrnn"]
+MODULE_TYPES = [t for t in ALL_TYPES if t != "none" and t not in GATED_TYPES]
 ALLOWED = "; allowed: " + ", ".join(repr(t) for t in ALL_TYPES) + "."
 
 
@@ -44,11 +61,13 @@ def _expected_params(name: str, c: int, k: int) -> int:
         "pointdepthwise": c * c + c * k * k,
         "local": k_s * k_s,
         "localdepthwise": k_s * k_s + c * k * k,
+        "timedecay": 1,
+        "simplernn": c * c * k * k,
     }[name]
 
 
 # ----------------------------------------------------------------------------- registry and errors
-def test_list_recurrence_types_lists_all_seven() -> None:
+def test_list_recurrence_types_lists_every_type() -> None:
     assert list_recurrence_types() == ALL_TYPES
 
 
@@ -61,6 +80,8 @@ def test_list_recurrence_types_lists_all_seven() -> None:
         ("pointdepthwise", PointDepthwiseRecurrence),
         ("local", TopographicRecurrence),
         ("localdepthwise", LocalDepthwiseRecurrence),
+        ("timedecay", SelfRecurrence),
+        ("simplernn", FullRecurrence),
     ],
 )
 def test_factory_builds_each_type(name: str, cls: type[nn.Module]) -> None:
@@ -81,6 +102,9 @@ def test_none_builds_nothing() -> None:
         ("point_depthwise", "pointdepthwise"),
         ("localdepthwse", "localdepthwise"),
         ("slf", "self"),
+        ("timedecy", "timedecay"),
+        ("simple_rnn", "simplernn"),
+        ("gur", "gru"),
     ],
 )
 def test_unknown_type_suggests_a_close_match_and_lists_allowed(name: str, suggestion: str) -> None:
@@ -110,7 +134,7 @@ def test_no_type_is_planned_any_more() -> None:
         check_recurrence_type(name)
 
 
-@pytest.mark.parametrize("name", ["full", "depthpointwise", "pointdepthwise", "localdepthwise"])
+@pytest.mark.parametrize("name", ["full", "depthpointwise", "pointdepthwise", "localdepthwise", "simplernn"])
 @pytest.mark.parametrize("kernel_size", [2, 0, 4])
 def test_convolutional_types_need_an_odd_kernel(name: str, kernel_size: int) -> None:
     with pytest.raises(ValueError, match="must be odd"):
@@ -131,7 +155,7 @@ def test_two_factor_types_reject_a_zero_init_scale(name: str) -> None:
         create_recurrence(name, 4, init_scale=0.0)
 
 
-@pytest.mark.parametrize("name", ["full", "self", "local"])
+@pytest.mark.parametrize("name", ["full", "self", "local", "timedecay", "simplernn"])
 def test_single_factor_types_accept_a_zero_init_scale_and_still_learn(name: str) -> None:
     module = create_recurrence(name, 4, init_scale=0.0)
     assert all(torch.count_nonzero(p) == 0 for p in module.parameters())
@@ -177,7 +201,7 @@ def test_parameter_counts_are_as_documented(name: str, channels: int, kernel_siz
     assert _n_params(module) == _expected_params(name, channels, kernel_size)
 
 
-@pytest.mark.parametrize("name", ["full", "self", "local"])
+@pytest.mark.parametrize("name", ["full", "self", "local", "timedecay", "simplernn"])
 def test_single_factor_types_start_within_init_scale(name: str) -> None:
     module = create_recurrence(name, 5, init_scale=1e-3)
     assert all(p.abs().max() <= 1e-3 for p in module.parameters())

@@ -114,7 +114,7 @@ ALEXNET_DEFAULTS_BEFORE = {
     "channels_last": True,
 }
 # Engine kwargs added since that version, with their defaults (which keep the outputs of before).
-ENGINE_DEFAULTS_ADDED = {"leak": "state"}
+ENGINE_DEFAULTS_ADDED = {"leak": "state", "temporal_readout": "step"}
 ALEXNET_REJECTS = ("skip", "feedback", "t_skip", "t_feedback", "skip_mode", "feedback_mode", "readout")
 
 ENGINE_KWARGS = tuple(n for n in inspect.signature(TemporalModel.__init__).parameters if n != "self")

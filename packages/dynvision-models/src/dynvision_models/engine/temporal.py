@@ -20,23 +20,29 @@ the step starts from the previous rate instead, ``h_l(t) = solver step ... from 
 have the fixed point ``g(ReLU(u))`` for a constant drive and cost the same; see :data:`LEAKS`.
 
 ``F_l`` is the area's feedforward convolution(s) with the recurrence entering at the input, middle or output
-(:class:`~dynvision_models.layers.RecurrentArea`); ``C_jl`` is a :class:`~dynvision_models.layers.Connection`
-(``1 x 1`` conv at the smaller resolution plus nearest resampling); ``(+|x)`` is ``+ C`` (``"additive"``) or
-``* (1 + tanh C)`` (``"multiplicative"``). ``s_1(t)`` is the stimulus frame ``x(t)``, passed through the
-retina when ``use_retina``. Delays in steps: ``d_ff = t_feedforward / dt`` between consecutive areas (V1 sees
-the stimulus without delay), ``d_rec = t_recurrence / dt >= 1``, ``d_skip = t_skip / dt >= 0`` (skips come
-from areas computed earlier in the same step), ``d_fb = t_feedback / dt >= 1`` (feedback comes from areas
-computed later). The classifier reads the last area's output at the same step:
-``logits(t) = W · readout(s_L(t)) + b``.
+(:class:`~dynvision_models.layers.RecurrentArea`), or, for a gated recurrence type, a gated cell of the
+feedforward drive ``x = W_ff * s + b`` and the past rate, ``F_l = cell(x, r_l(t - d_rec), m_l(t - 1))``, which
+also updates its memory ``m_l(t)`` where it has one (LSTM's cell state; :mod:`dynvision_models.layers.gated`);
+skip and feedback connections and adaptation then act on the cell's output as on any drive. ``C_jl`` is a
+:class:`~dynvision_models.layers.Connection` (``1 x 1`` conv at the smaller resolution plus nearest
+resampling); ``(+|x)`` is ``+ C`` (``"additive"``) or ``* (1 + tanh C)`` (``"multiplicative"``). ``s_1(t)`` is
+the stimulus frame ``x(t)``, passed through the retina when ``use_retina``. Delays in steps:
+``d_ff = t_feedforward / dt`` between consecutive areas (V1 sees the stimulus without delay),
+``d_rec = t_recurrence / dt >= 1``, ``d_skip = t_skip / dt >= 0`` (skips come from areas computed earlier in
+the same step), ``d_fb = t_feedback / dt >= 1`` (feedback comes from areas computed later).
+The classifier reads the last area's output at the same step:
+``l(t) = W · readout(s_L(t)) + b``; the model returns ``logits(t)``, the temporal readout of the per-step
+``l(s)`` (:data:`TEMPORAL_READOUTS`): ``l(t)`` itself (``"step"``, the default), their sum over ``s <= t``
+(``"cumulative"``) or their average under learnt weights over steps (``"weighted"``).
 
 Each area keeps a ring buffer of its last rates, as long as the longest delay anyone reads it with (its own
 recurrence and adaptation, the skips and feedback leaving it); the next area's delayed input has its own ring.
 All per-step bookkeeping is precomputed into plain tuples of ints and modules when the model is built.
 
 One time step is a pure function ``_step(signal, carry, alphas, batch) -> (feature, rates, carry)`` of the
-stimulus frame and the carried state (states, rings, delayed outputs, adaptation; nested tuples whose rings are
-rotated, newest first, so the step reads fixed indices and never depends on ``t``). The time loop stays in
-Python and calls it once per step, which lets the step be
+stimulus frame and the carried state (states, rings, delayed outputs, adaptation, gated cells' memories;
+nested tuples whose rings are rotated, newest first, so the step reads fixed indices and never depends on
+``t``). The time loop stays in Python and calls it once per step, which lets the step be
 
 - recomputed in backward (``checkpoint_steps=True``: :func:`torch.utils.checkpoint.checkpoint` with
   ``use_reentrant=False`` around each step, so only the carried state of each step is kept for backward);
@@ -50,7 +56,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -61,7 +67,7 @@ from .. import checks
 from ..layers.adaptation import IntrinsicAdaptation, parse_adaptation
 from ..layers.area import BIAS_TYPES, INTEGRATIONS, RECURRENCE_TARGETS, RecurrentArea
 from ..layers.connections import Connection
-from ..layers.recurrence import list_recurrence_types
+from ..layers.recurrence import list_gated_recurrence_types, list_recurrence_types
 from ..layers.retina import Retina
 from ..layers.supralinearity import SupraLinearity
 from .solvers import get_solver, list_solvers
@@ -71,6 +77,7 @@ __all__ = [
     "CONNECTION_MODES",
     "LEAKS",
     "READOUTS",
+    "TEMPORAL_READOUTS",
     "TemporalModel",
     "TemporalState",
     "area_index",
@@ -86,6 +93,19 @@ __all__ = [
 
 #: Readouts from the last area's output ``(B, C, H, W)`` to classifier features.
 READOUTS = ("avgpool", "flatten")
+#: How the logits at step ``t`` are read from the per-step logits ``l(s) = classifier(features(s))`` of the
+#: stimulus steps ``s = 0 .. t`` (the ``temporal_readout`` kwarg; idle steps are not read out):
+#:
+#: - ``"step"``: ``logits(t) = l(t)``, each step decides on its own (the default; no extra cost);
+#: - ``"cumulative"``: ``logits(t) = sum_{s <= t} l(s)``, evidence accumulated in log-odds. A sum, not a mean:
+#:   summed log-likelihood ratios are what an ideal observer accumulates, so consistent evidence makes the
+#:   softmax ever more confident (a confidence threshold is then reached sooner for clearer stimuli, as in
+#:   drift-diffusion models), while a mean would stay as confident as a single step;
+#: - ``"weighted"``: ``logits(t) = sum_{s <= t} w_s l(s) / sum_{s <= t} w_s`` with ``w_s = exp(beta_s)``, a
+#:   causal weighted average whose log-weights ``beta`` (``log_step_weights``, one per step of ``n_timesteps``)
+#:   are learnt; they start at 0, i.e. as the running mean. Steps beyond ``n_timesteps`` (a longer test
+#:   sequence) reuse the last weight ``w_{n_timesteps - 1}``.
+TEMPORAL_READOUTS = ("step", "cumulative", "weighted")
 #: How skip and feedback connections enter their target's drive (``skip_mode``, ``feedback_mode``).
 CONNECTION_MODES = INTEGRATIONS
 #: What one solver step leaks towards the drive ``u`` (the ``leak`` kwarg), with ``a = dt / tau`` (Euler shown;
@@ -121,6 +141,7 @@ def engine_choices() -> dict[str, list[str]]:
         "feedback_mode": list(CONNECTION_MODES),
         "bias": list(BIAS_TYPES),
         "readout": list(READOUTS),
+        "temporal_readout": list(TEMPORAL_READOUTS),
     }
 
 
@@ -226,12 +247,14 @@ def engine_signature(
     return inspect.Signature([*params, *extra])
 
 
-#: The carried state of the time loop: ``(states, rings, out_rings, adapt_states)``; ``states[i]`` and
-#: ``adapt_states[i]`` are area ``i``'s state ``h`` (its rate ``r`` when ``leak="rate"``) and adaptation ``a``
+#: The carried state of the time loop: ``(states, rings, out_rings, adapt_states, memories)``; ``states[i]``,
+#: ``adapt_states[i]`` and ``memories[i]`` are area ``i``'s state ``h`` (its rate ``r`` when
+#: ``leak="rate"``), adaptation ``a`` and gated cell's memory ``m`` (:mod:`dynvision_models.layers.gated`;
+#: always ``None`` for an area whose cell has none)
 #: (``(B, C, H, W)`` or ``None`` = zeros),
 #: ``rings[i][k]`` its rate ``k + 1`` steps back (newest first) and ``out_rings[i][k]`` its output ``k + 1`` steps
 #: back (``None`` = not arrived yet).
-Carry = tuple[tuple, tuple, tuple, tuple]
+Carry = tuple[tuple, tuple, tuple, tuple, tuple]
 
 
 def _detach(carry: Carry) -> Carry:
@@ -241,19 +264,22 @@ def _detach(carry: Carry) -> Carry:
     return cut(carry)  # type: ignore[return-value]
 
 
-def _is_full(carry: Carry, adaptation: bool) -> bool:
-    """Whether no slot of ``carry`` in use is ``None`` (the steady state, after the longest delay)."""
-    states, rings, out_rings, adapt_states = carry
+def _is_full(carry: Carry, adaptation: bool, memory: tuple[bool, ...]) -> bool:
+    """Whether no slot of ``carry`` in use is ``None`` (the steady state, after the longest delay);
+    ``memory[i]`` says whether area ``i`` carries a gated cell's memory."""
+    states, rings, out_rings, adapt_states, memories = carry
     return (
         all(h is not None for h in states)
         and all(r is not None for ring in (*rings, *out_rings) for r in ring)
         and (not adaptation or all(a is not None for a in adapt_states))
+        and all(m is not None for m, used in zip(memories, memory, strict=True) if used)
     )
 
 
-def _zero_filled(carry: Carry) -> Carry:
-    """``carry`` with every ``None`` slot replaced by zeros shaped like the newest entry of its buffer."""
-    states, rings, out_rings, adapt_states = carry
+def _zero_filled(carry: Carry, memory: tuple[bool, ...]) -> Carry:
+    """``carry`` with every ``None`` slot in use replaced by zeros shaped like the newest entry of its buffer
+    (the memories of the areas with ``memory[i]``: like the area's state)."""
+    states, rings, out_rings, adapt_states, memories = carry
 
     def fill(ring: tuple) -> tuple:
         return tuple(torch.zeros_like(ring[0]) if r is None else r for r in ring)
@@ -261,11 +287,16 @@ def _zero_filled(carry: Carry) -> Carry:
     adapt_states = tuple(
         torch.zeros_like(h) if a is None else a for a, h in zip(adapt_states, states, strict=True)
     )
+    memories = tuple(
+        torch.zeros_like(h) if m is None and used else m
+        for m, h, used in zip(memories, states, memory, strict=True)
+    )
     return (
         states,
         tuple(fill(r) if r else r for r in rings),
         tuple(fill(r) if r else r for r in out_rings),
         adapt_states,
+        memories,
     )
 
 
@@ -274,21 +305,29 @@ class TemporalState:
 
     Attributes:
         batch: batch size ``B``.
-        carry: the per-area states, rate rings, delayed outputs and adaptation states (nested tuples of
-            ``(B, C, H, W)`` tensors or ``None`` for zeros); treat as opaque.
+        carry: the per-area states, rate rings, delayed outputs, adaptation states and gated cells' memories
+            (nested tuples of ``(B, C, H, W)`` tensors or ``None`` for zeros, :data:`Carry`); treat as opaque.
         steps: stimulus steps run so far (idle steps not counted).
+        readout: the running sums of the temporal readout (:data:`TEMPORAL_READOUTS`) over the steps run so
+            far: ``None`` for ``"step"`` and before the first stimulus step; ``(sum_s l(s),)`` ``(B, n_classes)``
+            for ``"cumulative"``; ``(sum_s w_s l(s), sum_s w_s)`` (``(B, n_classes)`` and ``()``) for
+            ``"weighted"``.
     """
 
-    __slots__ = ("batch", "carry", "steps")
+    __slots__ = ("batch", "carry", "readout", "steps")
 
-    def __init__(self, batch: int, carry: Carry, steps: int = 0) -> None:
+    def __init__(
+        self, batch: int, carry: Carry, steps: int = 0, readout: tuple[Tensor, ...] | None = None
+    ) -> None:
         self.batch = batch
         self.carry = carry
         self.steps = steps
+        self.readout = readout
 
     def detach(self) -> TemporalState:
         """A copy whose tensors are cut from the autograd graph (truncated backpropagation through time)."""
-        return TemporalState(self.batch, _detach(self.carry), self.steps)
+        readout = None if self.readout is None else tuple(r.detach() for r in self.readout)
+        return TemporalState(self.batch, _detach(self.carry), self.steps, readout)
 
 
 class TemporalModel(nn.Module):
@@ -323,7 +362,10 @@ class TemporalModel(nn.Module):
         t_feedback: delay in ms of feedback connections (multiple of ``dt``, >= ``dt``; used when
             ``feedback``); ``None`` = ``max(dt, t_feedforward)``.
         recurrence_type: lateral recurrence by name (see
-            :func:`~dynvision_models.layers.list_recurrence_types`).
+            :func:`~dynvision_models.layers.list_recurrence_types`); the gated types
+            (:func:`~dynvision_models.layers.list_gated_recurrence_types`) take ``recurrence_target="output"``
+            and ``integration="additive"`` only. ``feedforward_only`` bypasses a gated cell
+            (``u = W_ff * s + b``).
         recurrence_target: where the recurrence enters an area: ``"output"``, ``"input"`` or ``"middle"``.
         integration: how the recurrence is combined: ``"additive"`` or ``"multiplicative"``
             (``y * (1 + tanh R)``).
@@ -360,6 +402,15 @@ class TemporalModel(nn.Module):
             and gain ``b >= 0`` (see :mod:`dynvision_models.layers.adaptation`).
         readout: ``"avgpool"`` (global average over H, W, then Linear) or ``"flatten"`` (all units, then a
             Linear layer).
+        temporal_readout: how the returned logits at step ``t`` are read from the per-step logits ``l(s)``
+            of the stimulus steps ``s <= t`` (equations at :data:`TEMPORAL_READOUTS`): ``"step"`` (``l(t)``;
+            the default, today's behaviour at no extra cost), ``"cumulative"`` (their sum: evidence
+            accumulation, confidence grows while the evidence agrees) or ``"weighted"`` (their average under
+            learnt weights ``exp(log_step_weights)``, one per step of ``n_timesteps``, starting as the running
+            mean; later steps reuse the last weight). Steps count from the first stimulus step: idle steps are
+            not read out, but blank frames given in the input (or a timeline's blanks) are. The running sums
+            are carried across windows (:class:`TemporalState`; detached with it), so windows equal
+            :meth:`forward` exactly; they are accumulated in at least float32.
         checkpoint_steps: activation checkpointing in segments of this many steps (``0``/``False``: off;
             ``True`` = 1). When gradients are enabled only the carried state at the start of each segment is
             kept for backward (the states ``h``, which the delay rings then hold, and delayed outputs), and the
@@ -408,6 +459,7 @@ class TemporalModel(nn.Module):
         use_retina: bool = False,
         adaptation: Sequence[float] | None = None,
         readout: str = "avgpool",
+        temporal_readout: str = "step",
         checkpoint_steps: int | bool = 0,
         compile_step: bool = False,
         channels_last: bool = True,
@@ -417,7 +469,12 @@ class TemporalModel(nn.Module):
         # workflow's, at parse time) finds exactly the problems raised here.
         values = {name: value for name, value in locals().items() if name in _COMMON_KWARGS}
         checks.raise_problems(
-            checks.engine_problems(values, choices=engine_choices(), solver_max_alpha=solver_limits()),
+            checks.engine_problems(
+                values,
+                choices=engine_choices(),
+                solver_max_alpha=solver_limits(),
+                gated_recurrence_types=list_gated_recurrence_types(),
+            ),
             type(self).__name__,
         )
         self.n_classes = n_classes
@@ -469,6 +526,10 @@ class TemporalModel(nn.Module):
         self.use_retina = use_retina
         self.retina = Retina(self.input_shape[0]) if self.use_retina else None
         self.readout = readout
+        self.temporal_readout = temporal_readout
+        if temporal_readout == "weighted":
+            # beta_s = log w_s: positive weights, and beta = 0 starts the readout as the running mean.
+            self.log_step_weights = nn.Parameter(torch.zeros(n_timesteps))
 
     def _check_structure(self, area_names: Sequence[str], middle_stage: Sequence[bool]) -> None:
         """Raise for kwargs that do not fit the areas (per-area ``tau`` lengths, ``recurrence_target="middle"``
@@ -570,7 +631,20 @@ class TemporalModel(nn.Module):
         n = len(areas)
         index = {name: i for i, name in enumerate(self.area_names)}
         ff_only = self._feedforward_only
-        rec_delays = [0 if ff_only or a.recurrence is None else self._rec_steps for a in areas]
+        cells = [None if ff_only else a.cell for a in areas]
+        # A gated cell that reads no rate (its recurrence runs through its memory) needs no rate history.
+        rec_delays = [
+            0 if ff_only or a.recurrence is None or (c is not None and not c.reads_rate) else self._rec_steps
+            for a, c in zip(areas, cells, strict=True)
+        ]
+        # How each area computes its drive in _step: None when no area has a gated cell (the plain path, no
+        # per-area test); else per area 0 = RecurrentArea.drive, 1 = its gated cell, 2 = its feedforward drive
+        # alone (a gated area when feedforward_only: the cell is bypassed, u = W_ff * s + b).
+        kinds = tuple(
+            1 if c is not None else 2 if a.cell is not None else 0 for a, c in zip(areas, cells, strict=True)
+        )
+        self._drive_kinds: tuple[int, ...] | None = kinds if any(kinds) else None
+        self._memory_areas: tuple[bool, ...] = tuple(c is not None and c.has_memory for c in cells)
         # (source, target, delay in steps, module, multiplicative) for every connection in use.
         links: list[tuple[int, int, int, nn.Module, bool]] = []
         if not ff_only:
@@ -664,18 +738,25 @@ class TemporalModel(nn.Module):
         return torch.cat(list(self.windows(x)), dim=1)
 
     def forward_intermediates(
-        self, x: Tensor, areas: Iterable[str] | None = None
+        self,
+        x: Tensor,
+        areas: Iterable[str] | None = None,
+        reduce: Callable[[Tensor], Tensor] | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """Logits and per-area rates at every step.
 
         Args:
             x: ``(B, T, C, H, W)`` or static ``(B, C, H, W)`` (shown for ``n_timesteps`` steps).
             areas: names of the areas to record (default: all).
+            reduce: applied to the rate ``(B, C_a, H_a, W_a)`` of each recorded area at each step, e.g. the
+                mean over units, ``lambda r: r.mean(dim=(1, 2, 3))``; it returns ``(B, *S)`` and the responses
+                become ``(B, T, *S)``. A summary of every step then costs what the summary costs: the rates are
+                neither copied into one ``(B, T, C, H, W)`` tensor nor re-laid out.
 
         Returns:
             ``(logits, responses)``: logits ``(B, T, n_classes)``; ``responses[area]`` is
             ``(B, T, C_a, H_a, W_a)``, the rate ``r_a(t)`` of that area at every stimulus step (after the
-            nonlinearity, before pooling; idle steps are not included).
+            nonlinearity, before pooling; idle steps are not included), or ``(B, T, *S)`` with ``reduce``.
         """
         names = check_area_names(areas, self.area_names)
         indices = tuple(self.area_names.index(a) for a in names)
@@ -683,7 +764,8 @@ class TemporalModel(nn.Module):
         for window_logits, window_rates in self._windows(x, None, indices):
             logits.append(window_logits)
             for i in indices:
-                recorded[i].extend(window_rates[i])
+                rates = window_rates[i]
+                recorded[i].extend(rates if reduce is None else map(reduce, rates))
         return torch.cat(logits, dim=1), {
             self.area_names[i]: torch.stack(recorded[i], dim=1) for i in indices
         }
@@ -701,6 +783,7 @@ class TemporalModel(nn.Module):
             (None,) * len(self._plan),
             tuple((None,) * length for length in self._ring_lengths),
             tuple((None,) * length for length in self._out_lengths),
+            (None,) * len(self._plan),
             (None,) * len(self._plan),
         )
         if self.idle_timesteps:
@@ -767,7 +850,8 @@ class TemporalModel(nn.Module):
             f"integration={self.integration!r}, solver={self.solver!r}, leak={self.leak!r}, "
             f"skip={self.skip}, feedback={self.feedback}, idle_timesteps={self.idle_timesteps}, "
             f"tbptt_steps={self.tbptt_steps}, feedforward_only={self.feedforward_only}, "
-            f"readout={self.readout!r}, checkpoint_steps={self.checkpoint_steps}, compile_step={self.compile_step}, "
+            f"readout={self.readout!r}, temporal_readout={self.temporal_readout!r}, "
+            f"checkpoint_steps={self.checkpoint_steps}, compile_step={self.compile_step}, "
             f"channels_last={self.channels_last}"
         )
 
@@ -820,7 +904,39 @@ class TemporalModel(nn.Module):
             for i, rates in zip(record, segment_rates, strict=True):
                 recorded[i].extend(rates)
         logits = self.classifier(torch.stack(features, dim=1))
-        return logits, recorded, TemporalState(batch, carry, state.steps + n_steps)
+        # Outside the (checkpointed, compiled) steps: the readout over time is a few elementwise ops per step.
+        logits, readout = self._read_out_over_time(logits, state)
+        return logits, recorded, TemporalState(batch, carry, state.steps + n_steps, readout)
+
+    def _read_out_over_time(
+        self, logits: Tensor, state: TemporalState
+    ) -> tuple[Tensor, tuple[Tensor, ...] | None]:
+        """The temporal readout (:data:`TEMPORAL_READOUTS`) of a window's per-step logits ``l`` ``(B, k, n)``
+        whose first step is stimulus step ``state.steps``: ``(logits (B, k, n), running sums after it)``."""
+        mode = self.temporal_readout
+        if mode == "step":
+            return logits, None
+        # One running sum, added to step by step: the same additions in the same order however the steps are
+        # split into windows (a cumsum per window would regroup them), so windows equal forward exactly.
+        dtype = torch.promote_types(logits.dtype, torch.float32)
+        per_step = logits.to(dtype).unbind(1)
+        out: list[Tensor] = []
+        if mode == "cumulative":
+            total = None if state.readout is None else state.readout[0]
+            for step_logits in per_step:
+                total = step_logits if total is None else total + step_logits
+                out.append(total)
+            return torch.stack(out, dim=1), (total,)  # type: ignore[return-value]
+        weights = self.log_step_weights.exp()
+        last = weights.shape[0] - 1
+        numerator, denominator = (None, None) if state.readout is None else state.readout
+        for k, step_logits in enumerate(per_step):
+            weight = weights[min(state.steps + k, last)]  # steps beyond n_timesteps reuse the last weight
+            weighted = weight * step_logits
+            numerator = weighted if numerator is None else numerator + weighted
+            denominator = weight if denominator is None else denominator + weight
+            out.append(numerator / denominator)
+        return torch.stack(out, dim=1), (numerator, denominator)  # type: ignore[return-value]
 
     def _run_steps(
         self,
@@ -834,7 +950,8 @@ class TemporalModel(nn.Module):
     ) -> tuple[list[Tensor], list[list[Tensor]], Carry]:
         """Steps of ``x`` ``(B, k, C, H, W)`` from ``carry``: features, recorded rates (per area), final carry."""
         eager = self._step
-        full = _is_full(carry, self.adapt is not None)
+        adaptation, memory = self.adapt is not None, self._memory_areas
+        full = _is_full(carry, adaptation, memory)
         features: list[Tensor] = []
         recorded: list[list[Tensor]] = [[] for _ in record]
         for k in range(x.shape[1]):
@@ -842,12 +959,12 @@ class TemporalModel(nn.Module):
             if per_frame_retina:
                 signal = self.retina(signal)  # type: ignore[misc]
             if not full:
-                full = _is_full(carry, self.adapt is not None)
+                full = _is_full(carry, adaptation, memory)
                 if not full and compiled is not None and carry[0][0] is not None:
                     # After one eager step every buffer has a tensor to copy the shape from: fill the slots
                     # still empty with zeros (they contribute exactly what None does), so that one compiled
                     # graph serves every later step.
-                    carry, full = _zero_filled(carry), True
+                    carry, full = _zero_filled(carry, memory), True
             step = compiled if compiled is not None and full else eager
             feature, rates, carry = step(signal, carry, alphas, batch)
             features.append(feature)
@@ -891,13 +1008,15 @@ class TemporalModel(nn.Module):
 
         adapt = self.adapt
         gain = adapt.gain if adapt is not None else 0.0
-        states_in, rings_in, out_rings_in, adapt_in = carry
+        kinds = self._drive_kinds  # None: no area has a gated cell
+        states_in, rings_in, out_rings_in, adapt_in, memories_in = carry
         states, rings, out_rings, adapt_states = (
             list(states_in),
             list(rings_in),
             list(out_rings_in),
             list(adapt_in),
         )
+        memories = memories_in if kinds is None else list(memories_in)
         rates: list[Tensor] = []
         for i in range(len(plan)):
             area, d_ff, d_rec, length, links, post, pool, norm, out_length = plan[i]
@@ -905,12 +1024,21 @@ class TemporalModel(nn.Module):
                 # Slots not yet written hold None: the delayed signal has not arrived (zero input).
                 signal = out_rings[i - 1][d_ff]
             ring = rings[i]
-            u = area.drive(signal, past_rate(ring[d_rec - 1]) if d_rec else None, batch)
+            r_past = past_rate(ring[d_rec - 1]) if d_rec else None
+            if kinds is None or not kinds[i]:
+                u = area.drive(signal, r_past, batch)
+            elif kinds[i] == 1:
+                # The gated cell combines the feedforward drive and r_past itself and updates its memory once
+                # per step (the solver integrates its output u like any drive).
+                u, memories[i] = area.cell_drive(signal, r_past, memories[i], batch)  # type: ignore[index]
+            else:
+                u = area.feedforward_drive(signal, batch)
             for source, index, module, multiplicative in links:
                 r_source = past_rate(rings[source][index])
                 if r_source is not None:
                     c = module(r_source)
-                    # u is a fresh tensor (RecurrentArea.drive's contract): in place is safe.
+                    # u is a fresh tensor (the contract of RecurrentArea.drive, cell_drive and
+                    # feedforward_drive): in place is safe.
                     u = torch.addcmul(u, u, c.tanh()) if multiplicative else u.add_(c)
             if adapt is not None:
                 suppression = adapt.update(adapt_states[i], past_rate(ring[0]))
@@ -936,7 +1064,8 @@ class TemporalModel(nn.Module):
         # signal is the last area's output here (never None: every area emits at every step).
         assert signal is not None
         feature = signal.flatten(1) if self.readout == "flatten" else signal.mean(dim=(-2, -1))
-        return feature, tuple(rates), (tuple(states), tuple(rings), tuple(out_rings), tuple(adapt_states))
+        carried = (tuple(states), tuple(rings), tuple(out_rings), tuple(adapt_states), tuple(memories))
+        return feature, tuple(rates), carried
 
 
 _COMMON_KWARGS: tuple[str, ...] = tuple(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .area import RecurrentArea
+from .gated import GatedCell, GRUCell, IntersectionCell, LSTMCell, ReciprocalGatedCell, UGRNNCell
 from .recurrence import (
     DepthPointwiseRecurrence,
     FullRecurrence,
@@ -10,6 +11,7 @@ from .recurrence import (
     SelfRecurrence,
     check_recurrence_type,
     create_recurrence,
+    list_gated_recurrence_types,
     list_recurrence_types,
     register_recurrence,
 )
@@ -18,13 +20,20 @@ from .topographic import LocalDepthwiseRecurrence, TopographicRecurrence
 __all__ = [
     "DepthPointwiseRecurrence",
     "FullRecurrence",
+    "GRUCell",
+    "GatedCell",
+    "IntersectionCell",
+    "LSTMCell",
     "LocalDepthwiseRecurrence",
     "PointDepthwiseRecurrence",
+    "ReciprocalGatedCell",
     "RecurrentArea",
     "SelfRecurrence",
     "TopographicRecurrence",
+    "UGRNNCell",
     "check_recurrence_type",
     "create_recurrence",
+    "list_gated_recurrence_types",
     "list_recurrence_types",
     "register_recurrence",
 ]

@@ -21,6 +21,12 @@ Stages of an area (``x``: input ``(B, C_in, H_in, W_in)``; ``r``: the area's own
   (std ``1 / sqrt(C)``) because the recurrence weights are already small;
 - ``"middle"``: into ``W_1 * x + b_1`` before the ReLU of a two-stage area (mapped the same way if its shape
   differs). Single-stage areas have no middle and reject this target.
+
+A *gated* recurrence type (:func:`~dynvision_models.layers.recurrence.list_gated_recurrence_types`) is a cell
+that combines the drive itself: ``u, m = cell(W_ff * x + b, r, m)`` (:meth:`RecurrentArea.cell_drive`, with
+the memory ``m`` the engine carries for the cells that have one; :mod:`dynvision_models.layers.gated`). Such
+an area takes ``recurrence_target="output"`` and ``integration="additive"`` only; the engine adds skip and
+feedback connections to the cell's output ``u``, as to any drive.
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ from torch import Tensor, nn
 
 from .. import checks
 from .connections import Connection
-from .recurrence import create_recurrence
+from .gated import GatedCell
+from .recurrence import create_recurrence, list_gated_recurrence_types
 
 __all__ = ["BIAS_TYPES", "INTEGRATIONS", "RECURRENCE_TARGETS", "RecurrentArea", "check_choice"]
 
@@ -74,8 +81,10 @@ class RecurrentArea(nn.Module):
         recurrence_type: name from :func:`~dynvision_models.layers.list_recurrence_types`.
         recurrence_kernel_size: kernel of convolutional recurrence (default: ``kernel_size``).
         recurrence_init_scale: recurrent weights start uniform in ``±recurrence_init_scale``.
-        recurrence_target: ``"output"``, ``"input"`` or ``"middle"`` (two-stage areas only).
-        integration: ``"additive"`` or ``"multiplicative"`` (how the recurrence is combined with its target).
+        recurrence_target: ``"output"``, ``"input"`` or ``"middle"`` (two-stage areas only); gated types
+            take ``"output"`` only.
+        integration: ``"additive"`` or ``"multiplicative"`` (how the recurrence is combined with its target);
+            gated types take ``"additive"`` only (the cell combines the drive itself).
         bias: ``"channel"``, ``"spatial"`` or ``"none"`` (see :data:`BIAS_TYPES`).
         pool: module applied to the rate before it feeds the next area (``None``: no pooling).
         norm: module applied to the (pooled) output before it feeds the next area (``None``: none).
@@ -105,6 +114,11 @@ class RecurrentArea(nn.Module):
         self.recurrence_target = check_choice("recurrence_target", recurrence_target, RECURRENCE_TARGETS)
         self.integration = check_choice("integration", integration, INTEGRATIONS)
         self.bias_type = check_choice("bias", bias, BIAS_TYPES)
+        checks.raise_problems(
+            checks.gated_cell_problems(
+                recurrence_type, recurrence_target, integration, list_gated_recurrence_types()
+            )
+        )
         if recurrence_target == "middle" and mid_channels is None:
             raise ValueError(
                 "recurrence_target='middle' needs an area with two convolution stages (mid_channels), e.g. "
@@ -162,6 +176,11 @@ class RecurrentArea(nn.Module):
         """Whether the area has two convolution stages (and so a ``"middle"`` recurrence target)."""
         return self.ff2 is not None
 
+    @property
+    def cell(self) -> GatedCell | None:
+        """The area's gated cell (its recurrence module, for the gated types), else ``None``."""
+        return self.recurrence if isinstance(self.recurrence, GatedCell) else None
+
     def build_shapes(self, input_shape: Sequence[int]) -> tuple[int, int, int]:
         """Infer the shapes from the input ``(C_in, H_in, W_in)``, create shape-dependent parameters.
 
@@ -200,10 +219,22 @@ class RecurrentArea(nn.Module):
                 delayed signal has not arrived yet, or a blank stimulus), which contributes the bias only.
             r_past: the area's own rate ``r(t - d_rec)``; ``None`` means zeros (no recurrent contribution).
             batch: batch size ``B`` (needed when both inputs are ``None``).
+
+        Raises:
+            TypeError: the area's gated cell has a memory, which this call cannot carry (use
+                :meth:`cell_drive`). A gated cell without memory gives its drive ``u`` here.
         """
+        recurrence = self.recurrence
+        if isinstance(recurrence, GatedCell):
+            if recurrence.has_memory:
+                raise TypeError(
+                    f"RecurrentArea.drive cannot carry the memory of the area's {type(recurrence).__name__}; "
+                    "call RecurrentArea.cell_drive(signal, r_past, memory, batch), which returns (u, memory)."
+                )
+            return self.cell_drive(signal, r_past, None, batch)[0]
         rec = None
-        if r_past is not None and self.recurrence is not None:
-            rec = self.recurrence(r_past)
+        if r_past is not None and recurrence is not None:
+            rec = recurrence(r_past)
             if self.recurrence_adapter is not None:
                 rec = self.recurrence_adapter(rec)
         target = self._target
@@ -221,6 +252,38 @@ class RecurrentArea(nn.Module):
                 signal = torch.addcmul(signal, signal, rec.tanh()) if self._multiplicative else signal + rec
             rec = None
         return self._feedforward(signal, rec, batch)
+
+    def cell_drive(
+        self, signal: Tensor | None, r_past: Tensor | None, memory: Tensor | None, batch: int
+    ) -> tuple[Tensor, Tensor | None]:
+        """Drive ``u`` and new memory of a gated area: ``cell(W_ff * signal + b, r_past, memory)``.
+
+        Args:
+            signal: feedforward input ``(B, C_in, H_in, W_in)`` at ``t - d_ff``; ``None`` means zeros.
+            r_past: the area's own rate ``r(t - d_rec)`` ``(B, C, H, W)``; ``None`` means zeros (the gates of
+                the feedforward drive still act).
+            memory: the cell's memory ``m(t - 1)`` ``(B, C, H, W)``; ``None`` means zeros.
+            batch: batch size ``B`` (needed when ``signal`` is ``None``).
+
+        Returns:
+            ``(u, memory)``: ``u`` ``(B, C, H, W)`` is a new tensor the caller may modify in place; the
+            memory is ``None`` for cells without one.
+
+        Raises:
+            TypeError: the area's recurrence is not a gated cell (use :meth:`drive`).
+        """
+        cell = self.recurrence
+        if not isinstance(cell, GatedCell):
+            raise TypeError(
+                f"RecurrentArea.cell_drive needs a gated recurrence type; this area's recurrence is "
+                f"{type(cell).__name__}. Call RecurrentArea.drive(signal, r_past, batch) instead."
+            )
+        return cell(self._feedforward(signal, None, batch), r_past, memory)
+
+    def feedforward_drive(self, signal: Tensor | None, batch: int) -> Tensor:
+        """The feedforward drive ``W_ff * signal + b`` alone ``(batch, C, H, W)``, a new tensor (the drive of
+        any area without its recurrence; ``signal`` ``None`` means zeros)."""
+        return self._feedforward(signal, None, batch)
 
     def _feedforward(self, signal: Tensor | None, mid_rec: Tensor | None, batch: int) -> Tensor:
         """Feedforward drive (convs, bias) of ``signal`` (``None`` = zeros); ``mid_rec`` enters the middle."""

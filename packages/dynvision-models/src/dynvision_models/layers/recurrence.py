@@ -5,6 +5,12 @@ contribution of the same shape to the area's drive. Recurrence modules have **no
 its feedforward convolution (counted once), and a zero rate then gives exactly zero recurrent input, which lets
 the engine skip the recurrent term while the history is still empty.
 
+The *gated* types (:func:`list_gated_recurrence_types`: the gated cells of the ConvRNN family,
+:mod:`dynvision_models.layers.gated`) are :class:`~dynvision_models.layers.gated.GatedCell` modules instead:
+they combine the area's feedforward drive ``x`` with its past rate themselves, ``u = cell(x, r, m)``, carry a
+memory ``m`` from step to step where the cell has one, and so only take ``recurrence_target="output"`` and
+``integration="additive"``. Their gates have biases and act on ``x`` even before any history exists.
+
 Weights start small (uniform in ``±init_scale``, default 1e-3) so an untrained network behaves almost like its
 feedforward sweep and early training is stable; training grows them as needed. Types made of two factors
 start each factor uniform in ``±sqrt(init_scale)``: every composed weight is a product bounded by
@@ -13,17 +19,34 @@ start each factor uniform in ``±sqrt(init_scale)``: every composed weight is a 
 Types and their parameter counts (``C`` channels, ``k`` the odd retinotopic ``kernel_size`` in pixels, ``k_s``
 the sheet kernel of the topographic types, see :mod:`dynvision_models.layers.topographic`):
 
-==================  =========================================================  =======================
-name                connectivity                                               parameters
-==================  =========================================================  =======================
-``full``            ``k x k`` conv ``C -> C``                                  ``C**2 * k**2``
-``self``            each unit onto itself, one weight per channel              ``C``
-``none``            no recurrence (the builder returns ``None``)               ``0``
-``depthpointwise``  depthwise ``k x k`` (``groups=C``), then pointwise 1 x 1   ``C * k**2 + C**2``
-``pointdepthwise``  pointwise 1 x 1, then depthwise ``k x k``                  ``C**2 + C * k**2``
-``local``           ``k_s x k_s`` conv on the cortical sheet of the area       ``k_s**2``
-``localdepthwise``  ``local``, then depthwise ``k x k``                        ``k_s**2 + C * k**2``
-==================  =========================================================  =======================
+===================  ========================================================  =======================
+name                 connectivity                                              parameters
+===================  ========================================================  =======================
+``full``             ``k x k`` conv ``C -> C``                                 ``C**2 * k**2``
+``self``             each unit onto itself, one weight per channel             ``C``
+``none``             no recurrence (the builder returns ``None``)              ``0``
+``depthpointwise``   depthwise ``k x k`` (``groups=C``), then pointwise 1 x 1  ``C * k**2 + C**2``
+``pointdepthwise``   pointwise 1 x 1, then depthwise ``k x k``                 ``C**2 + C * k**2``
+``local``            ``k_s x k_s`` conv on the cortical sheet of the area      ``k_s**2``
+``localdepthwise``   ``local``, then depthwise ``k x k``                       ``k_s**2 + C * k**2``
+``timedecay``        each unit onto itself, one weight per area (ConvRNN's     ``1``
+                     time decay ``u = x + λ r``)
+``simplernn``        ConvRNN's SimpleRNN ``u = x + U*r``: the ``full`` module  ``C**2 * k**2``
+``gru``              gated: update and reset gates, candidate                  ``5 C**2 k**2 + 2 C``
+                     ``x + U*(g . r)``
+``lstm``             gated: input, forget, output gates, memory ``c``          ``7 C**2 k**2 + 3 C``
+``ugrnn``            gated: one update gate (Collins et al. 2017)              ``3 C**2 k**2 + C``
+``intersection``     gated: +RNN (Collins et al.), output through depth,       ``6 C**2 k**2 + 2 C``
+                     memory through time
+``reciprocalgated``  gated: output and memory gate each other (Nayebi et al.   ``4 C**2 k**2 + 4 C``
+                     2018)
+===================  ========================================================  =======================
+
+``timedecay`` and ``simplernn`` name the two ungated cells of the ConvRNN family. Both are additive and
+take every target and integration; with ``recurrence_target="output"`` (additive) ``simplernn`` is the same
+model as ``full`` and ``timedecay`` is ``self`` with one weight shared by the channels. The leaky integration
+of the engine (``tau``) is itself a time decay of the state ``h``; ``timedecay`` adds a learnt one of the
+rate.
 
 Every module is built for a fixed ``C`` (an input with another channel count fails). The topographic types
 accept any ``H, W``; they build index buffers for it on their first forward pass.
@@ -38,6 +61,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import checks
+from .gated import GatedCell, GRUCell, IntersectionCell, LSTMCell, ReciprocalGatedCell, UGRNNCell
 from .topographic import LocalDepthwiseRecurrence, TopographicRecurrence, _check_init_scale
 
 __all__ = [
@@ -47,6 +71,7 @@ __all__ = [
     "SelfRecurrence",
     "check_recurrence_type",
     "create_recurrence",
+    "list_gated_recurrence_types",
     "list_recurrence_types",
     "register_recurrence",
 ]
@@ -55,15 +80,25 @@ __all__ = [
 RecurrenceBuilder = Callable[[int, int, float], nn.Module | None]
 
 _RECURRENCE_TYPES: dict[str, RecurrenceBuilder] = {}
+# The registered names whose builders return a GatedCell (declared once, at registration).
+_GATED_TYPES: set[str] = set()
 
 
-def register_recurrence(name: str) -> Callable[[RecurrenceBuilder], RecurrenceBuilder]:
-    """Decorator registering a recurrence builder ``(channels, kernel_size, init_scale)`` under ``name``."""
+def register_recurrence(
+    name: str, *, gated: bool = False
+) -> Callable[[RecurrenceBuilder], RecurrenceBuilder]:
+    """Decorator registering a recurrence builder ``(channels, kernel_size, init_scale)`` under ``name``.
+
+    ``gated=True`` declares that the builder returns a :class:`~dynvision_models.layers.gated.GatedCell`
+    (listed by :func:`list_gated_recurrence_types`; the target and integration rules follow from it).
+    """
 
     def decorator(builder: RecurrenceBuilder) -> RecurrenceBuilder:
         if name in _RECURRENCE_TYPES:
             raise ValueError(f"A recurrence type named {name!r} is already registered.")
         _RECURRENCE_TYPES[name] = builder
+        if gated:
+            _GATED_TYPES.add(name)
         return builder
 
     return decorator
@@ -200,9 +235,53 @@ def _build_localdepthwise(channels: int, kernel_size: int, init_scale: float) ->
     return LocalDepthwiseRecurrence(channels, kernel_size, init_scale)
 
 
+@register_recurrence("timedecay")
+def _build_timedecay(channels: int, kernel_size: int, init_scale: float) -> nn.Module:
+    # Nayebi et al.'s time decay: one learnt decay of the area's own past rate, shared by its channels.
+    return SelfRecurrence(channels, init_scale, per_channel=False)
+
+
+@register_recurrence("simplernn")
+def _build_simplernn(channels: int, kernel_size: int, init_scale: float) -> nn.Module:
+    # The SimpleRNN's input weight is the area's feedforward conv and its output tanh the engine's
+    # rectification, which leaves the recurrent k x k conv of the full type.
+    return FullRecurrence(channels, kernel_size, init_scale)
+
+
+@register_recurrence("gru", gated=True)
+def _build_gru(channels: int, kernel_size: int, init_scale: float) -> nn.Module:
+    return GRUCell(channels, kernel_size, init_scale)
+
+
+@register_recurrence("lstm", gated=True)
+def _build_lstm(channels: int, kernel_size: int, init_scale: float) -> nn.Module:
+    return LSTMCell(channels, kernel_size, init_scale)
+
+
+@register_recurrence("ugrnn", gated=True)
+def _build_ugrnn(channels: int, kernel_size: int, init_scale: float) -> nn.Module:
+    return UGRNNCell(channels, kernel_size, init_scale)
+
+
+@register_recurrence("intersection", gated=True)
+def _build_intersection(channels: int, kernel_size: int, init_scale: float) -> nn.Module:
+    return IntersectionCell(channels, kernel_size, init_scale)
+
+
+@register_recurrence("reciprocalgated", gated=True)
+def _build_reciprocalgated(channels: int, kernel_size: int, init_scale: float) -> nn.Module:
+    return ReciprocalGatedCell(channels, kernel_size, init_scale)
+
+
 def list_recurrence_types() -> list[str]:
     """Sorted names accepted by :func:`create_recurrence`."""
     return sorted(_RECURRENCE_TYPES)
+
+
+def list_gated_recurrence_types() -> list[str]:
+    """Sorted names of the gated types: their modules are :class:`~dynvision_models.layers.gated.GatedCell`
+    (they take ``recurrence_target="output"`` and ``integration="additive"`` only)."""
+    return sorted(_GATED_TYPES)
 
 
 def check_recurrence_type(name: str) -> None:
@@ -213,19 +292,31 @@ def check_recurrence_type(name: str) -> None:
 def create_recurrence(
     name: str, channels: int, *, kernel_size: int = 3, init_scale: float = 1e-3
 ) -> nn.Module | None:
-    """Build the recurrence ``name`` for an area with ``channels`` channels (``None`` for ``"none"``).
+    """Build the recurrence ``name`` for an area with ``channels`` channels (``None`` for ``"none"``; a
+    :class:`~dynvision_models.layers.gated.GatedCell` for the gated types).
 
     Args:
         name: one of :func:`list_recurrence_types` (see the table in the module docstring).
         channels: channels ``C`` of the area's rate; the module only accepts rates with ``C`` channels.
-        kernel_size: odd retinotopic kernel in pixels of the ``k x k`` (depthwise) convolutions; ignored by
-            ``"self"`` and ``"local"`` (whose sheet kernel follows from ``C``).
+        kernel_size: odd retinotopic kernel in pixels of the ``k x k`` (depthwise) convolutions, the gated
+            cells' included; ignored by ``"self"``, ``"timedecay"`` and ``"local"`` (whose sheet kernel
+            follows from ``C``).
         init_scale: weights start uniform in ``[-init_scale, init_scale]`` (two-factor types: each factor in
-            ``±sqrt(init_scale)``).
+            ``±sqrt(init_scale)``; gated cells: every convolution, their gate biases start at
+            ``±``:data:`~dynvision_models.layers.gated.GATE_BIAS`).
 
     Raises:
         ValueError: unknown ``name`` (the message suggests a close match and lists the allowed types), or an
             even ``kernel_size`` for a type that uses it.
+        TypeError: the builder of ``name`` returns a gated cell without being registered ``gated=True``
+            (or the reverse): a registration error, not a user error.
     """
     check_recurrence_type(name)
-    return _RECURRENCE_TYPES[name](channels, kernel_size, init_scale)
+    module = _RECURRENCE_TYPES[name](channels, kernel_size, init_scale)
+    if isinstance(module, GatedCell) != (name in _GATED_TYPES):
+        raise TypeError(
+            f"The recurrence type {name!r} is registered with gated={name in _GATED_TYPES}, but its builder "
+            f"returns {type(module).__name__}; register a builder of a GatedCell with gated=True, any other "
+            "with gated=False."
+        )
+    return module

@@ -72,6 +72,7 @@ COMMON_KWARG_REASONS: dict[str, str] = {
     "use_retina": _NOT_PUBLISHED,
     "adaptation": _NOT_PUBLISHED,
     "readout": "the published readout (global average pool, Linear) is fixed",
+    "temporal_readout": "the published decoder reads each step on its own (no readout over time)",
 }
 
 
