@@ -49,14 +49,15 @@ def test_order_areas_puts_the_hierarchy_first_then_others_as_seen():
     assert order_areas(["IT", "pool", "V1", "V4", "IT", "fc"]) == ["V1", "V4", "IT", "pool", "fc"]
 
 
-def test_optional_label_rank_is_documented_with_its_definition():
+def test_optional_outputs_columns_are_documented_with_their_definitions():
     from dynvision_analysis.tables import OUTPUTS
 
-    assert OUTPUTS.optional_names == ("label_rank",)
-    (rank,) = OUTPUTS.optional
+    assert OUTPUTS.optional_names == ("label_rank", "reaction_time_ms")
+    rank, reaction = OUTPUTS.optional
     assert rank.dtype == "int32"
     assert "label_rank < k" in rank.description and "0-based" in rank.description
     assert COLUMN_DTYPES["label_rank"] == "int32"
+    assert reaction.unit == "ms" and "test.reaction_threshold" in reaction.description
 
 
 def test_weights_and_metrics_contracts():

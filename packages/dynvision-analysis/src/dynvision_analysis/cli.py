@@ -6,11 +6,16 @@
     dynvision-analysis summarize TABLE -o OUT.csv --values COLUMN ... [--by COLUMN ...] [--ci bootstrap]
     dynvision-analysis plot-responses TABLE -o FIG [--layout overlay|small_multiples|ridge] [--hue COLUMN]
     dynvision-analysis plot-accuracy TABLE -o FIG [--n-classes 10] [--top-k 1 5] [--confidence]
+    dynvision-analysis reaction-times TABLE -o OUT.csv --threshold 0.8 [--bins 4 [--by COLUMN ...]]
+    dynvision-analysis reaction-times TABLE -o OUT.csv --thresholds 0.5 0.7 0.9 [--by COLUMN ...]
+    dynvision-analysis plot-reaction-times TABLE -o FIG [--thresholds ...] [--threshold 0.8] [--bins 4]
     dynvision-analysis plot-dynamics -o FIG [--duration T] [--contrast T] [--interval T]
     dynvision-analysis plot-performance TABLE -o FIG --x ssnr --hue rctype [--reference none]
     dynvision-analysis plot-confusion TABLE -o FIG
     dynvision-analysis plot-weights TABLE -o FIG [--log]
     dynvision-analysis plot-training metrics.csv -o FIG
+    dynvision-analysis plot-stability SPECTRUM -o FIG [--color image|rank] [--areas AREA ...]
+    dynvision-analysis stability-summary SPECTRUM -o OUT.csv [--by COLUMN ...] [--per-image]
     dynvision-analysis study-table --table VARIANT:SEED:PHENOMENON=TABLE ... -o study.csv --effects effects.csv
     dynvision-analysis plot-study study.csv -o FIG [--area AREA|all] [--reference groen2022|none]
     dynvision-analysis plot-study-effects effects.csv -o FIG
@@ -53,25 +58,39 @@ from .io import (
     write_table,
 )
 from .measures import (
+    accuracy_by_reaction_time,
     accuracy_over_time,
     class_accuracy,
     confusion_matrix,
     contrast_response,
     peak_ratio,
+    reaction_times,
     response_latency,
     response_over_time,
     response_peaks,
+    speed_accuracy,
     study_table,
     summarize,
     temporal_summation,
     topk_accuracy_over_time,
+)
+from .measures.reaction_time import REACTION_TIME_COLUMNS, trial_columns
+from .measures.stability import (
+    DEFAULT_MIN_ANGLE,
+    DEFAULT_TOLERANCE,
+    SPECTRUM_COLUMNS,
+    SPECTRUM_OPTIONAL,
+    classify_spectrum,
+    stability_summary,
 )
 from .plots import (
     plot_accuracy,
     plot_confusion,
     plot_dynamics,
     plot_performance,
+    plot_reaction_times,
     plot_responses,
+    plot_spectrum,
     plot_study,
     plot_study_effects,
     plot_training,
@@ -380,6 +399,70 @@ def _plot_accuracy(args: argparse.Namespace) -> None:
     save_figure(figure, out, dpi=args.dpi)
 
 
+#: Confidence thresholds of the speed-accuracy sweep of plot-reaction-times (softmax probability of the guess).
+DEFAULT_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def _outputs_trials(args: argparse.Namespace) -> pd.DataFrame:
+    """The rows of an outputs table that the reaction-time measures read: their columns and every trial column.
+
+    Their columns are read as optional, so that a table lacking one fails in the measure, whose message names
+    the command that writes the table.
+    """
+    path = Path(args.table)
+    trials = trial_columns(table_columns(path))
+    return _rows(args, trials, optional=REACTION_TIME_COLUMNS).frame()
+
+
+def _reaction_times(args: argparse.Namespace) -> None:
+    out = _table_path(args.output)
+    if args.threshold is None and args.bins:
+        raise ValueError("reaction-times: --bins needs --threshold (the one threshold the bins are taken at).")
+    if args.by and args.threshold is not None and not args.bins:
+        raise ValueError(
+            "reaction-times: --by groups the summaries (--bins, --thresholds); the per-trial table of --threshold "
+            "keeps every column that tells trials apart. Leave out --by, or add --bins N."
+        )
+    table = _outputs_trials(args)
+    by = list(args.by or [])
+    if args.thresholds is not None:
+        result = speed_accuracy(table, args.thresholds, by=by)
+    elif args.bins:
+        result = accuracy_by_reaction_time(table, args.threshold, bins=args.bins, by=by)
+    else:
+        result = reaction_times(table, args.threshold)
+    write_table(result, out)
+
+
+def _plot_reaction_times(args: argparse.Namespace) -> None:
+    out = _figure_path(args.output)
+    path = Path(args.table)
+    table = _outputs_trials(args)
+    if args.hue == "auto":
+        # One line per condition: the paradigm and model columns that take more than one value.
+        conditions = condition_columns([c for c in table_columns(path) if c not in args.where])
+        conditions = [column for column in conditions if table[column].nunique(dropna=False) > 1]
+    else:
+        conditions = [] if args.hue == "none" else [args.hue]
+    speed = speed_accuracy(table, args.thresholds, by=conditions)
+    bins = (
+        accuracy_by_reaction_time(table, args.threshold, bins=args.bins, by=conditions) if args.bins else None
+    )
+    hue: str | None = None
+    if conditions:
+        dt_ms = _step_ms(table["time_ms"])
+        labels = _label_conditions(pd.concat([speed[conditions], *([] if bins is None else [bins[conditions]])]),
+                                   conditions, dt_ms)
+        speed = speed.assign(**{CONDITION: labels.iloc[: len(speed)].array})
+        if bins is not None:
+            bins = bins.assign(**{CONDITION: labels.iloc[len(speed) :].array})
+        hue = CONDITION
+    figure = plot_reaction_times(
+        speed, bins, threshold=args.threshold, hue=hue, n_classes=args.n_classes, title=args.title
+    )
+    save_figure(figure, out, dpi=args.dpi)
+
+
 def _dynamics_panel(
     path: str,
     measure: Callable[..., pd.DataFrame],
@@ -524,6 +607,32 @@ def _plot_training(args: argparse.Namespace) -> None:
     save_figure(figure, out, dpi=args.dpi)
 
 
+def _spectrum_rows(args: argparse.Namespace) -> tuple[pd.DataFrame, list[str]]:
+    """The rows of a spectrum table (filtered by ``--where``) and its category columns (a model, a seed, ...)."""
+    known = (*SPECTRUM_COLUMNS, *SPECTRUM_OPTIONAL)
+    categories = [c for c in table_columns(Path(args.table)) if c not in known]
+    rows = _rows(args, [*SPECTRUM_COLUMNS, *categories], optional=SPECTRUM_OPTIONAL)
+    return rows.frame(), categories
+
+
+def _plot_stability(args: argparse.Namespace) -> None:
+    out = _figure_path(args.output)
+    table, _ = _spectrum_rows(args)
+    figure = plot_spectrum(
+        table, color=args.color, areas=args.areas, tolerance=args.tolerance, min_angle=args.min_angle,
+        title=args.title,
+    )
+    save_figure(figure, out, dpi=args.dpi)
+
+
+def _stability_summary(args: argparse.Namespace) -> None:
+    out = _table_path(args.output)
+    table, categories = _spectrum_rows(args)
+    classified = classify_spectrum(table, args.tolerance, min_angle=args.min_angle)
+    by = [*categories, "area"] if args.by is None else list(args.by)
+    write_table(classified if args.per_image else stability_summary(classified, by), out)
+
+
 def _study_source(text: str) -> tuple[str, str, str, str]:
     """``VARIANT:SEED:PHENOMENON=PATH`` -> (variant, seed, phenomenon, path); the path may hold ':' and '='."""
     spec, separator, path = text.partition("=")
@@ -583,6 +692,27 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _confidence(text: str) -> float:
+    """argparse type: a confidence threshold in (0, 1] (the softmax probability of the guess)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a confidence in (0, 1] (the softmax probability of the guess at which the model answers), "
+            f"got {text!r}"
+        )
+    return value
+
+
 def _common_arguments(parser: argparse.ArgumentParser, output_help: str, table: bool = True) -> None:
     if table:
         parser.add_argument("table", help="tidy table: .csv (optionally compressed), .parquet or .pq")
@@ -619,6 +749,23 @@ def _bootstrap_arguments(parser: argparse.ArgumentParser, *, n_boot: int) -> Non
 def _dpi_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dpi", type=_positive_int, default=300, help="resolution of PNG output (default: 300)"
+    )
+
+
+def _stability_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--tolerance`` and ``--min-angle`` of the regime rule (:mod:`dynvision_analysis.measures.stability`)."""
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        help=f"distance from the unit circle that still counts as on it (default: {DEFAULT_TOLERANCE})",
+    )
+    parser.add_argument(
+        "--min-angle",
+        type=float,
+        default=DEFAULT_MIN_ANGLE,
+        metavar="RAD",
+        help=f"least rotation per step of an oscillatory leading mode, in rad (default: {DEFAULT_MIN_ANGLE})",
     )
 
 
@@ -736,6 +883,83 @@ def build_parser() -> argparse.ArgumentParser:
     )
     accuracy.set_defaults(handler=_plot_accuracy)
 
+    reaction = commands.add_parser(
+        "reaction-times",
+        help="reaction times at a confidence threshold, per trial, per reaction-time bin or over thresholds, "
+        "from an outputs table",
+    )
+    _common_arguments(reaction, "output table; format from the suffix: .csv or .parquet")
+    chosen = reaction.add_mutually_exclusive_group(required=True)
+    chosen.add_argument(
+        "--threshold",
+        type=_confidence,
+        default=None,
+        metavar="P",
+        help="confidence (softmax probability of the guess) in (0, 1] at which the model answers: one row per "
+        "trial (reaction time in ms from onset, decision, correct; NaN where it never answers)",
+    )
+    chosen.add_argument(
+        "--thresholds",
+        type=_confidence,
+        nargs="+",
+        default=None,
+        metavar="P",
+        help="several thresholds: one row per threshold (speed-accuracy trade-off: mean and median reaction "
+        "time, accuracy of the decisions, fraction decided)",
+    )
+    reaction.add_argument(
+        "--bins",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="with --threshold: accuracy in N quantile bins of reaction time instead of one row per trial",
+    )
+    reaction.add_argument(
+        "--by",
+        nargs="*",
+        default=None,
+        metavar="COLUMN",
+        help="grouping columns of --bins and --thresholds (default: none, pool every trial); trials are always "
+        "told apart by sample and every column that the outputs contract does not define",
+    )
+    reaction.set_defaults(handler=_reaction_times)
+
+    reaction_plot = commands.add_parser(
+        "plot-reaction-times",
+        help="speed-accuracy trade-off over thresholds and accuracy per reaction-time bin, from an outputs table",
+    )
+    _plot_arguments(reaction_plot)
+    reaction_plot.add_argument(
+        "--thresholds",
+        type=_confidence,
+        nargs="+",
+        default=list(DEFAULT_THRESHOLDS),
+        metavar="P",
+        help=f"confidence thresholds of the trade-off (default: {' '.join(map(str, DEFAULT_THRESHOLDS))})",
+    )
+    reaction_plot.add_argument(
+        "--threshold",
+        type=_confidence,
+        default=0.8,
+        metavar="P",
+        help="threshold of the reaction-time bins panel (default: 0.8)",
+    )
+    reaction_plot.add_argument(
+        "--bins",
+        type=_non_negative_int,
+        default=4,
+        metavar="N",
+        help="quantile bins of reaction time in the second panel; 0 draws the trade-off alone (default: 4)",
+    )
+    reaction_plot.add_argument(
+        "--hue",
+        default="auto",
+        help="condition or model column drawn as one line per value; 'auto' (default): every paradigm or model "
+        "column that takes several values; 'none': pool all trials",
+    )
+    reaction_plot.add_argument("--n-classes", type=int, default=None, help="number of classes; draws chance at 1/N")
+    reaction_plot.set_defaults(handler=_plot_reaction_times)
+
     dynamics = commands.add_parser(
         "plot-dynamics",
         help="panels: duration -> temporal summation, contrast -> latency, interval -> recovery",
@@ -794,6 +1018,39 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--panels", nargs="+", default=None, help="metric families, e.g. loss acc")
     training.add_argument("--no-steps", action="store_true", help="leave out the per-step values")
     training.set_defaults(handler=_plot_training)
+
+    spectrum_plot = commands.add_parser(
+        "plot-stability",
+        help="eigenvalues of the linearised recurrent step in the complex plane, one panel per area, from a "
+        "spectrum table (dynvision_models.engine.recurrent_spectrum)",
+    )
+    _plot_arguments(spectrum_plot)
+    spectrum_plot.add_argument(
+        "--color", choices=["image", "rank"], default="image", help="colour points by image or rank (default: image)"
+    )
+    spectrum_plot.add_argument(
+        "--areas", nargs="+", default=None, metavar="AREA", help="panels to draw (default: every area, network last)"
+    )
+    _stability_arguments(spectrum_plot)
+    spectrum_plot.set_defaults(handler=_plot_stability)
+
+    spectrum_summary = commands.add_parser(
+        "stability-summary",
+        help="regime and spectral radius per area over images (or per image with --per-image), from a spectrum table",
+    )
+    _common_arguments(spectrum_summary, "output table; format from the suffix: .csv or .parquet")
+    spectrum_summary.add_argument(
+        "--by",
+        nargs="*",
+        default=None,
+        metavar="COLUMN",
+        help="grouping columns (default: the table's category columns, then area)",
+    )
+    spectrum_summary.add_argument(
+        "--per-image", action="store_true", help="one row per image and area (the classified spectra), no summary"
+    )
+    _stability_arguments(spectrum_summary)
+    spectrum_summary.set_defaults(handler=_stability_summary)
 
     study = commands.add_parser(
         "study-table",

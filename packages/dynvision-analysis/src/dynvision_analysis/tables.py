@@ -113,6 +113,14 @@ OUTPUTS = TableContract(
             "favour of the true label (rank = number of classes with a strictly higher output), so top-k "
             "correct = label_rank < k. Needed by top-k accuracy only.",
         ),
+        Column(
+            "reaction_time_ms",
+            "float32",
+            "ms",
+            "Reaction time of the sample at the test's confidence threshold (test.reaction_threshold), repeated "
+            "at every step: time from the stimulus onset to the first step whose confidence reaches it (empty "
+            "when none does; measures.reaction_time). Other thresholds: reaction_times(outputs, threshold).",
+        ),
     ),
 )
 
