@@ -171,3 +171,17 @@ def test_rule_file_helpers_do_not_shadow_snakemake_globals():
         defined |= set(re.findall(r"^([A-Za-z_]\w*) =", text, flags=re.MULTILINE))
     clashes = defined & set(vars(snakemake.workflow))
     assert not clashes, f"rule-file helpers shadow snakemake.workflow globals: {sorted(clashes)}"
+
+
+def test_the_demo_takes_config_overrides_as_dynvision_run_does(tmp_path, dynvision):
+    # A dotted override reached Snakemake as it was typed and ended in its traceback ("Config entry must start with a
+    # valid identifier"); the demo now rewrites and checks its Snakemake options as `dynvision run` does.
+    result = dynvision("demo", "--workdir", str(tmp_path / "demo"), "--dry-run", "--config",
+                       "train.precision=bf16-mixed", "test.precision=bf16-mixed", cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "train_model" in result.stdout + result.stderr
+    bad = dynvision("demo", "--workdir", str(tmp_path / "demo"), "--dry-run", "--config", "train.precision=bf15",
+                    cwd=tmp_path, timeout=120)
+    assert bad.returncode != 0
+    assert "Traceback" not in bad.stdout + bad.stderr
+    assert "train.precision" in bad.stdout + bad.stderr and "bf16-mixed" in bad.stdout + bad.stderr

@@ -37,7 +37,7 @@ NON_DEFAULTS = {
     "source": "folder", "path": "/data/photos", "splits": {"train": "a", "test": "b"}, "class_index": "i.json",
     "mirror": None, "seed": 9, "data_group": "38", "groups": {"38": ["3", "8"]},
     "weights": {"mine": {"location": "w.pt", "sha256": None}},
-    "keep_epochs": [0, 2], "pretrained": "https://host/w.pth", "pretrained_sha256": "a" * 64,
+    "keep_epochs": [0, 2], "pretrained": "https://host/w.pth", "pretrained_sha256": "a" * 64, "reaction_threshold": 0.55,
 }
 
 

@@ -420,7 +420,10 @@ def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
     snakemake_args = ["--quiet", "host", "reason", "--show-failed-logs"]
     if args.dry_run:
         snakemake_args.append("--dry-run")
-    code = _run_snakemake(_snakemake_command(workdir, args.cores, [*snakemake_args, *extra, "all"]), workdir=workdir, name="demo")
+    # Snakemake options pass through as in `dynvision run` (`--config train.precision=bf16-mixed`); the target comes
+    # first, where no option taking several words (--config) can swallow it.
+    extra = check_run_arguments(rewrite_config_overrides(extra))
+    code = _run_snakemake(_snakemake_command(workdir, args.cores, [*snakemake_args, "all", *extra]), workdir=workdir, name="demo")
     if code != 0 or args.dry_run:
         return code
     from .targets import all_figures

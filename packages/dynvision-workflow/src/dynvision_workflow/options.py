@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 from .config import plain
 
 __all__ = [
+    "PRECISIONS",
     "SOURCES_VARIABLE",
     "BetonSettings",
     "DataSettings",
@@ -119,6 +120,10 @@ class OptionSpec:
     shared: bool = False
     identity: Mapping[str, IdentityArgument] = dataclasses.field(default_factory=dict)
 
+
+#: Lightning's precision names, for training and testing: float32, or autocast in bfloat16 / float16 (on a CPU
+#: Lightning runs ``16-mixed`` as bfloat16) with float32 parameters (``runtime.train.dtype_policy``).
+PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 
 #: Declarations by config key (filled as the settings classes below are defined).
 _DECLARED: dict[str, tuple[Any, OptionSpec]] = {}
@@ -494,7 +499,7 @@ class TrainSettings(Settings):
         "train.precision",
         "32",
         "Lightning precision: 32 (float32), bf16-mixed or 16-mixed (autocast; parameters stay float32).",
-        choices=("32", "bf16-mixed", "16-mixed"),
+        choices=PRECISIONS,
     )
     accelerator: str = option(
         "train.accelerator",
@@ -643,6 +648,22 @@ class TestSettings(Settings):
         choices=("layer", "unit"),
     )
     threads: int = option("test.threads", 2, "torch CPU threads per test job.", minimum=1)
+    reaction_threshold: float = option(
+        "test.reaction_threshold",
+        0.8,
+        "Confidence (softmax probability of the guess) at which the model answers: the outputs table's "
+        "reaction_time_ms is the time from the stimulus onset to the first step that reaches it (other thresholds: "
+        "dynvision-analysis reaction-times).",
+        exclusiveMinimum=0,
+        maximum=1,
+    )
+    precision: str = option(
+        "test.precision",
+        "32",
+        "32 (float32) or bf16-mixed / 16-mixed: convolutions and matmuls under bfloat16 autocast (on a CPU both mixed "
+        "precisions run bfloat16, as in training); parameters stay float32 and responses are recorded as float32.",
+        choices=PRECISIONS,
+    )
     image_resolution: int | None = shared("datasets.*.resolution")
 
 

@@ -89,12 +89,12 @@ def test_noise_paradigm_keys_have_short_aliases(setup, tmp_path):
 
 
 def test_the_outputs_table_carries_the_paradigm_parameters(setup, tmp_path):
-    from dynvision_workflow.runtime.tables import OUTPUT_COLUMNS
+    from dynvision_workflow.runtime.tables import OPTIONAL_OUTPUT_COLUMNS, OUTPUT_COLUMNS
 
     spec = "contrast:contrast=0.4+intro=1+outro=2+stimulus=3"
     _run(setup, tmp_path, paradigm=spec, limit_images=8)
     table = pd.read_csv(tmp_path / "test_outputs.csv")
-    assert list(table.columns) == [*OUTPUT_COLUMNS, "paradigm", "intro", "paradigm_stimulus", "outro", "blank",
+    assert list(table.columns) == [*OUTPUT_COLUMNS, *OPTIONAL_OUTPUT_COLUMNS, "paradigm", "intro", "paradigm_stimulus", "outro", "blank",
                                    "contrast"]
     assert len(table) == 8 * 6
     assert set(table["paradigm"]) == {"contrast"} and set(table["contrast"]) == {0.4}
@@ -154,3 +154,53 @@ def test_temporal_models_run_paradigms_longer_than_their_n_timesteps(setup, tmp_
     spec = "duration:intro=2+outro=8+stimulus=10"  # 20 steps; the model is built with n_timesteps=10
     summary = _run(setup, tmp_path, paradigm=spec, limit_images=4)
     assert len(summary["accuracy_per_step"]) == 20
+
+
+def test_the_outputs_table_formats_floats_as_pandas_does():
+    # The outputs table formats its float columns itself (one pass, issue 17); the text must be what pandas wrote.
+    values = np.array([0.0, 1.0, 0.123456789, 1e-7, 123456789.0, -2.5, np.nan, np.inf, 0.5], dtype=np.float32)
+    table = pd.DataFrame({"x": values, "y": 0}).to_csv(index=False, float_format=runtime._CSV_FLOAT)
+    assert runtime._csv_floats(values) == [line.split(",")[0] for line in table.splitlines()[1:]]
+    assert runtime._csv_floats([2.0]) == ["2"]
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_unit_moments_are_the_mean_and_population_std_over_units(channels_last):
+    import torch
+
+    rate = torch.rand(5, 3, 4, 6) * torch.arange(5.0).view(5, 1, 1, 1)  # one sample all zeros
+    if channels_last:
+        rate = rate.contiguous(memory_format=torch.channels_last)
+    moments = runtime._unit_moments(rate).numpy()
+    units = rate.double().numpy().reshape(5, -1)
+    np.testing.assert_allclose(moments[:, 0], units.mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(moments[:, 1], units.std(axis=1), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.95])
+def test_the_reaction_time_is_when_the_confidence_first_reaches_the_threshold(setup, tmp_path, threshold):
+    from dynvision_analysis.measures import reaction_times
+
+    _run(setup, tmp_path, limit_images=16, reaction_threshold=threshold)  # stimulus from step 1 (intro=1)
+    table = pd.read_csv(tmp_path / "test_outputs.csv")
+    for _, rows in table.groupby("sample"):
+        reached = rows[(rows["stimulus"].cummax() == 1) & (rows["confidence"] >= threshold)]
+        expected = reached["time_ms"].iloc[0] - rows.loc[rows["stimulus"] == 1, "time_ms"].iloc[0] if len(reached) else None
+        values = rows["reaction_time_ms"]
+        assert values.nunique(dropna=False) == 1, "one reaction time per image, at every step"
+        if expected is None:
+            assert values.isna().all()
+        else:
+            assert values.iloc[0] == pytest.approx(expected, abs=1e-3)
+    # The analysis measure, with the threshold the test used, agrees sample by sample.
+    measured = reaction_times(table.drop(columns=["reaction_time_ms"]), threshold, by=[])
+    per_sample = table.groupby("sample")["reaction_time_ms"].first()
+    np.testing.assert_allclose(measured.set_index("sample")["reaction_time_ms"], per_sample, atol=1e-3)
+
+
+@pytest.mark.parametrize("threshold", [0, 1.5])
+def test_a_reaction_threshold_outside_0_1_is_refused(threshold):
+    from dynvision_workflow.options import SettingsError
+
+    with pytest.raises(SettingsError, match=r"--reaction-threshold \(config key test.reaction_threshold\)"):
+        TestSettings(paradigm=PARADIGM, reaction_threshold=threshold)

@@ -22,6 +22,7 @@ from ..naming import UPSTREAM_PARADIGM_ALIASES, parse_args
 from .provenance import atomic_path
 
 __all__ = [
+    "OPTIONAL_OUTPUT_COLUMNS",
     "OUTPUT_COLUMNS",
     "RESPONSE_COLUMNS",
     "TableError",
@@ -40,8 +41,10 @@ RESPONSE_COLUMNS = ["sample", "step", "time_ms", "area", "response", "response_s
 #: Measurement columns of a test's outputs table (``test_outputs.csv``, see :mod:`.test`), in order; the paradigm's
 #: columns (:func:`paradigm_columns`) follow them.
 OUTPUT_COLUMNS = ["sample", "step", "time_ms", "label", "guess", "correct", "confidence", "label_rank", "stimulus"]
+#: Columns the test writes after :data:`OUTPUT_COLUMNS` that may be empty (and that older tables lack).
+OPTIONAL_OUTPUT_COLUMNS = ["reaction_time_ms"]
 #: Names a paradigm parameter cannot take as a column: it gets the prefix ``paradigm_`` instead.
-_TAKEN = frozenset(OUTPUT_COLUMNS) | frozenset(RESPONSE_COLUMNS) | {"paradigm", "test_identifier"}
+_TAKEN = frozenset(OUTPUT_COLUMNS + OPTIONAL_OUTPUT_COLUMNS + RESPONSE_COLUMNS) | {"paradigm", "test_identifier"}
 
 
 def parameter_column(key: str) -> str:
