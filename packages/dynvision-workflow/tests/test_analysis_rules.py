@@ -25,6 +25,7 @@ train:
   limit_images: 128
   threads: 1
   paradigm: {name: duration, args: {intro: 1, stimulus: 2, outro: 1}}
+stability: {images: 1, k: 3}
 """
 #: Magic numbers of the figure formats the rules may write.
 FIGURE_MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".svg": b"<?xml", ".pdf": b"%PDF"}
@@ -64,6 +65,7 @@ def test_plot_experiments_on_models_asks_for_every_analysis_rule(tmp_path):
     assert counts["plot_performance"] == counts["combine_performance"] == 4
     assert counts["plot_dynamics"] == counts["plot_training"] == 1
     assert counts["write_weights_table"] == counts["plot_weights"] == 1
+    assert counts["write_stability_table"] == counts["plot_stability"] == 1
     # The noise and duration experiments are compared with their feedforward-only variants.
     assert counts["test_experiment"] == 5 + 2
 
@@ -85,6 +87,7 @@ def model_figures(tmp_path_factory: pytest.TempPathFactory) -> Path:
         f"figures/weights/{MODEL}/digits_trained/weights.png",
         f"figures/weights/{MODEL}/digits_init/weights.png",
         f"figures/training/{MODEL}/digits/training.png",
+        f"figures/stability/{MODEL}/digits:all_trained/stability.png",
     ]
     result = _dynvision("run", *targets, "--workdir", str(workdir), "--cores", "2", "--configfile", "small.yaml",
                         cwd=workdir, timeout=600)
@@ -105,3 +108,14 @@ def test_weights_and_training_figures_of_a_trained_model(model_figures):
     # Logs and benchmarks mirror the outputs, as for every rule.
     assert (workdir / f"logs/figures/training/{MODEL}/digits/training.log").is_file()
     assert (workdir / f"benchmarks/reports/weights/{MODEL}/digits_trained/weights.tsv").is_file()
+
+
+@pytest.mark.slow
+def test_the_stability_figure_of_a_trained_model(model_figures):
+    workdir = model_figures
+    _assert_figure(workdir / f"figures/stability/{MODEL}/digits:all_trained/stability.png")
+    table = pd.read_csv(workdir / f"reports/stability/{MODEL}/digits:all_trained/spectrum.csv")
+    # The configured stability section reaches the job: a blank and one test image, 3 eigenvalues per area.
+    assert table["image"].nunique() == 2 and table.groupby(["image", "area"]).size().eq(3).all()
+    assert set(table["area"]) == {"V1", "V2", "network"} and (table["modulus"] > 0).all()
+    assert (workdir / f"benchmarks/reports/stability/{MODEL}/digits:all_trained/spectrum.tsv").is_file()

@@ -102,7 +102,15 @@ def test_experiment_figures_add_per_experiment_cross_experiment_and_per_model_fi
     # Without a dynamics experiment there is no dynamics figure; the init state has no training curves.
     config = resolve_config({"experiment": ["response"], "status": ["init"]}, environ={})
     names = [figure.rsplit("/", 1)[1] for figure in experiment_figures(config)]
-    assert sorted(names) == ["accuracy.png", "confusion.png", "responses.png", "weights.png"]
+    assert sorted(names) == ["accuracy.png", "confusion.png", "responses.png", "stability.png", "weights.png"]
+    assert "figures/stability/DyRCNNx2_0001/mnist5k:all_init/stability.png" in experiment_figures(config)
+
+
+def test_only_models_on_the_temporal_engine_get_a_stability_figure():
+    config = resolve_config({"experiment": ["response"], "model_name": ["DyRCNNx2", "CorNetRT", "ResNet18"]},
+                            environ={})
+    stability = [f for f in experiment_figures(config) if f.endswith("/stability.png")]
+    assert stability == ["figures/stability/DyRCNNx2_0001/mnist5k:all_trained/stability.png"]
 
 
 def test_category_experiment_figures_sweep_each_category():

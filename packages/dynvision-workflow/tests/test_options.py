@@ -38,6 +38,7 @@ NON_DEFAULTS = {
     "mirror": None, "seed": 9, "data_group": "38", "groups": {"38": ["3", "8"]},
     "weights": {"mine": {"location": "w.pt", "sha256": None}},
     "keep_epochs": [0, 2], "pretrained": "https://host/w.pth", "pretrained_sha256": "a" * 64, "reaction_threshold": 0.55,
+    "images": 3, "k": 4, "steps": 7, "tol": 1e-6,
 }
 
 

@@ -14,7 +14,7 @@
     dynvision-analysis plot-confusion TABLE -o FIG
     dynvision-analysis plot-weights TABLE -o FIG [--log]
     dynvision-analysis plot-training metrics.csv -o FIG
-    dynvision-analysis plot-stability SPECTRUM -o FIG [--color image|rank] [--areas AREA ...]
+    dynvision-analysis plot-stability SPECTRUM -o FIG [--color image|rank] [--areas AREA ...] [--view circle|data]
     dynvision-analysis stability-summary SPECTRUM -o OUT.csv [--by COLUMN ...] [--per-image]
     dynvision-analysis study-table --table VARIANT:SEED:PHENOMENON=TABLE ... -o study.csv --effects effects.csv
     dynvision-analysis plot-study study.csv -o FIG [--area AREA|all] [--reference groen2022|none]
@@ -97,6 +97,7 @@ from .plots import (
     plot_weights,
 )
 from .plots.responses import LAYOUTS
+from .plots.stability import SPECTRUM_VIEWS
 from .plots.study import STUDY_FIGURE_COLUMNS
 from .stimulus import (
     condition_columns,
@@ -619,8 +620,8 @@ def _plot_stability(args: argparse.Namespace) -> None:
     out = _figure_path(args.output)
     table, _ = _spectrum_rows(args)
     figure = plot_spectrum(
-        table, color=args.color, areas=args.areas, tolerance=args.tolerance, min_angle=args.min_angle,
-        title=args.title,
+        table, color=args.color, areas=args.areas, view=args.view, tolerance=args.tolerance,
+        min_angle=args.min_angle, title=args.title,
     )
     save_figure(figure, out, dpi=args.dpi)
 
@@ -1030,6 +1031,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     spectrum_plot.add_argument(
         "--areas", nargs="+", default=None, metavar="AREA", help="panels to draw (default: every area, network last)"
+    )
+    spectrum_plot.add_argument(
+        "--view", choices=SPECTRUM_VIEWS, default="circle",
+        help="circle: the whole unit circle (default); data: zoom onto the eigenvalues",
     )
     _stability_arguments(spectrum_plot)
     spectrum_plot.set_defaults(handler=_plot_stability)

@@ -113,3 +113,15 @@ def test_the_stability_commands(table, tmp_path, capsys):
     assert list(pd.read_csv(per_image)["regime"]) == ["oscillatory", "stable", "line attractor"] * 2
     assert main(["plot-stability", str(tmp_path / "missing.csv"), "-o", str(figure)]) == 2
     assert "plot-stability: error:" in capsys.readouterr().err
+
+
+def test_named_stimuli_label_the_legend_as_they_are_and_the_command_zooms_on_request(tmp_path):
+    # The workflow names its stimuli ("blank", "test image 0 (class 7)"); numbered images read "image N".
+    named = pd.concat([spectrum(0, "V1", [0.8, 0.5]), spectrum(1, "V1", [0.78, 0.4])], ignore_index=True)
+    named["image"] = named["image"].map({0: "blank", 1: "test image 0 (class 7)"})
+    labels = [text.get_text() for text in plot_spectrum(named).legends[0].get_texts()]
+    assert labels == ["blank", "test image 0 (class 7)"]
+    source, figure = tmp_path / "spectrum.csv", tmp_path / "zoomed.png"
+    named.to_csv(source, index=False)
+    assert main(["plot-stability", str(source), "-o", str(figure), "--view", "data"]) == 0
+    assert figure.stat().st_size > 1000

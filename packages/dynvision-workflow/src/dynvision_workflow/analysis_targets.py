@@ -10,6 +10,8 @@ Layout (beside :mod:`.paths`)::
     figures/training/{model_name}{model_args}_{seed}/{data_name}/training.png
     reports/weights/{model_name}{model_args}_{seed}/{data_name}_{status}/weights.csv
     figures/weights/{model_name}{model_args}_{seed}/{data_name}_{status}/weights.png
+    reports/stability/{model_name}{model_args}_{seed}/{data_name}:{data_group}_{status}/spectrum.csv  (engine models)
+    figures/stability/{model_name}{model_args}_{seed}/{data_name}:{data_group}_{status}/stability.png
     figures/{experiment}/.../{data_name}:{data_group}_{status}/confusion.png         (paths.FIGURE)
     reports/{experiment}/.../{data_name}:{data_group}_{status}/performance.csv       (with its ffonly variant)
     figures/{experiment}/.../{data_name}:{data_group}_{status}/performance.png       (experiments with `parameter`)
@@ -29,6 +31,8 @@ __all__ = [
     "DYNAMICS_FIGURE",
     "EXPERIMENT_FIGURES",
     "PERFORMANCE_TABLE",
+    "STABILITY_FIGURE",
+    "STABILITY_TABLE",
     "TRAINING_FIGURE",
     "TRAINING_METRICS",
     "WEIGHTS_FIGURE",
@@ -37,6 +41,7 @@ __all__ = [
     "dynamics_experiments",
     "experiment_figures",
     "feedforward_variant",
+    "has_stability",
     "performance_experiments",
     "swept_column",
 ]
@@ -47,6 +52,9 @@ TRAINING_METRICS = paths.MODEL_DIR + "/training/metrics.csv"
 TRAINING_FIGURE = f"figures/training/{_MODEL}/{{data_name}}/training.png"
 WEIGHTS_TABLE = f"reports/weights/{_MODEL}/{{data_name}}_{{status}}/weights.csv"
 WEIGHTS_FIGURE = f"figures/weights/{_MODEL}/{{data_name}}_{{status}}/weights.png"
+#: The leading eigenvalues of a state's linearised recurrent step (runtime.stability) and their figure.
+STABILITY_TABLE = f"reports/stability/{_MODEL}/{{data_name}}:{{data_group}}_{{status}}/spectrum.csv"
+STABILITY_FIGURE = f"figures/stability/{_MODEL}/{{data_name}}:{{data_group}}_{{status}}/stability.png"
 #: An experiment's outputs table stacked with its feedforward-only variant's (column ``connections``).
 PERFORMANCE_TABLE = paths.AGGREGATED_OUTPUTS.rsplit("/", 1)[0] + "/performance.csv"
 DYNAMICS_FIGURE = f"figures/dynamics/{_MODEL}/{{data_name}}:{{data_group}}_{{status}}/dynamics.png"
@@ -128,6 +136,14 @@ def dynamics_experiments(config: Mapping[str, Any]) -> dict[str, str]:
     return selected or defined
 
 
+def has_stability(model_name: str) -> bool:
+    """Whether a model runs on the temporal engine, whose step the stability analysis linearises (from the cached
+    model catalogue: no torch)."""
+    from .config import model_catalogue
+
+    return bool((model_catalogue().get(model_name) or {}).get("engine"))
+
+
 def _models(config: Mapping[str, Any], model_args: Mapping[str, Any] | None) -> list[dict[str, str]]:
     sweep = canonical_args(config["model_args"] if model_args is None else model_args)
     return [
@@ -141,8 +157,8 @@ def _models(config: Mapping[str, Any], model_args: Mapping[str, Any] | None) -> 
 def experiment_figures(config: Mapping[str, Any], *, model_args: Mapping[str, Any] | None = None) -> list[str]:
     """Every figure of the configured experiments on the configured models (optionally other ``model_args``):
     per experiment responses, accuracy, confusion and (with a swept parameter) performance; per model and status
-    the dynamics panels (when a duration, contrast or interval experiment is configured) and the weights; per
-    trained model its training curves."""
+    the dynamics panels (when a duration, contrast or interval experiment is configured), the weights and (for a
+    model on the temporal engine) the stability spectrum; per trained model its training curves."""
     figures: dict[str, None] = dict.fromkeys(all_figures(config, model_args=model_args))
     performance = performance_experiments(config)
     dynamics = any(name in config["experiment"] for name in DYNAMICS_EXPERIMENTS.values())
@@ -158,6 +174,8 @@ def experiment_figures(config: Mapping[str, Any], *, model_args: Mapping[str, An
             if dynamics:
                 figures[paths.fill(DYNAMICS_FIGURE, **state)] = None
             figures[paths.fill(WEIGHTS_FIGURE, **state)] = None
+            if has_stability(model["model_name"]):
+                figures[paths.fill(STABILITY_FIGURE, **state)] = None
         if "trained" in config["status"]:
             figures[paths.fill(TRAINING_FIGURE, **model)] = None
     return list(figures)

@@ -155,6 +155,7 @@ RULE_RESOURCES: dict[str, dict[str, int]] = {
     "test_experiment": {"threads": 2, "mem_mb": 4000, "runtime": 120},
     "plot_dynamics": {"mem_mb": 4000, "runtime": 20},
     "write_weights_table": {"mem_mb": 4000},
+    "write_stability_table": {"threads": 2},
 }
 
 

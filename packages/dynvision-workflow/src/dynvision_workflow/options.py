@@ -49,6 +49,7 @@ __all__ = [
     "OptionSpec",
     "Settings",
     "SettingsError",
+    "StabilitySettings",
     "TestSettings",
     "TrainSettings",
     "add_settings_arguments",
@@ -813,6 +814,37 @@ class GroupSettings(Settings):
     )
 
 
+@dataclasses.dataclass
+class StabilitySettings(Settings):
+    """How a model state's stability is analysed: the ``stability:`` section (the leading eigenvalues of the
+    linearised recurrent step, :func:`dynvision_models.engine.recurrent_spectrum`)."""
+
+    images: int = option(
+        "stability.images",
+        2,
+        "Test images whose state is analysed besides a blank one (a seeded subset in stored order, as "
+        "test.limit_images picks): one spectrum per image. 0: the blank image only.",
+        minimum=0,
+    )
+    k: int = option("stability.k", 6, "Leading eigenvalues per area and image (largest modulus first).", minimum=1)
+    steps: int | None = option(
+        "stability.steps",
+        None,
+        "Steps the image is shown before the step is linearised; null: the model's n_timesteps.",
+        minimum=1,
+    )
+    tol: float | None = option(
+        "stability.tol",
+        None,
+        "Convergence tolerance of an eigenvalue's residual, relative to the unit circle; null: 1e-5 for a float32 "
+        "model. Eigenvalues that do not meet it are kept, marked converged=False.",
+        exclusiveMinimum=0,
+        exclusiveMaximum=1,
+    )
+    threads: int = shared("test.threads", help="torch CPU threads of the job.")
+    image_resolution: int | None = shared("datasets.*.resolution")
+
+
 #: Every settings class whose options the configuration schema holds.
 SETTINGS_CLASSES: tuple[type[Settings], ...] = (
     TrainSettings,
@@ -821,6 +853,7 @@ SETTINGS_CLASSES: tuple[type[Settings], ...] = (
     BetonSettings,
     InitSettings,
     GroupSettings,
+    StabilitySettings,
 )
 
 

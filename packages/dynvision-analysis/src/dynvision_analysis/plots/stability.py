@@ -164,7 +164,7 @@ def plot_spectrum(
                     axes.scatter(
                         points["real"], points["imag"], s=12, marker=_MARKERS[number % len(_MARKERS)],
                         facecolors="none", edgecolors=image_colors[str(image)], linewidths=0.7, zorder=2,
-                        label=f"image {image}",
+                        label=str(image) if isinstance(image, str) else f"image {image}",
                     )
             else:
                 axes.scatter(

@@ -234,3 +234,52 @@ rule plot_weights:
         **resources_of("plot_weights"),
     shell:
         "dynvision-analysis plot-weights {input.table:q} -o {output.figure:q} >> {log:q} 2>&1"
+
+
+rule write_stability_table:
+    """Write the leading eigenvalues of a model state's linearised recurrent step, per area, after a blank and after
+    a few test images (models on the temporal engine)."""
+    input:
+        state=paths.MODEL_STATE,
+        images=pattern_with(paths.GROUP_SPLIT, split="test"),
+    output:
+        table=analysis_targets.STABILITY_TABLE,
+    log:
+        paths.log_for(analysis_targets.STABILITY_TABLE),
+    benchmark:
+        paths.benchmark_for(analysis_targets.STABILITY_TABLE)
+    conda:
+        "../envs/dynvision.yaml"
+    threads: threads_of("write_stability_table")
+    resources:
+        **resources_of("write_stability_table"),
+    params:
+        options=get_stability_options,
+    shell:
+        "python -m dynvision_workflow.runtime.stability {input.state:q} --dataset {input.images:q} "
+        "--output {output.table:q} {params.options} >> {log:q} 2>&1"
+
+
+rule plot_stability:
+    """Plot a model state's leading eigenvalues in the complex plane with the unit circle, one panel per area."""
+    input:
+        table=analysis_targets.STABILITY_TABLE,
+    output:
+        figure=report(
+            analysis_targets.STABILITY_FIGURE,
+            caption="../report/stability.rst",
+            category="Stability",
+        ),
+    log:
+        paths.log_for(analysis_targets.STABILITY_FIGURE),
+    benchmark:
+        paths.benchmark_for(analysis_targets.STABILITY_FIGURE)
+    group:
+        "plots"
+    conda:
+        "../envs/dynvision.yaml"
+    threads: threads_of("plot_stability")
+    resources:
+        **resources_of("plot_stability"),
+    shell:
+        "dynvision-analysis plot-stability {input.table:q} -o {output.figure:q} >> {log:q} 2>&1"

@@ -50,6 +50,7 @@ from dynvision_workflow.options import (
     BetonSettings,
     DataSettings,
     GroupSettings,
+    StabilitySettings,
     TestSettings,
     TrainSettings,
     settings_options,
@@ -391,6 +392,10 @@ def get_group_options(wildcards):
 
 def get_beton_options(wildcards):
     return settings_options(BetonSettings, config, data_name=wildcards.data_name)
+
+
+def get_stability_options(wildcards):
+    return settings_options(StabilitySettings, config, data_name=wildcards.data_name)
 
 
 def get_init_options(wildcards):
