@@ -179,3 +179,23 @@ def test_dyrcnnx4_training_step_speed(benchmark, model: DyRCNNx4, implementation
     F.cross_entropy(model(x).flatten(0, 1), labels.flatten()).backward()
     for grad, p in zip(grads, model.parameters(), strict=True):
         torch.testing.assert_close(grad, p.grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("recurrence_type", ["none", "self", "full", "timedecay", "gru", "lstm", "ugrnn",
+                                             "intersection", "reciprocalgated"])
+def test_recurrence_type_forward_speed(benchmark, two_threads: None, recurrence_type: str) -> None:
+    """Every recurrence type in one group (the gated ConvRNN cells beside the engine's convolutions), CI-sized;
+    the README's table (packages/dynvision-models/README.md, Performance) uses batch 64 and T = 20."""
+    torch.manual_seed(0)
+    model = create_model("DyRCNNx4", input_shape=INPUT_SHAPE, n_timesteps=N_STEPS,
+                         recurrence_type=recurrence_type).eval()
+    x = torch.randn(BATCH, *INPUT_SHAPE, generator=torch.Generator().manual_seed(5))
+
+    def forward() -> Tensor:
+        with torch.no_grad():
+            return model(x)
+
+    benchmark.group = f"dyrcnnx4-recurrence-types-b{BATCH}-t{N_STEPS}"
+    benchmark.extra_info.update(batch=BATCH, n_timesteps=N_STEPS, recurrence_type=recurrence_type)
+    out = benchmark.pedantic(forward, rounds=3, iterations=1, warmup_rounds=1)
+    assert out.shape == (BATCH, N_STEPS, 10) and torch.isfinite(out).all()
