@@ -23,6 +23,8 @@ _SPEED_COLUMNS = ("threshold", "n_trials", "n_decided", "fraction_decided", "mea
 _BIN_COLUMNS = ("bin", "rt_low_ms", "rt_high_ms", "mean_rt_ms", "n", "accuracy", "sem", "n_trials", "n_undecided")
 _RT_LABEL = "mean reaction time (ms from onset)"
 _ACCURACY_LABEL = "accuracy of decisions"
+#: The points, lines and error bars of both panels.
+_LINE_STYLE = {"markersize": 3.5, "linewidth": 1.2, "capsize": 1.5, "elinewidth": 0.8}
 
 
 def _levels(frame: pd.DataFrame, hue: str | None, colors: dict[str, str]) -> list[tuple[int, str, pd.DataFrame]]:
@@ -59,11 +61,8 @@ def _draw_speed(axes: Axes, speed: pd.DataFrame, hue: str | None, colors: dict[s
             yerr=np.nan_to_num(rows["accuracy_sem"].to_numpy(dtype="float64")),
             color=colors[level],
             marker=MARKERS[position % len(MARKERS)],
-            markersize=3.5,
-            linewidth=1.2,
-            capsize=1.5,
-            elinewidth=0.8,
             label=level or None,
+            **_LINE_STYLE,
         )
         # The thresholds of the first line, and on every line the share of trials that decide where some never
         # do: undecided trials are left out of the accuracy, so the reader must see how many there are.
@@ -97,11 +96,8 @@ def _draw_bins(axes: Axes, bins: pd.DataFrame, hue: str | None, colors: dict[str
             yerr=np.nan_to_num(rows["sem"].to_numpy(dtype="float64")),
             color=colors[level],
             marker=MARKERS[position % len(MARKERS)],
-            markersize=3.5,
-            linewidth=1.2,
-            capsize=1.5,
-            elinewidth=0.8,
             label=level or None,
+            **_LINE_STYLE,
         )
         undecided, total = int(rows["n_undecided"].iloc[0]), int(rows["n_trials"].iloc[0])
         if undecided:
