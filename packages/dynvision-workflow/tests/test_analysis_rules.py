@@ -61,6 +61,7 @@ def test_plot_experiments_on_models_asks_for_every_analysis_rule(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     counts = _job_counts(result.stdout + result.stderr)
     assert counts["plot_responses"] == counts["plot_accuracy"] == counts["plot_confusion"] == 5
+    assert counts["plot_reaction_times"] == 5
     # every experiment that sweeps a parameter (all but response)
     assert counts["plot_performance"] == counts["combine_performance"] == 4
     assert counts["plot_dynamics"] == counts["plot_training"] == 1

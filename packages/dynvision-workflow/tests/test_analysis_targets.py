@@ -94,6 +94,7 @@ def test_experiment_figures_add_per_experiment_cross_experiment_and_per_model_fi
     figures = experiment_figures(config)
     names = [figure.rsplit("/", 1)[1] for figure in figures]
     assert names.count("responses.png") == names.count("accuracy.png") == names.count("confusion.png") == 3
+    assert names.count("reactiontimes.png") == 3
     assert names.count("performance.png") == 2  # duration and uniformnoise sweep a parameter; response does not
     assert "figures/dynamics/DyRCNNx2_0001/mnist5k:all_trained/dynamics.png" in figures
     assert "figures/weights/DyRCNNx2_0001/mnist5k_trained/weights.png" in figures
@@ -102,7 +103,8 @@ def test_experiment_figures_add_per_experiment_cross_experiment_and_per_model_fi
     # Without a dynamics experiment there is no dynamics figure; the init state has no training curves.
     config = resolve_config({"experiment": ["response"], "status": ["init"]}, environ={})
     names = [figure.rsplit("/", 1)[1] for figure in experiment_figures(config)]
-    assert sorted(names) == ["accuracy.png", "confusion.png", "responses.png", "stability.png", "weights.png"]
+    assert sorted(names) == ["accuracy.png", "confusion.png", "reactiontimes.png", "responses.png", "stability.png",
+                             "weights.png"]
     assert "figures/stability/DyRCNNx2_0001/mnist5k:all_init/stability.png" in experiment_figures(config)
 
 

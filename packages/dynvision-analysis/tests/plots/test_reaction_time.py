@@ -77,3 +77,24 @@ def test_the_trade_off_alone_and_bad_input() -> None:
         plot_reaction_times(speed, hue="contrast", n_classes=1)
     with pytest.raises(TableError, match="mean_rt_ms"):
         plot_reaction_times(speed.drop(columns=["mean_rt_ms"]), hue="contrast")
+
+
+def test_many_lines_stay_readable_and_every_level_is_in_the_legend() -> None:
+    # A level that never decides at θ has no bins, but its line in panel A must be named; labels go on the first
+    # line only; accuracies near 1 get an axis that tells them apart.
+    decided = _outputs(1.0, 2)
+    never = _outputs(0.1, 1).assign(confidence=0.3)
+    table = pd.concat([never, decided], ignore_index=True)
+    speed = speed_accuracy(table, [0.2, 0.8], by=["contrast"])
+    bins = accuracy_by_reaction_time(table, 0.8, bins=2, by=["contrast"])
+    assert set(bins["contrast"]) == {1.0}
+    figure = plot_reaction_times(speed, bins, threshold=0.8, hue="contrast")
+    legend = figure.axes[1].get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == ["0.1", "1.0"]
+    labels = [text.get_text() for text in figure.axes[0].texts if text.get_gid() == NOTE_GID]
+    assert labels == ["θ=0.2"]  # the first line's thresholds only (it never reaches 0.8)
+    notes = [text.get_text() for text in figure.axes[1].texts if text.get_gid() == NOTE_GID]
+    assert notes == ["1.0: 1 of 6 trials undecided\n0.1: no trial decides"]
+    high = pd.concat([_outputs(1.0, 2).assign(correct=1)], ignore_index=True)
+    zoomed = plot_reaction_times(speed_accuracy(high, [0.5, 0.8]))
+    assert zoomed.axes[0].get_ylim()[0] == pytest.approx(0.98)  # 1.0 - 0.02: all accuracies are 1

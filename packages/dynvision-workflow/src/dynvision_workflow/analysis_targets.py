@@ -13,6 +13,7 @@ Layout (beside :mod:`.paths`)::
     reports/stability/{model_name}{model_args}_{seed}/{data_name}:{data_group}_{status}/spectrum.csv  (engine models)
     figures/stability/{model_name}{model_args}_{seed}/{data_name}:{data_group}_{status}/stability.png
     figures/{experiment}/.../{data_name}:{data_group}_{status}/confusion.png         (paths.FIGURE)
+    figures/{experiment}/.../{data_name}:{data_group}_{status}/reactiontimes.png     (paths.FIGURE)
     reports/{experiment}/.../{data_name}:{data_group}_{status}/performance.csv       (with its ffonly variant)
     figures/{experiment}/.../{data_name}:{data_group}_{status}/performance.png       (experiments with `parameter`)
     figures/dynamics/{model_name}{model_args}_{seed}/{data_name}:{data_group}_{status}/dynamics.png
@@ -63,7 +64,7 @@ DYNAMICS_FIGURE = f"figures/dynamics/{_MODEL}/{{data_name}}:{{data_group}}_{{sta
 #: contrast -> latency, interval -> recovery).
 DYNAMICS_EXPERIMENTS = {"duration": "duration", "contrast": "contrast", "interval": "interval"}
 #: Figures of every experiment beyond :data:`dynvision_workflow.targets.FIGURES`.
-EXPERIMENT_FIGURES = ("confusion",)
+EXPERIMENT_FIGURES = ("confusion", "reactiontimes")
 
 
 def feedforward_variant(config: Mapping[str, Any], experiment: str) -> str | None:
@@ -156,7 +157,7 @@ def _models(config: Mapping[str, Any], model_args: Mapping[str, Any] | None) -> 
 
 def experiment_figures(config: Mapping[str, Any], *, model_args: Mapping[str, Any] | None = None) -> list[str]:
     """Every figure of the configured experiments on the configured models (optionally other ``model_args``):
-    per experiment responses, accuracy, confusion and (with a swept parameter) performance; per model and status
+    per experiment responses, accuracy, confusion, reaction times and (with a swept parameter) performance; per model and status
     the dynamics panels (when a duration, contrast or interval experiment is configured), the weights and (for a
     model on the temporal engine) the stability spectrum; per trained model its training curves."""
     figures: dict[str, None] = dict.fromkeys(all_figures(config, model_args=model_args))

@@ -64,19 +64,31 @@ def _draw_speed(axes: Axes, speed: pd.DataFrame, hue: str | None, colors: dict[s
             label=level or None,
             **_LINE_STYLE,
         )
-        # The thresholds of the first line, and on every line the share of trials that decide where some never
-        # do: undecided trials are left out of the accuracy, so the reader must see how many there are.
-        for threshold, x, y, fraction in zip(
+        # The thresholds of the first line, with the share of its trials that decide where some never do:
+        # undecided trials are left out of the accuracy, so the reader must see how many there are.
+        for index, (threshold, x, y, fraction) in enumerate(zip(
             rows["threshold"], rt, accuracy, rows["fraction_decided"].to_numpy(dtype="float64"), strict=True
-        ):
+        )):
+            if position != 0 or not (np.isfinite(x) and np.isfinite(y)):
+                continue  # several lines' labels would cover each other; panel B's notes count the undecided
             share = f"{math.floor(100 * fraction)}%" if fraction < 1 else ""  # floor: 99.7% must not read 100%
-            text = (f"θ={threshold:g}" + (f" ({share})" if share else "")) if position == 0 else share
-            if not (text and np.isfinite(x) and np.isfinite(y)):
-                continue
+            text = f"θ={threshold:g}" + (f" ({share})" if share else "")
+            # Below and above the line in turn, so that the labels of neighbouring thresholds do not overlap.
             note = axes.annotate(
-                text, (x, y), xytext=(3, -7), textcoords="offset points", fontsize=5, color=colors[level]
+                text, (x, y), xytext=(3, -7 if index % 2 == 0 else 4), textcoords="offset points", fontsize=5,
+                color=colors[level],
             )
             note.set_gid(NOTE_GID)
+
+
+def _accuracy_floor(speed: pd.DataFrame, bins: pd.DataFrame | None) -> float:
+    """The accuracy axis starts at 0, or, when every point and error bar lies at or above 0.5, at the 0.1 step
+    below the lowest of them (so that accuracies near 1 are told apart)."""
+    lows = [speed["accuracy"] - speed["accuracy_sem"].fillna(0.0)]
+    if bins is not None:
+        lows.append(bins["accuracy"] - bins["sem"].fillna(0.0))
+    lowest = float(pd.concat(lows).min())
+    return math.floor(lowest * 10) / 10 if np.isfinite(lowest) and lowest >= 0.5 else 0.0
 
 
 def _draw_bins(axes: Axes, bins: pd.DataFrame, hue: str | None, colors: dict[str, str]) -> list[str]:
@@ -102,6 +114,8 @@ def _draw_bins(axes: Axes, bins: pd.DataFrame, hue: str | None, colors: dict[str
         undecided, total = int(rows["n_undecided"].iloc[0]), int(rows["n_trials"].iloc[0])
         if undecided:
             notes.append(f"{level + ': ' if level else ''}{undecided} of {total} trials undecided")
+    drawn = {level for _, level, _ in _levels(bins, hue, colors)}
+    notes += [f"{level + ': ' if level else ''}no trial decides" for level in colors if level not in drawn]
     return notes
 
 
@@ -120,7 +134,7 @@ def plot_reaction_times(
 
     Panel A: accuracy of the decisions against the mean reaction time, one point per confidence threshold θ
     (error bars ±1 SEM both ways), the points of the first line labelled with θ and, where some trials never
-    reach θ, the percentage that decide. Panel B (when ``bins`` is given): accuracy in each quantile bin of
+    reach θ, the percentage that decide (only the first line's, so that labels never pile up). Panel B (when ``bins`` is given): accuracy in each quantile bin of
     reaction time at one θ (the conditional accuracy function) against the bin's mean reaction time; horizontal
     bars span the bin's fastest to slowest reaction time, vertical ones ±1 SEM; a note counts undecided trials.
 
@@ -148,7 +162,8 @@ def plot_reaction_times(
     Returns
     -------
     matplotlib.figure.Figure
-        Accuracy on a fixed 0–1 axis; reaction times in ms from the stimulus onset.
+        Accuracy from 0 to 1 (from the 0.1 step below the lowest point when all lie at or above 0.5 and no
+        chance level is drawn); reaction times in ms from the stimulus onset.
     """
     what = "plot_reaction_times"
     require_columns(speed, ["threshold", "mean_rt_ms", "rt_sem_ms", "accuracy", "accuracy_sem",
@@ -188,13 +203,17 @@ def plot_reaction_times(
                 )
                 note.set_gid(NOTE_GID)
             bins_axes.tick_params(labelleft=True)
+        low = _accuracy_floor(speed, bins) if n_classes is None else 0.0
         for letter, axes in zip("AB", panels, strict=False):
             _chance(axes, n_classes)
-            axes.set_ylim(-0.02, 1.02)
+            axes.set_ylim(low - 0.02, 1.02)
             if len(panels) > 1:
                 panel_label(axes, letter)
         if hue is not None or n_classes is not None:
-            panels[-1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title=hue)
+            # Panel A's entries: every level has a line there, while a level whose trials never decide at θ has
+            # none in panel B.
+            handles, labels = speed_axes.get_legend_handles_labels()
+            panels[-1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 1.0), title=hue)
         if title:
             figure.suptitle(title)
     return figure

@@ -82,6 +82,34 @@ rule plot_confusion:
         "dynvision-analysis plot-confusion {input.table:q} --where stimulus=1 -o {output.figure:q} >> {log:q} 2>&1"
 
 
+rule plot_reaction_times:
+    """Plot an experiment's speed-accuracy trade-off over confidence thresholds and its accuracy per reaction-time
+    bin at the test's threshold, one line per condition."""
+    input:
+        table=paths.AGGREGATED_OUTPUTS,
+    output:
+        figure=report(
+            pattern_with(paths.FIGURE, figure="reactiontimes"),
+            caption="../report/reaction_times.rst",
+            category="Reaction times",
+        ),
+    log:
+        paths.log_for(pattern_with(paths.FIGURE, figure="reactiontimes")),
+    benchmark:
+        paths.benchmark_for(pattern_with(paths.FIGURE, figure="reactiontimes"))
+    group:
+        "plots"
+    conda:
+        "../envs/dynvision.yaml"
+    threads: threads_of("plot_reaction_times")
+    resources:
+        **resources_of("plot_reaction_times"),
+    params:
+        options=get_reaction_times_options,
+    shell:
+        "dynvision-analysis plot-reaction-times {input.table:q} {params.options} -o {output.figure:q} >> {log:q} 2>&1"
+
+
 rule combine_performance:
     """Stack an experiment's outputs table with its feedforward-only variant's (column `connections`)."""
     input:

@@ -87,6 +87,13 @@ def accuracy_options(experiment):
     return "" if column is None else shlex.join(["--hue", column])
 
 
+def get_reaction_times_options(wildcards):
+    """The confidence threshold the experiment's tests use (its own `test:` block over the run's `test:`)."""
+    own = config["experiments"][wildcards.experiment].get("test") or {}
+    threshold = own.get("reaction_threshold", config["test"]["reaction_threshold"])
+    return shlex.join(["--threshold", str(threshold)])
+
+
 def get_dynamics_tables(wildcards):
     """The responses tables of the duration, contrast and interval experiments (those configured, else all)."""
     selected = dynamics_experiments(config)
