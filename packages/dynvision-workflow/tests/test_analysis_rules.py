@@ -71,6 +71,14 @@ def test_plot_experiments_on_models_asks_for_every_analysis_rule(tmp_path):
     assert counts["test_experiment"] == 5 + 2
 
 
+def test_a_stability_figure_of_a_model_without_the_engine_is_refused_before_any_job(tmp_path):
+    result = _dynvision("run", "-n", "figures/stability/ResNet18_0001/mnist5k:all_trained/stability.png",
+                        "--workdir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "the stability of ResNet18 cannot be analysed: it is not built on the temporal engine" in result.stderr
+    assert "DyRCNNx2" in result.stderr and "Traceback" not in result.stdout + result.stderr
+
+
 def test_all_experiments_includes_the_new_figures_of_each_category_model(tmp_path):
     result = _dynvision("run", "-n", "all_experiments", "--workdir", str(tmp_path), "--config", "category=[tau]",
                         cwd=tmp_path)

@@ -395,6 +395,17 @@ def get_beton_options(wildcards):
 
 
 def get_stability_options(wildcards):
+    """Refuses (before any job) a model that is not on the temporal engine: its step cannot be linearised."""
+    from dynvision_workflow.analysis_targets import has_stability
+    from dynvision_workflow.config import model_catalogue
+
+    if not has_stability(wildcards.model_name):
+        engine = [name for name in model_catalogue() if has_stability(name)]
+        refuse_requested(
+            f"the stability of {wildcards.model_name} cannot be analysed: it is not built on the temporal engine "
+            f"(dynvision_models.engine.TemporalModel), whose one-step function the analysis linearises. Models "
+            f"with the engine: {', '.join(engine)}."
+        )
     return settings_options(StabilitySettings, config, data_name=wildcards.data_name)
 
 
