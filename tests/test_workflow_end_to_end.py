@@ -44,7 +44,7 @@ def test_outputs_table_is_tidy_and_complete(finished_run):
     table = pd.read_csv(report / SPEC / "test_outputs.csv")
     assert list(table.columns) == [
         "sample", "step", "time_ms", "label", "guess", "correct", "confidence", "label_rank", "stimulus",
-        "paradigm", "intro", "paradigm_stimulus", "outro", "blank",
+        "reaction_time_ms", "paradigm", "intro", "paradigm_stimulus", "outro", "blank",
     ]
     assert (table["paradigm"] == "duration").all() and (table[["intro", "paradigm_stimulus", "outro"]] == [1, 3, 2]).all().all()
     assert ((table["label_rank"] == 0) == (table["correct"] == 1)).all()
@@ -55,6 +55,15 @@ def test_outputs_table_is_tidy_and_complete(finished_run):
     assert table["confidence"].between(0, 1).all()
     assert (table["correct"] == (table["label"] == table["guess"])).all()
     assert table["time_ms"].max() == pytest.approx(5 * 2.0)  # 6 steps of the default dt = 2 ms
+    # The reaction time at test.reaction_threshold: one per image, from the onset (step 1, 2 ms) to a step
+    # whose confidence reaches 0.8, or empty when none does.
+    per_image = table.groupby("sample")["reaction_time_ms"]
+    assert (per_image.nunique(dropna=False) == 1).all()
+    times = per_image.first().dropna()
+    assert times.between(0, 4 * 2.0).all() and (times % 2.0 == 0).all()
+    decided = table.merge(times.rename("rt").reset_index(), on="sample")
+    at_decision = decided[decided["time_ms"] == decided["rt"] + 2.0]
+    assert (at_decision["confidence"] >= 0.8).all() and len(at_decision) == len(times)
     aggregated = pd.read_csv(report / "test_outputs.csv")
     assert {"paradigm", "intro", "paradigm_stimulus", "outro", "test_identifier"} <= set(aggregated.columns)
     config = yaml.safe_load((report / SPEC / "test_outputs.csv.config.yaml").read_text())
