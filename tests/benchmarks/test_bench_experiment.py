@@ -75,18 +75,14 @@ def _timed(benchmark, name: str, function, setup=None) -> None:
 def test_forward_floor(benchmark, experiment):
     import torch
 
-    from dynvision_data import Stats, make_eval_loader
     from dynvision_workflow.runtime.states import build_model, load_state
+    from dynvision_workflow.runtime.test import eval_loader
     from dynvision_workflow.runtime.train import make_paradigm
 
     torch.set_num_threads(2)
     state = load_state(experiment["state"])
     model = build_model(state).eval()
-    loader = make_eval_loader(
-        experiment["dataset"], classes=state.data["classes"],
-        stats=Stats(tuple(state.data["mean"]), tuple(state.data["std"]), int(state.data.get("count", 0))),
-        batch_size=BATCH, limit=IMAGES,
-    )
+    loader = eval_loader(state, experiment["dataset"], batch_size=BATCH, limit=IMAGES, resolution=None)
     batches = list(loader)  # decoded once, outside the timing
     paradigms = [make_paradigm(spec) for spec in experiment["specs"]]
 

@@ -45,11 +45,11 @@ def spectrum_rows(
     ``dataset``; none without a dataset). ``target`` is the output the error messages name."""
     import torch
 
-    from dynvision_data import Stats, make_eval_loader
     from dynvision_models.engine import recurrent_spectrum
 
     from .progress import quiet_library_noise
     from .states import build_model, load_state
+    from .test import eval_loader
     from .train import image_resolution_for
 
     if settings.images and dataset is None:
@@ -61,12 +61,9 @@ def spectrum_rows(
     stimuli: list[tuple[str, Any]] = [(BLANK, None)]
     if settings.images:
         classes = state.data["classes"]
-        loader = make_eval_loader(
-            dataset,  # type: ignore[arg-type]
-            classes=classes,
-            stats=Stats(tuple(state.data["mean"]), tuple(state.data["std"]), int(state.data.get("count", 0))),
-            batch_size=settings.images,
-            limit=settings.images,
+        loader = eval_loader(
+            state, dataset,  # type: ignore[arg-type]
+            batch_size=settings.images, limit=settings.images,
             resolution=image_resolution_for(settings.image_resolution, state, step="stability"),
         )
         for images, labels in loader:

@@ -46,6 +46,7 @@ __all__ = [
     "TestSettings",
     "apply_model_overrides",
     "check_paradigm_fits",
+    "eval_loader",
     "make_paradigm",
     "test_conditions",
     "test_model",
@@ -132,8 +133,6 @@ def test_conditions(
     """
     import torch
 
-    from dynvision_data import Stats, make_eval_loader
-
     from .init import used_as
     from .progress import CountProgress, quiet_library_noise
 
@@ -170,14 +169,7 @@ def test_conditions(
         log.info("%d of %d conditions already tested with these parameters (kept)", len(conditions) - len(runs), len(conditions))
         if not runs:
             return [None] * len(conditions)
-    loader = make_eval_loader(
-        dataset,
-        classes=state.data["classes"],
-        stats=Stats(tuple(state.data["mean"]), tuple(state.data["std"]), int(state.data.get("count", 0))),
-        batch_size=first.batch_size,
-        limit=first.limit_images,
-        resolution=resolution,
-    )
+    loader = eval_loader(state, dataset, batch_size=first.batch_size, limit=first.limit_images, resolution=resolution)
     if first.limit_images is not None:
         log.warning("testing only the first %d images of %s (limit_images)", first.limit_images, dataset)
     n_total = loader.n_samples
@@ -426,6 +418,23 @@ class _ConditionRun:
             seed=self.state.meta.get("seed"),
             inputs={"state": str(state_path), "dataset": str(dataset)},
         )
+
+
+def eval_loader(
+    state: ModelState, dataset: str | os.PathLike[str], *, batch_size: int, limit: int | None, resolution: int | None
+) -> Any:
+    """The test images of ``dataset`` as the model of ``state`` sees them: its training classes' indices and its
+    training data's normalisation (``dynvision_data.make_eval_loader``; ``limit``: a seeded subset in stored order)."""
+    from dynvision_data import Stats, make_eval_loader
+
+    return make_eval_loader(
+        dataset,
+        classes=state.data["classes"],
+        stats=Stats(tuple(state.data["mean"]), tuple(state.data["std"]), int(state.data.get("count", 0))),
+        batch_size=batch_size,
+        limit=limit,
+        resolution=resolution,
+    )
 
 
 def test_parameters(state: ModelState, settings: TestSettings, resolution: int | None) -> dict[str, Any]:
