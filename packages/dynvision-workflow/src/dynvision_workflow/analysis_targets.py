@@ -157,9 +157,10 @@ def _models(config: Mapping[str, Any], model_args: Mapping[str, Any] | None) -> 
 
 def experiment_figures(config: Mapping[str, Any], *, model_args: Mapping[str, Any] | None = None) -> list[str]:
     """Every figure of the configured experiments on the configured models (optionally other ``model_args``):
-    per experiment responses, accuracy, confusion, reaction times and (with a swept parameter) performance; per model and status
-    the dynamics panels (when a duration, contrast or interval experiment is configured), the weights and (for a
-    model on the temporal engine) the stability spectrum; per trained model its training curves."""
+    per experiment responses, accuracy, confusion, reaction times and (with a swept parameter) performance; per
+    model and status the dynamics panels (when a duration, contrast or interval experiment is configured), the
+    weights and (for a model on the temporal engine) the stability spectrum; per trained model its training
+    curves."""
     figures: dict[str, None] = dict.fromkeys(all_figures(config, model_args=model_args))
     performance = performance_experiments(config)
     dynamics = any(name in config["experiment"] for name in DYNAMICS_EXPERIMENTS.values())

@@ -7,8 +7,8 @@ The state is linearised after a blank (zero) image and after each of ``--images`
 the test folder, normalised as in testing) has been shown for ``--steps`` steps
 (:func:`dynvision_models.engine.recurrent_spectrum`): per area and for the whole network, the ``k`` eigenvalues of
 largest modulus, with their decay time constants and frequencies. One row per eigenvalue, the columns of
-``dynvision_models.engine.SPECTRUM_COLUMNS``; ``image`` names the stimulus (``blank``, or ``test image <n> (class <class>)``
-with ``n`` the image's position in the subset). ``dynvision-analysis plot-stability`` and ``stability-summary``
+``dynvision_models.engine.SPECTRUM_COLUMNS``; ``image`` names the stimulus (``blank``, or
+``test image <n> (class <class>)`` with ``n`` the image's position in the subset). ``dynvision-analysis plot-stability`` and ``stability-summary``
 read it. The table is written atomically.
 """
 

@@ -10,9 +10,10 @@ Outputs (both written atomically):
     classes by classifier output (0 when the guess is right; top-k correct is ``label_rank < k``), ``stimulus``
     (0/1) whether the stimulus is on screen, ``reaction_time_ms`` the image's reaction time at the confidence
     threshold ``test.reaction_threshold`` (ms from the stimulus onset to the first step whose confidence reaches it;
-    empty when none does) (:data:`~.tables.OUTPUT_COLUMNS`, :data:`~.tables.OPTIONAL_OUTPUT_COLUMNS`); then the paradigm, constant within
-    the file (:func:`~.tables.paradigm_columns`): ``paradigm`` its registered name and one column per parameter
-    (defaults included) and per common option that differs from its default, named as in test folder names
+    empty when none does) (:data:`~.tables.OUTPUT_COLUMNS`, :data:`~.tables.OPTIONAL_OUTPUT_COLUMNS`); then the
+    paradigm, constant within the file (:func:`~.tables.paradigm_columns`): ``paradigm`` its registered name and one
+    column per parameter (defaults included) and per common option that differs from its default, named as in test
+    folder names
     (short aliases such as ``noisetype``; ``paradigm_stimulus`` for the stimulus duration in steps, beside the 0/1
     ``stimulus``).
 
