@@ -356,22 +356,13 @@ def test_leak_forms_agree_while_the_state_stays_non_negative() -> None:
     assert torch.equal(rates[0], rates[1])
 
 
-def test_rate_leak_keeps_checkpointing_windows_and_idle_steps_exact() -> None:
+def test_rate_leak_keeps_checkpointing_windows_and_idle_steps_exact(assert_checkpointing_changes_nothing) -> None:
     """Rate leak with feedback, skips, adaptation, supralinearity, a learnt tau and idle steps: checkpointed
     segments and windows give the plain outputs and gradients."""
     x = torch.randn(2, 6, 3, 16, 16)
-    results = []
-    for checkpoint_steps in (0, 2):
-        model = _rich_model(leak="rate", checkpoint_steps=checkpoint_steps, train_tau=True, idle_timesteps=2)
-        logits, rates = model.forward_intermediates(x)
-        logits.square().mean().backward()
-        results.append((logits.detach(), rates, {n: p.grad for n, p in model.named_parameters()}))
-    (logits, rates, grads), (ck_logits, ck_rates, ck_grads) = results
-    torch.testing.assert_close(ck_logits, logits)
-    for area, rate in rates.items():
-        torch.testing.assert_close(ck_rates[area], rate.detach(), msg=area)
-    for name, grad in grads.items():
-        torch.testing.assert_close(ck_grads[name], grad, msg=name)
+    model = assert_checkpointing_changes_nothing(
+        lambda steps: _rich_model(leak="rate", checkpoint_steps=steps, train_tau=True, idle_timesteps=2), x, 2
+    )
     with torch.no_grad():
         torch.testing.assert_close(torch.cat(list(model.windows(x, 4)), dim=1), model(x), rtol=0, atol=0)
 

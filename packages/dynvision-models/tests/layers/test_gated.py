@@ -496,20 +496,11 @@ def test_truncated_bptt_detaches_the_carried_state_memory_included(name: str) ->
 
 
 @pytest.mark.parametrize(("name", "segment"), [("intersection", True), ("lstm", 2), ("reciprocalgated", 3)])
-def test_checkpointed_steps_give_the_same_rates_and_gradients(name: str, segment: int) -> None:
+def test_checkpointed_steps_give_the_same_rates_and_gradients(
+    name: str, segment: int, assert_checkpointing_changes_nothing
+) -> None:
     x = torch.randn(2, 5, 3, 8, 8)
-    results = []
-    for checkpoint_steps in (0, segment):
-        model = _x4(name, checkpoint_steps=checkpoint_steps)
-        logits, rates = model.forward_intermediates(x)
-        logits.square().mean().backward()
-        results.append((logits.detach(), rates, {n: p.grad for n, p in model.named_parameters()}))
-    (logits, rates, grads), (ck_logits, ck_rates, ck_grads) = results
-    torch.testing.assert_close(ck_logits, logits)
-    for area, rate in rates.items():
-        torch.testing.assert_close(ck_rates[area], rate.detach(), msg=area)
-    for param_name, grad in grads.items():
-        torch.testing.assert_close(ck_grads[param_name], grad, msg=param_name)
+    assert_checkpointing_changes_nothing(lambda steps: _x4(name, checkpoint_steps=steps), x, segment)
 
 
 def test_zero_filling_covers_the_memories_in_use_and_changes_nothing() -> None:
