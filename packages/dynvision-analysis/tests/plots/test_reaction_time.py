@@ -98,3 +98,9 @@ def test_many_lines_stay_readable_and_every_level_is_in_the_legend() -> None:
     high = pd.concat([_outputs(1.0, 2).assign(correct=1)], ignore_index=True)
     zoomed = plot_reaction_times(speed_accuracy(high, [0.5, 0.8]))
     assert zoomed.axes[0].get_ylim()[0] == pytest.approx(0.98)  # 1.0 - 0.02: all accuracies are 1
+
+
+def test_a_share_that_floors_to_zero_reads_less_than_one_percent() -> None:
+    from dynvision_analysis.plots.reaction_time import _decided_share
+
+    assert [_decided_share(f) for f in (1.0, 0.997, 0.5, 0.004, 0.0)] == ["", "99%", "50%", "<1%", "0%"]

@@ -71,7 +71,7 @@ def _draw_speed(axes: Axes, speed: pd.DataFrame, hue: str | None, colors: dict[s
         )):
             if position != 0 or not (np.isfinite(x) and np.isfinite(y)):
                 continue  # several lines' labels would cover each other; panel B's notes count the undecided
-            share = f"{math.floor(100 * fraction)}%" if fraction < 1 else ""  # floor: 99.7% must not read 100%
+            share = _decided_share(fraction)
             text = f"θ={threshold:g}" + (f" ({share})" if share else "")
             # Below and above the line in turn, so that the labels of neighbouring thresholds do not overlap.
             note = axes.annotate(
@@ -79,6 +79,15 @@ def _draw_speed(axes: Axes, speed: pd.DataFrame, hue: str | None, colors: dict[s
                 color=colors[level],
             )
             note.set_gid(NOTE_GID)
+
+
+def _decided_share(fraction: float) -> str:
+    """The share of trials that decide, as a label: floored (99.7% must not read 100%), and "<1%" for a share
+    that floors to 0 although some trials decide (a drawn point stands for at least one decision); "" for all."""
+    if fraction >= 1:
+        return ""
+    percent = math.floor(100 * fraction)
+    return "<1%" if percent == 0 and fraction > 0 else f"{percent}%"
 
 
 def _accuracy_floor(speed: pd.DataFrame, bins: pd.DataFrame | None) -> float:
