@@ -761,11 +761,10 @@ class TemporalModel(nn.Module):
         names = check_area_names(areas, self.area_names)
         indices = tuple(self.area_names.index(a) for a in names)
         logits, recorded = [], {i: [] for i in indices}
-        for window_logits, window_rates in self._windows(x, None, indices):
+        for window_logits, window_rates in self._windows(x, None, indices, reduce):
             logits.append(window_logits)
             for i in indices:
-                rates = window_rates[i]
-                recorded[i].extend(rates if reduce is None else map(reduce, rates))
+                recorded[i].extend(window_rates[i])
         return torch.cat(logits, dim=1), {
             self.area_names[i]: torch.stack(recorded[i], dim=1) for i in indices
         }
@@ -828,7 +827,11 @@ class TemporalModel(nn.Module):
             yield logits
 
     def _windows(
-        self, x: Tensor, steps: int | None, record: tuple[int, ...]
+        self,
+        x: Tensor,
+        steps: int | None,
+        record: tuple[int, ...],
+        reduce: Callable[[Tensor], Tensor] | None = None,
     ) -> Iterator[tuple[Tensor, dict[int, list[Tensor]]]]:
         x = self._as_sequence(x)
         n_steps = x.shape[1]
@@ -838,7 +841,7 @@ class TemporalModel(nn.Module):
         for start in range(0, n_steps, steps):
             if start:
                 state = state.detach()
-            logits, recorded, state = self._run_window(x[:, start : start + steps], state, record)
+            logits, recorded, state = self._run_window(x[:, start : start + steps], state, record, reduce)
             yield logits, recorded
 
     def extra_repr(self) -> str:
@@ -865,9 +868,14 @@ class TemporalModel(nn.Module):
         return tuple((self.dt * torch.exp(-self.log_tau)).unbind()) if self.train_tau else self._alphas
 
     def _run_window(
-        self, x: Tensor, state: TemporalState, record: tuple[int, ...]
+        self,
+        x: Tensor,
+        state: TemporalState,
+        record: tuple[int, ...],
+        reduce: Callable[[Tensor], Tensor] | None = None,
     ) -> tuple[Tensor, dict[int, list[Tensor]], TemporalState]:
-        """Run the steps of ``x`` ``(B, k, C, H, W)`` from ``state``; record the rates of areas ``record``."""
+        """Run the steps of ``x`` ``(B, k, C, H, W)`` from ``state``; record the rates of areas ``record`` (each
+        step's passed through ``reduce`` as soon as it is computed, when given)."""
         batch, n_steps = x.shape[0], x.shape[1]
         if batch != state.batch:
             raise ValueError(f"The state is for batch size {state.batch}, but the input has batch {batch}.")
@@ -894,11 +902,11 @@ class TemporalModel(nn.Module):
             if segment:
                 # Keep only the carried state at the segment's start; recompute the segment in backward.
                 out = checkpoint(
-                    self._run_steps, frames, carry, alphas, batch, per_frame_retina, compiled, record,
+                    self._run_steps, frames, carry, alphas, batch, per_frame_retina, compiled, record, reduce,
                     use_reentrant=False,
                 )
             else:
-                out = self._run_steps(frames, carry, alphas, batch, per_frame_retina, compiled, record)
+                out = self._run_steps(frames, carry, alphas, batch, per_frame_retina, compiled, record, reduce)
             segment_features, segment_rates, carry = out
             features.extend(segment_features)
             for i, rates in zip(record, segment_rates, strict=True):
@@ -947,8 +955,10 @@ class TemporalModel(nn.Module):
         per_frame_retina: bool,
         compiled: Any,
         record: tuple[int, ...],
+        reduce: Callable[[Tensor], Tensor] | None = None,
     ) -> tuple[list[Tensor], list[list[Tensor]], Carry]:
-        """Steps of ``x`` ``(B, k, C, H, W)`` from ``carry``: features, recorded rates (per area), final carry."""
+        """Steps of ``x`` ``(B, k, C, H, W)`` from ``carry``: features, recorded rates (per area; reduced at once
+        with ``reduce``: a step's rates are then freed with the step, not held to the window's end), final carry."""
         eager = self._step
         adaptation, memory = self.adapt is not None, self._memory_areas
         full = _is_full(carry, adaptation, memory)
@@ -969,7 +979,7 @@ class TemporalModel(nn.Module):
             feature, rates, carry = step(signal, carry, alphas, batch)
             features.append(feature)
             for rates_of_area, i in zip(recorded, record, strict=True):
-                rates_of_area.append(rates[i])
+                rates_of_area.append(rates[i] if reduce is None else reduce(rates[i]))
         return features, recorded, carry
 
     def _get_compiled_step(self) -> Any:
