@@ -683,16 +683,19 @@ def cmd_test_experiment(args: argparse.Namespace, extra: list[str]) -> int:
         )
         for folder, test in zip(folders, tests, strict=True)
     ]
-    test_conditions(
+    summaries = test_conditions(
         args.state, dataset=args.dataset, conditions=conditions, data_name=args.data_name, reuse=True,
         **_checked_identity(args),
     )
+    # The tables this pass wrote are whole; those of conditions kept from an earlier pass are checked again.
+    written = [c for c, summary in zip(conditions, summaries, strict=True) if summary is not None]
     write_aggregates(
         [
             ([c.outputs for c in conditions], args.outputs_table, OUTPUT_COLUMNS),
             ([c.table for c in conditions], args.responses_table, RESPONSE_COLUMNS),
         ],
         spec_index=args.spec_index,
+        checked=[path for c in written for path in (c.outputs, c.table)],
     )
     return 0
 

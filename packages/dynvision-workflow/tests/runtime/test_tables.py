@@ -127,6 +127,37 @@ def test_aggregate_keeps_the_columns_a_test_recorded_and_adds_no_duplicates(tmp_
     assert list(table["contrast"]) == [0.2, 0.2, 0.8, 0.8]
 
 
+def test_written_aggregate_copies_each_tests_text_and_holds_the_joined_values(tmp_path):
+    """`dynvision aggregate` joins the tests' tables as text: a test's lines are copied as written (6 significant
+    digits stay 6, an integer-valued float stays as the test wrote it) with its parameters appended; tables whose
+    columns sit elsewhere in the joined header, or that quote a field, are moved field by field. The values are
+    those of joining the tables in memory."""
+    from dynvision_workflow.runtime.tables import write_aggregates
+
+    tables = {
+        "duration:stimulus=2": "sample,confidence,time_ms,paradigm,note\n0,0.123457,2,duration,a\n1,1e-05,4,duration,b\n",
+        # another column order (the joined header puts 'extra' before 'note') and a quoted field with a comma
+        "duration:stimulus=4": 'sample,confidence,time_ms,paradigm,extra,note\n0,0.5,2,duration,x,"c,d"\n',
+        "duration:stimulus=6@idle=3": "sample,confidence,time_ms,paradigm,note\n0,0.25,2.5,duration,e\n",
+        # every column but one: its single empty field is written bare
+        "duration:stimulus=8": "sample,confidence,time_ms,paradigm,note,test_identifier,paradigm_stimulus,extra\n"
+        "0,0.75,2,duration,f,duration:stimulus=8,8,y\n",
+    }
+    paths = []
+    for name, text in tables.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "t.csv").write_text(text)
+        paths.append(tmp_path / name / "t.csv")
+    write_aggregates([(paths, tmp_path / "joined.csv", ["sample"])])
+    lines = (tmp_path / "joined.csv").read_text().splitlines()
+    assert lines[0] == "sample,confidence,time_ms,paradigm,note,test_identifier,paradigm_stimulus,extra,idle"
+    assert lines[1:3] == ["0,0.123457,2,duration,a,duration:stimulus=2,2,,", "1,1e-05,4,duration,b,duration:stimulus=2,2,,"]
+    assert lines[3] == '0,0.5,2,duration,"c,d",duration:stimulus=4,4,x,'
+    assert lines[4:] == ["0,0.25,2.5,duration,e,duration:stimulus=6@idle=3,6,,3", "0,0.75,2,duration,f,duration:stimulus=8,8,y,"]
+    joined = aggregate_tables(paths, columns=["sample"])
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "joined.csv"), joined[lines[0].split(",")], check_dtype=False)
+
+
 def test_aggregate_refuses_a_table_of_another_paradigm(tmp_path):
     folder = tmp_path / "duration:stimulus=3"
     folder.mkdir()

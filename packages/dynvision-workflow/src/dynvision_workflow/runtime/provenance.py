@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import errno
+import functools
 import os
 import platform
 import shlex
@@ -143,17 +144,25 @@ def write_text_atomic(target: str | os.PathLike[str], text: str) -> None:
 
 
 def package_versions() -> dict[str, str]:
-    """Installed versions of DynVision and its main dependencies (``missing`` when not installed)."""
-    versions = {}
+    """Installed versions of DynVision and its main dependencies (``missing`` when not installed): those of the
+    code this process runs, looked up once (a test pass records them for every condition)."""
+    return dict(_installed_versions())
+
+
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    versions = []
     for name in _PACKAGES:
         try:
-            versions[name] = metadata.version(name)
+            versions.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
-            versions[name] = "missing"
-    return versions
+            versions.append((name, "missing"))
+    return tuple(versions)
 
 
+@functools.cache
 def _git_commit(start: Path) -> str | None:
+    """The commit of the checkout the code runs from (looked up once per process), or ``None``."""
     try:
         result = subprocess.run(
             ["git", "-C", str(start), "rev-parse", "HEAD"],

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -292,12 +292,7 @@ def _with_parameters(
     """One test's table, checked (:func:`read_test_table`), with its test's parameters as columns."""
     table = read_test_table(path, columns)
     parameters = _test_parameters(path, index)
-    recorded = sorted(set(table["paradigm"].astype("object").map(str))) if "paradigm" in table.columns else []
-    if recorded and recorded != [parameters["paradigm"]]:
-        raise TableError(
-            f"test table {str(path)!r} records paradigm {recorded} but its folder "
-            f"{parameters['test_identifier']!r} names {parameters['paradigm']!r}; {rerun_remedy(path)}"
-        )
+    _check_recorded_paradigm(path, table, parameters)
     for column, value in parameters.items():
         if column not in table.columns:  # else recorded by the test itself: one column per parameter
             table[column] = value
@@ -308,31 +303,107 @@ def write_aggregates(
     tables: Sequence[tuple[Sequence[str | os.PathLike[str]], str | os.PathLike[str], Sequence[str]]],
     *,
     spec_index: str | os.PathLike[str] | None = None,
+    checked: Collection[str | os.PathLike[str]] = (),
 ) -> None:
-    """Write each ``(paths, output, columns)`` as one CSV: the tables of one experiment's tests joined, with the
-    content of ``aggregate_tables(paths, columns=columns)`` written by :func:`write_csv`, but one test's table in
-    memory at a time whatever the number of tests. All outputs are renamed onto their final names only when every
-    one is written: a damaged table leaves none of them new."""
+    """Write each ``(paths, output, columns)`` as one CSV: the tables of one experiment's tests joined, holding
+    the values of ``aggregate_tables(paths, columns=columns)``.
+
+    The join is textual: each table's lines are copied as its test wrote them, with the fields of the columns it
+    lacks appended (its test's parameters, :func:`_test_parameters`; empty for another test's columns), so a value
+    reads the same in a test's table and in the experiment's, and nothing is parsed or formatted again. One block
+    of one table is in memory at a time, whatever the number of tests. A table whose columns are not the first of
+    the joined header in order, or that quotes a field, is reindexed by pandas as text (the same fields, moved).
+
+    Every table is checked first (:func:`read_test_table`, and its ``paradigm`` against its folder's) but those in
+    ``checked`` (written whole by the caller in this process). All outputs are renamed onto their final names only
+    when every one is written: a damaged table leaves none of them new.
+    """
     import contextlib
 
     from ..specs import read_index
 
     index = read_index(spec_index) if spec_index is not None else {}
+    trusted = {Path(path) for path in checked}
     with contextlib.ExitStack() as stack:
         for paths, output, columns in tables:
             if not paths:
                 raise TableError("no test tables to aggregate; the experiment has no tests.")
-            handle = stack.enter_context(stack.enter_context(atomic_path(output)).open("w"))
+            paths = [Path(path) for path in paths]
+            parameters = {path: _test_parameters(path, index) for path in paths}
+            for path in paths:
+                if path not in trusted:
+                    _check_recorded_paradigm(path, read_test_table(path, columns), parameters[path])
+            # The union of the columns, in order of appearance (as pd.concat aligns them), then the parameters.
+            own = {path: _header(path) for path in paths}
             header: dict[str, None] = {}
-            for path in paths:  # the union of the columns, in order of appearance (as pd.concat aligns them)
-                try:
-                    header.update(dict.fromkeys(pd.read_csv(path, nrows=0).columns))
-                except (OSError, ValueError, UnicodeDecodeError):
-                    read_test_table(path, columns)  # raises, naming what is wrong with it
-                header.update(dict.fromkeys(_test_parameters(Path(path), index)))
-            for number, path in enumerate(paths):
-                table = _with_parameters(Path(path), columns, index)
-                table.reindex(columns=list(header)).to_csv(handle, header=number == 0, index=False)
+            for path in paths:
+                header.update(dict.fromkeys(own[path]))
+                header.update(dict.fromkeys(parameters[path]))
+            names = list(header)
+            handle = stack.enter_context(stack.enter_context(atomic_path(output)).open("wb"))
+            handle.write(_csv_line(names))
+            for path in paths:
+                _append_joined(handle, path, own[path], names, parameters[path])
+
+
+def _header(path: Path) -> list[str]:
+    """The column names of a CSV file (its first line)."""
+    import csv
+
+    with path.open(newline="") as handle:
+        return next(csv.reader(handle), [])
+
+
+def _csv_line(fields: Sequence[Any]) -> bytes:
+    """One CSV line (with its line end) as pandas writes it: fields quoted where needed, ``None`` empty, floats
+    in their shortest form."""
+    return pd.DataFrame([list(fields)]).to_csv(header=False, index=False).encode()
+
+
+def _check_recorded_paradigm(path: Path, table: pd.DataFrame, parameters: Mapping[str, Any]) -> None:
+    """Refuse a table that records another paradigm than its folder names (its ``paradigm`` column)."""
+    recorded = sorted(set(table["paradigm"].astype("object").map(str))) if "paradigm" in table.columns else []
+    if recorded and recorded != [parameters["paradigm"]]:
+        raise TableError(
+            f"test table {str(path)!r} records paradigm {recorded} but its folder "
+            f"{parameters['test_identifier']!r} names {parameters['paradigm']!r}; {rerun_remedy(path)}"
+        )
+
+
+#: Bytes of a table read at a time by the textual join.
+_JOIN_BLOCK = 1 << 22
+
+
+def _blocks(path: Path) -> Iterator[bytes]:
+    """The lines after the header of a file, in blocks of whole lines (each ending with a line end)."""
+    with path.open("rb") as source:
+        source.readline()
+        pending = b""
+        while block := source.read(_JOIN_BLOCK):
+            block = pending + block
+            cut = block.rfind(b"\n") + 1
+            pending = block[cut:]
+            yield block[:cut]
+        if pending:
+            yield pending + b"\n"
+
+
+def _append_joined(handle: Any, path: Path, own: list[str], names: list[str], parameters: Mapping[str, Any]) -> None:
+    """Append the rows of one test's table to an open joined table of columns ``names``: its own fields, then
+    the fields of the columns it lacks (its parameter's value, or empty)."""
+    if names[: len(own)] == own and not any(b'"' in block for block in _blocks(path)):
+        extra = [parameters.get(name) for name in names[len(own) :]]
+        # The fields after a first one (a lone empty field would be written quoted, '""')
+        suffix = _csv_line(["-", *extra]).rstrip(b"\r\n")[1:] if extra else b""
+        for block in _blocks(path):
+            handle.write(block.replace(b"\n", suffix + b"\n") if suffix else block)
+        return
+    # Quoted fields (which could hold a line end) or columns to move: the parser reads the fields as text.
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for name, value in parameters.items():
+        if name not in own:
+            table[name] = value
+    table.reindex(columns=names).to_csv(handle, header=False, index=False)
 
 
 def aggregate_tables(
