@@ -701,9 +701,9 @@ def cmd_test_experiment(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_process_test(args: argparse.Namespace, extra: list[str]) -> int:
-    from .runtime.tables import responses_table, write_csv
+    from .runtime.tables import write_responses_table
 
-    write_csv(responses_table(args.responses), args.output)
+    write_responses_table(args.responses, args.output)
     return 0
 
 

@@ -6,7 +6,7 @@ import shlex
 import numpy as np
 import pandas as pd
 import pytest
-from safetensors.numpy import save_file
+from safetensors.numpy import load_file, save_file
 
 from dynvision_workflow.runtime.tables import TableError, aggregate_tables, responses_table
 
@@ -29,6 +29,23 @@ def test_responses_table_is_tidy_and_exact(tmp_path):
     assert row["response"] == 100 + 1 * 4 + 2
     assert row["time_ms"] == 4.0
     assert row["stimulus"] == 1
+
+
+def test_written_responses_table_is_the_tidy_table_as_pandas_writes_it(tmp_path, monkeypatch):
+    """`dynvision process-test` (and the one pass) format the tidy table themselves, in blocks of samples: the same
+    bytes as pandas writing :func:`responses_table`, for values of every form (tiny, huge, negative, NaN)."""
+    import dynvision_workflow.runtime.tables as tables
+
+    path = _responses_file(tmp_path / "r.safetensors", n=5, t=4, areas=("V1", "V2", "IT"))
+    arrays = load_file(str(path))
+    rng = np.random.default_rng(0)
+    arrays["V2.mean"] = (rng.standard_normal((5, 4)) * 10.0 ** rng.integers(-12, 12, (5, 4))).astype(np.float32)
+    arrays["V2.std"][1, 2] = np.nan
+    arrays["time_ms"] = (np.arange(4) * 2.5).astype(np.float32)
+    save_file(arrays, str(path), metadata={"areas": json.dumps(["V1", "V2", "IT"]), "dt": json.dumps(2.5)})
+    monkeypatch.setattr(tables, "_TEXT_BLOCK", 2)  # blocks of 2, 2 and 1 samples
+    tables.write_responses_table(path, tmp_path / "r.csv")
+    assert (tmp_path / "r.csv").read_text() == responses_table(path).to_csv(index=False)
 
 
 def test_missing_or_foreign_responses_file_is_named(tmp_path):

@@ -193,9 +193,9 @@ def test_conditions(
     for run in runs:
         summaries[id(run.condition)] = run.summary(n_seen)
         if run.condition.table is not None:
-            from .tables import responses_table, write_csv
+            from .tables import write_responses_table
 
-            write_csv(responses_table(run.condition.responses), run.condition.table)
+            write_responses_table(run.condition.responses, run.condition.table)
         # The provenance last: a condition whose record is there has all its files (see reusable).
         run.record(state_path, dataset, resolution, data_name)
     return [summaries.get(id(condition)) for condition in conditions]
