@@ -633,8 +633,9 @@ class TestSettings(Settings):
     batch_size: int = option(
         "test.batch_size",
         32,
-        "Test images per batch. Memory grows with it (every area's activity at every step of a batch is held at "
-        "once: the demo's test peaks at 0.48 GB with 32, 1.46 GB with 256, and is fastest with 32 on a CPU).",
+        "Test images per batch. Memory grows with it (the model's readout features of every step of a batch, and "
+        "at unit resolution every unit's rate: the demo's test peaks at 0.38 GB with 32, 0.78 GB with 256, equally "
+        "fast on a CPU).",
         minimum=1,
     )
     limit_images: int | None = option(
