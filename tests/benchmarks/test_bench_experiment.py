@@ -16,11 +16,11 @@ channels, briefly trained) and 256 MNIST test digits, in this process:
 goal of issue 17), from the fastest round of each. The figures quoted in packages/dynvision-workflow/README.md
 (Performance) come from here.
 
-Measured on this machine kind (2 CPUs): the one pass 1.16x the floor (floor 3.80 s, one pass 4.40 s; per
-condition 5.15 s, 1.36x). Before the rates were reduced as the steps run and the experiment's tables were joined
+Measured on this machine kind (2 CPUs, four runs): the one pass 1.15-1.20x its floor (e.g. 4.48 s against 3.72 s),
+per condition 1.31-1.43x. Before the rates were reduced as the steps run and the experiment's tables were joined
 as text, the one pass cost 1.62-1.68x, and the per-condition design 1.75-1.8x. What remains above the floor
-(0.6 s): the tidy responses tables' text (0.24 s), the per-step unit moments (0.15 s), the outputs tables and
-per-batch bookkeeping (0.19 s), and decoding the images.
+(about 0.55 s): the per-step unit moments (0.19 s), the tidy responses tables (0.14 s), the outputs tables and
+per-batch bookkeeping (0.16 s), and decoding the images.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import pytest
 from dynvision_workflow.cli import main
 
 #: The one-pass test may cost at most this many times the sum of its conditions' pure forward passes: the goal of
-#: issue 17 (measured 1.16x on a quiet machine).
+#: issue 17 (measured 1.15-1.20x).
 FLOOR_RATIO = 1.3
 IMAGES = 256
 BATCH = 128
